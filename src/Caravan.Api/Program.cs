@@ -1,4 +1,43 @@
+using Caravan.Api.Auth;
+using Caravan.Api.Cli;
+using Caravan.Api.Data;
+using Caravan.Api.Hosting;
+using Caravan.Api.Secrets;
+using Caravan.Api.Sources;
+
 var builder = WebApplication.CreateBuilder(args);
+var isCommand = CommandLine.IsCommand(args);
+if (isCommand)
+{
+    CommandLine.QuietLogging(builder.Logging);
+}
+else if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+{
+    builder.WebHost.UseUrls("http://127.0.0.1:8080");
+}
+
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
+builder.Services.AddApiJson();
+builder.Services.AddLimits();
+builder.Services.AddStorage(builder.Configuration);
+builder.Services.AddSecrets(builder.Configuration);
+builder.Services.AddApiKeyAuthentication();
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<SourceWriter>();
+builder.Services.AddApiDocs();
+
 var app = builder.Build();
-app.MapGet("/healthz", () => "ok");
-app.Run();
+
+// Resolve the key ring now, so a bad master key setting stops the start with its message.
+app.Services.GetRequiredService<SecretProtector>();
+if (isCommand)
+{
+    return await CommandLine.RunAsync(app.Services, args, Console.Out, Console.Error);
+}
+
+app.UseApiErrors();
+app.MapHealth();
+app.MapApiDocs();
+app.MapSources();
+await app.RunAsync();
+return 0;

@@ -1,0 +1,75 @@
+using Caravan.Api.Hosting;
+
+namespace Caravan.Api.Auth;
+
+/// <summary>
+/// Authenticates <c>Authorization: Bearer &lt;key&gt;</c> or <c>X-API-Key: &lt;key&gt;</c> against the
+/// store on every request, so a revoked key is refused on the next request by every replica.
+/// An endpoint filter rather than an ASP.NET authentication scheme: there is one kind of caller,
+/// and the scheme machinery would bring a Data Protection key ring the service has no use for.
+/// </summary>
+internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
+{
+    private const string NoCredentials = "Authentication credentials were not provided.";
+    private const string InvalidKey = "Invalid API key.";
+
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var key = ReadKey(http.Request);
+        if (key is null)
+        {
+            return Challenge(http, NoCredentials);
+        }
+
+        // A key is short printable ASCII; anything else cannot be one and never reaches the store.
+        var caller = key.Length is 0 or > 200 || key.Any(c => c is < '!' or > '~')
+            ? null
+            : await keys.AuthenticateAsync(key, http.RequestAborted);
+        if (caller is null)
+        {
+            return Challenge(http, InvalidKey);
+        }
+
+        http.Features.Set(caller);
+        return await next(context);
+    }
+
+    private static IResult Challenge(HttpContext http, string detail)
+    {
+        http.Response.Headers.WWWAuthenticate = "Bearer";
+        return ApiResults.Detail(StatusCodes.Status401Unauthorized, detail);
+    }
+
+    private static string? ReadKey(HttpRequest request)
+    {
+        var authorization = request.Headers.Authorization.ToString();
+        if (authorization.Length > 0)
+        {
+            const string bearer = "Bearer ";
+            return authorization.StartsWith(bearer, StringComparison.OrdinalIgnoreCase)
+                ? authorization[bearer.Length..].Trim()
+                : string.Empty;
+        }
+
+        var header = request.Headers["X-API-Key"].ToString();
+        return header.Length > 0 ? header.Trim() : null;
+    }
+}
+
+internal static class AuthSetup
+{
+    public static IServiceCollection AddApiKeyAuthentication(this IServiceCollection services)
+    {
+        services.AddSingleton<ApiKeys>();
+        services.AddSingleton<ApiKeyFilter>();
+        return services;
+    }
+
+    /// <summary>Every route of the group needs a valid API key.</summary>
+    public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) => group.AddEndpointFilter<ApiKeyFilter>();
+
+    /// <summary>The caller of an authenticated request; the group's filter guarantees it is set.</summary>
+    public static Caller Caller(this HttpContext context) =>
+        context.Features.Get<Caller>() ?? throw new InvalidOperationException("The route group is missing RequireApiKey().");
+}

@@ -1,0 +1,104 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Caravan.Api.Secrets;
+
+/// <summary>
+/// Encrypts secrets with AES-256-GCM under the current master key. Each ciphertext is bound to its
+/// source id and field name through the associated data, so a value copied to another source or
+/// field fails to decrypt instead of leaking there. Thread-safe: the ring is immutable and every
+/// call uses its own <see cref="AesGcm"/>.
+/// </summary>
+public sealed class SecretProtector(MasterKeyRing ring)
+{
+    private const int NonceSize = 12;
+    private const int TagSize = 16;
+
+    public string CurrentKeyId => ring.Current.KeyId;
+
+    public StoredSecret Protect(long sourceId, string field, string plaintext)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        ArgumentNullException.ThrowIfNull(plaintext);
+
+        var key = ring.Current;
+        var input = Encoding.UTF8.GetBytes(plaintext);
+        var output = new byte[NonceSize + input.Length + TagSize];
+        try
+        {
+            var nonce = output.AsSpan(0, NonceSize);
+            RandomNumberGenerator.Fill(nonce);
+            using var aes = new AesGcm(key.Material, TagSize);
+            aes.Encrypt(nonce, input, output.AsSpan(NonceSize, input.Length), output.AsSpan(NonceSize + input.Length), AssociatedData(sourceId, field));
+            return new StoredSecret(key.KeyId, Convert.ToBase64String(output));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(input);
+        }
+    }
+
+    /// <exception cref="SecretDecryptionException">The key is unknown, the data is malformed, or it does not authenticate for this source and field.</exception>
+    public string Unprotect(long sourceId, string field, StoredSecret secret)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        ArgumentNullException.ThrowIfNull(secret);
+
+        if (secret.KeyId is null || !ring.TryGet(secret.KeyId, out var key))
+        {
+            // Echo the id only when it looks like one: it is public, but the stored value may be anything.
+            var which = IsWellFormedKeyId(secret.KeyId) ? $"the master key {secret.KeyId}" : "the master key it names";
+            throw new SecretDecryptionException(sourceId, field, SecretDecryptionFailure.UnknownKey, $"{which} is not configured");
+        }
+
+        var data = Decode(secret.Ciphertext);
+        if (data is null || data.Length < NonceSize + TagSize)
+        {
+            throw new SecretDecryptionException(sourceId, field, SecretDecryptionFailure.Malformed, "it is not a well-formed encrypted value");
+        }
+
+        var plaintext = new byte[data.Length - NonceSize - TagSize];
+        try
+        {
+            using var aes = new AesGcm(key.Material, TagSize);
+            aes.Decrypt(
+                data.AsSpan(0, NonceSize), data.AsSpan(NonceSize, plaintext.Length), data.AsSpan(NonceSize + plaintext.Length),
+                plaintext, AssociatedData(sourceId, field));
+            return Encoding.UTF8.GetString(plaintext);
+        }
+        catch (AuthenticationTagMismatchException e)
+        {
+            throw new SecretDecryptionException(
+                sourceId, field, SecretDecryptionFailure.NotAuthentic, "it was not encrypted for this source and field, or it was altered", e);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    /// <summary>True when the secret is not under the current key and should be re-encrypted.</summary>
+    public bool NeedsRotation(StoredSecret secret)
+    {
+        ArgumentNullException.ThrowIfNull(secret);
+        return !string.Equals(secret.KeyId, CurrentKeyId, StringComparison.Ordinal);
+    }
+
+    private static byte[] AssociatedData(long sourceId, string field) =>
+        Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"caravan:source:{sourceId}:{field}"));
+
+    private static byte[]? Decode(string? base64)
+    {
+        if (base64 is null)
+        {
+            return null;
+        }
+
+        var buffer = new byte[base64.Length / 4 * 3];
+        return Convert.TryFromBase64String(base64, buffer, out var written) ? buffer[..written] : null;
+    }
+
+    private static bool IsWellFormedKeyId(string? keyId) =>
+        keyId is { Length: 8 } && keyId.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f');
+}

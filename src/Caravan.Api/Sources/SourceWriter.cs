@@ -1,0 +1,150 @@
+using System.Text.Json.Nodes;
+using Caravan.Api.Auth;
+using Caravan.Api.Data;
+using Caravan.Api.Hosting;
+using Caravan.Api.Secrets;
+using Caravan.Api.Sources.Types;
+
+namespace Caravan.Api.Sources;
+
+/// <summary>
+/// Writes sources: validation against the stored state, merge, encryption and the write, all in
+/// one transaction that holds the row, so concurrent changes of different fields all survive.
+/// </summary>
+public sealed class SourceWriter(Database database, SecretProtector protector, TimeProvider time)
+{
+    public sealed record Created(SourceRow Row, string? PublicKeySql);
+
+    /// <summary>Creates a source from checked input; the type's own create work runs here.</summary>
+    public async Task<Created> CreateAsync(
+        Caller caller, SourceType type, string accountName, SourceChange change, string? publicKeySql, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var id = await SourceRows.InsertAsync(connection, transaction, caller.OrganizationId, type.Name, accountName, now, cancellationToken);
+        var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
+        var row = Apply(type, empty, change, accountName, now);
+        await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return new Created(row with { Version = 1 }, publicKeySql);
+    }
+
+    /// <summary>
+    /// update-config: checks <paramref name="body"/> against the stored type and configuration and
+    /// merges it. Returns null when the source does not exist for the caller.
+    /// </summary>
+    public async Task<WriteOutcome> UpdateConfigAsync(Caller caller, long id, JsonObject body, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
+        if (stored is null)
+        {
+            return WriteOutcome.NotFound;
+        }
+
+        var type = SourceTypes.Find(stored.Type)!;
+        var errors = new ValidationErrors();
+        var accountName = SourceBodies.ReadAccountName(body, errors, required: false);
+        if (body.TryGetPropertyValue(SourceBodies.TypeField, out var sentType)
+            && !(sentType is JsonValue value && value.TryGetValue<string>(out var typeName) && SourceTypes.Find(typeName) == type))
+        {
+            errors.Add(SourceBodies.TypeField, "The type of a source cannot be changed.");
+        }
+
+        var change = SourceBodies.ReadFields(type, body, ChangeMode.Update, errors, SourceBodies.AccountName, SourceBodies.TypeField);
+        if (errors.IsEmpty)
+        {
+            type.Check(change, View(stored), errors);
+        }
+
+        if (!errors.IsEmpty)
+        {
+            return WriteOutcome.Invalid(errors);
+        }
+
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var row = Apply(type, stored, change, accountName ?? stored.AccountName, now) with { Version = stored.Version + 1 };
+        await SourceRows.UpdateAsync(connection, transaction, row, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return WriteOutcome.Written(row);
+    }
+
+    /// <summary>PUT/PATCH on the source: only the display name changes.</summary>
+    public async Task<WriteOutcome> RenameAsync(Caller caller, long id, string? accountName, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
+        if (stored is null)
+        {
+            return WriteOutcome.NotFound;
+        }
+
+        if (accountName is null)
+        {
+            return WriteOutcome.Written(stored);
+        }
+
+        var row = stored with
+        {
+            AccountName = accountName,
+            Version = stored.Version + 1,
+            UpdatedAt = time.GetUtcNow().ToUnixTimeMilliseconds(),
+        };
+        await SourceRows.UpdateAsync(connection, transaction, row, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return WriteOutcome.Written(row);
+    }
+
+    public async Task<bool> DeleteAsync(Caller caller, long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        return await SourceRows.DeleteAsync(connection, caller.OrganizationId, id, now, cancellationToken) == 1;
+    }
+
+    /// <summary>A view of a stored source whose secrets are decrypted only if a rule asks for one.</summary>
+    public ConfigView View(SourceRow row) =>
+        new(row.Settings, row.Secrets.Keys.ToHashSet(StringComparer.Ordinal),
+            field => protector.Unprotect(row.Id, field, row.Secrets[field].ToStoredSecret()));
+
+    private SourceRow Apply(SourceType type, SourceRow stored, SourceChange change, string accountName, long now)
+    {
+        var settings = SourceBodies.MergeSettings(stored.Settings, change);
+        var secrets = new Dictionary<string, SecretEntry>(stored.Secrets, StringComparer.Ordinal);
+        foreach (var (field, plaintext) in change.Secrets)
+        {
+            if (plaintext is null)
+            {
+                secrets.Remove(field);
+            }
+            else
+            {
+                var sealedSecret = protector.Protect(stored.Id, field, plaintext);
+                secrets[field] = new SecretEntry(sealedSecret.KeyId, sealedSecret.Ciphertext, now);
+            }
+        }
+
+        var merged = new ConfigView(settings, secrets.Keys.ToHashSet(StringComparer.Ordinal), _ => null);
+        return stored with
+        {
+            AccountName = accountName,
+            Settings = settings,
+            Secrets = secrets,
+            IsFullyConfigured = type.IsFullyConfigured(merged),
+            UpdatedAt = now,
+        };
+    }
+}
+
+/// <summary>The outcome of a write that may find nothing or refuse the input.</summary>
+public sealed record WriteOutcome(SourceRow? Row, ValidationErrors? Errors)
+{
+    public static WriteOutcome NotFound { get; } = new(null, null);
+
+    public static WriteOutcome Invalid(ValidationErrors errors) => new(null, errors);
+
+    public static WriteOutcome Written(SourceRow row) => new(row, null);
+}

@@ -1,0 +1,269 @@
+using System.Globalization;
+using Caravan.Api.Auth;
+using Caravan.Api.Data;
+using Caravan.Api.Hosting;
+using Caravan.Api.Sources.Types;
+using Microsoft.AspNetCore.Http.Extensions;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Caravan.Api.Sources;
+
+/// <summary>The camelAI-compatible sources routes (contract section 4).</summary>
+public static class SourcesApi
+{
+    private const int DefaultPageSize = 50;
+    private const int MaxPageSize = 1000;
+
+    private static readonly HashSet<string> ReadOnlyConnectionFields =
+        new(["id", "type", "created_at", "is_fully_configured"], StringComparer.Ordinal);
+
+    public static IEndpointRouteBuilder MapSources(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("sources");
+
+        group.MapGet("/", List).WithName("sources_list").WithSummary("List data sources");
+        group.MapPost("/", Create).WithName("sources_create").WithSummary("Add connection");
+        group.MapPost("/add/", AddLegacy).WithName("sources_add_create").WithSummary("Add connection (legacy route)");
+        foreach (var type in SourceTypes.All.Where(t => t.AddRoute is not null))
+        {
+            group.MapPost($"/add/{type.AddRoute}/", (HttpRequest request, SourceWriter writer, CancellationToken ct) => CreateOfType(request, writer, type, ct))
+                .WithName($"sources_add_{type.AddRoute}_create")
+                .WithSummary($"Add {type.DisplayName} connection")
+                .WithMetadata(new SourceTypeMetadata(type));
+        }
+
+        group.MapGet("/{id}/", Retrieve).WithName("sources_retrieve").WithSummary("Get data source details");
+        group.MapPut("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, true, ct))
+            .WithName("sources_update").WithSummary("Update data source");
+        group.MapPatch("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, false, ct))
+            .WithName("sources_partial_update").WithSummary("Partial update data source");
+        group.MapDelete("/{id}/", Delete).WithName("sources_destroy").WithSummary("Delete data source");
+        group.MapPatch("/{id}/update-config/", UpdateConfig)
+            .WithName("sources_update_config_partial_update").WithSummary("Update data source configuration");
+        return routes;
+    }
+
+    /// <summary>Marks a per-type create route with its type, for the OpenAPI document.</summary>
+    public sealed record SourceTypeMetadata(SourceType Type);
+
+    public static async Task<Results<Ok<ConnectionPage>, JsonHttpResult<DetailBody>>> List(
+        HttpRequest request, Database database, CancellationToken cancellationToken)
+    {
+        var caller = request.HttpContext.Caller();
+        var pageSize = ReadPageSize(request.Query["page_size"]);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var count = await SourceRows.CountAsync(connection, caller.OrganizationId, cancellationToken);
+        var pages = Math.Max(1, (count + pageSize - 1) / pageSize);
+        var page = ReadPage(request.Query["page"], pages);
+        if (page is null)
+        {
+            return ApiResults.InvalidPage();
+        }
+
+        var results = await SourceRows.PageAsync(connection, caller.OrganizationId, (page.Value - 1) * pageSize, pageSize, cancellationToken);
+        return TypedResults.Ok(new ConnectionPage(
+            count,
+            page < pages ? PageUrl(request, page.Value + 1) : null,
+            page > 1 ? PageUrl(request, page.Value - 1) : null,
+            results));
+    }
+
+    public static Task<IResult> Create(HttpRequest request, SourceWriter writer, CancellationToken cancellationToken) =>
+        CreateOfType(request, writer, routeType: null, cancellationToken);
+
+    private static async Task<IResult> CreateOfType(HttpRequest request, SourceWriter writer, SourceType? routeType, CancellationToken cancellationToken)
+    {
+        var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        if (read.Error is not null)
+        {
+            return read.Error;
+        }
+
+        var body = read.Body!;
+        var errors = new ValidationErrors();
+        var type = SourceBodies.ReadType(body, errors, routeType);
+        var accountName = SourceBodies.ReadAccountName(body, errors, required: false);
+        if (type is null)
+        {
+            return ApiResults.Invalid(errors);
+        }
+
+        var change = SourceBodies.ReadFields(type, body, ChangeMode.Create, errors, SourceBodies.AccountName, SourceBodies.TypeField);
+        if (errors.IsEmpty)
+        {
+            type.Check(change, stored: null, errors);
+        }
+
+        var publicKeySql = errors.IsEmpty ? type.PrepareCreate(change, errors) : null;
+        if (!errors.IsEmpty)
+        {
+            return ApiResults.Invalid(errors);
+        }
+
+        var created = await writer.CreateAsync(request.HttpContext.Caller(), type, accountName ?? type.DisplayName, change, publicKeySql, cancellationToken);
+        return TypedResults.Ok(new CreatedResponse(created.Row.Id, created.PublicKeySql));
+    }
+
+    public static async Task<IResult> AddLegacy(HttpRequest request, SourceWriter writer, CancellationToken cancellationToken)
+    {
+        var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        if (read.Error is not null)
+        {
+            return read.Error;
+        }
+
+        var body = read.Body!;
+        var errors = new ValidationErrors();
+        var accountName = SourceBodies.ReadAccountName(body, errors, required: true);
+        var type = SourceBodies.ReadType(body, errors, routeType: null);
+        if (type is null)
+        {
+            return ApiResults.Invalid(errors);
+        }
+
+        var change = SourceBodies.ReadFields(type, body, ChangeMode.LegacyCreate, errors, SourceBodies.AccountName, SourceBodies.TypeField);
+        if (errors.IsEmpty)
+        {
+            type.Check(change, stored: null, errors);
+        }
+
+        if (!errors.IsEmpty)
+        {
+            return ApiResults.Invalid(errors);
+        }
+
+        var created = await writer.CreateAsync(request.HttpContext.Caller(), type, accountName!, change, publicKeySql: null, cancellationToken);
+        return TypedResults.Ok(created.Row.ToResponse());
+    }
+
+    public static async Task<Results<Ok<ConnectionResponse>, JsonHttpResult<DetailBody>>> Retrieve(
+        string id, HttpContext context, Database database, CancellationToken cancellationToken)
+    {
+        if (ParseId(id) is not { } sourceId)
+        {
+            return ApiResults.NotFound();
+        }
+
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var row = await SourceRows.FindAsync(database, connection, context.Caller().OrganizationId, sourceId, null, cancellationToken);
+        return row is null ? ApiResults.NotFound() : TypedResults.Ok(row.ToResponse());
+    }
+
+    private static async Task<IResult> Rename(string id, HttpRequest request, SourceWriter writer, bool isPut, CancellationToken cancellationToken)
+    {
+        if (ParseId(id) is not { } sourceId)
+        {
+            return ApiResults.NotFound();
+        }
+
+        var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        if (read.Error is not null)
+        {
+            return read.Error;
+        }
+
+        var body = read.Body!;
+        var errors = new ValidationErrors();
+        var accountName = SourceBodies.ReadAccountName(body, errors, required: isPut);
+        foreach (var (name, _) in body)
+        {
+            if (name != SourceBodies.AccountName && !ReadOnlyConnectionFields.Contains(name))
+            {
+                errors.Add(name, "Not a valid field here; change configuration with update-config.");
+            }
+        }
+
+        // A 404 outranks a 400: whether an id exists must not depend on the body sent with it.
+        var outcome = errors.IsEmpty
+            ? await writer.RenameAsync(request.HttpContext.Caller(), sourceId, accountName, cancellationToken)
+            : await writer.RenameAsync(request.HttpContext.Caller(), sourceId, null, cancellationToken);
+        if (outcome.Row is null)
+        {
+            return ApiResults.NotFound();
+        }
+
+        return errors.IsEmpty ? TypedResults.Ok(outcome.Row.ToResponse()) : ApiResults.Invalid(errors);
+    }
+
+    public static async Task<Results<NoContent, JsonHttpResult<DetailBody>>> Delete(
+        string id, HttpContext context, SourceWriter writer, CancellationToken cancellationToken)
+    {
+        if (ParseId(id) is not { } sourceId)
+        {
+            return ApiResults.NotFound();
+        }
+
+        return await writer.DeleteAsync(context.Caller(), sourceId, cancellationToken) ? TypedResults.NoContent() : ApiResults.NotFound();
+    }
+
+    public static async Task<IResult> UpdateConfig(string id, HttpRequest request, SourceWriter writer, CancellationToken cancellationToken)
+    {
+        if (ParseId(id) is not { } sourceId)
+        {
+            return ApiResults.NotFound();
+        }
+
+        var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        if (read.Error is not null)
+        {
+            return read.Error;
+        }
+
+        var outcome = await writer.UpdateConfigAsync(request.HttpContext.Caller(), sourceId, read.Body!, cancellationToken);
+        return outcome switch
+        {
+            { Errors: { } errors } => ApiResults.Invalid(errors),
+            { Row: { } row } => TypedResults.Ok(new UpdateConfigResponse(row.Id, row.AccountName, row.Type)),
+            _ => ApiResults.NotFound(),
+        };
+    }
+
+    /// <summary>A source id is a positive integer; anything else is simply not found.</summary>
+    public static long? ParseId(string id) =>
+        id.Length is > 0 and <= 18 && id.All(char.IsAsciiDigit) && long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+            ? value
+            : null;
+
+    private static int ReadPageSize(string? value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size > 0
+            ? Math.Min(size, MaxPageSize)
+            : DefaultPageSize;
+
+    private static long? ReadPage(string? value, long pages)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            return 1;
+        }
+
+        if (value == "last")
+        {
+            return pages;
+        }
+
+        return long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var page) && page >= 1 && page <= pages ? page : null;
+    }
+
+    // As DRF does: the current URL with only the page changed, and no page parameter for page 1.
+    private static string PageUrl(HttpRequest request, long page)
+    {
+        var query = new QueryBuilder();
+        foreach (var (key, values) in request.Query)
+        {
+            if (key != "page")
+            {
+                foreach (var value in values)
+                {
+                    query.Add(key, value ?? string.Empty);
+                }
+            }
+        }
+
+        if (page > 1)
+        {
+            query.Add("page", page.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return UriHelper.BuildAbsolute(request.Scheme, request.Host, request.PathBase, request.Path, query.ToQueryString());
+    }
+}

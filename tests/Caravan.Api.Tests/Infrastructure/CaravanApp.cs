@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using Caravan.Api.Auth;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+[assembly: AssemblyFixture(typeof(Caravan.Api.Tests.Infrastructure.CaravanApp))]
+
+namespace Caravan.Api.Tests.Infrastructure;
+
+/// <summary>
+/// A real Caravan on a real SQLite file in its own temporary directory, with every log line at
+/// every level captured. Shared by the test classes; each test makes its own organization and key,
+/// so tests never see each other's data and run in parallel.
+/// </summary>
+public class CaravanApp : WebApplicationFactory<Program>
+{
+    private readonly Dictionary<string, string?> _settings;
+
+    public CaravanApp()
+        : this(NewDataDirectory(), new Dictionary<string, string?>())
+    {
+    }
+
+    protected CaravanApp(string dataDirectory, IDictionary<string, string?> settings)
+    {
+        DataDirectory = dataDirectory;
+        _settings = new Dictionary<string, string?>(settings)
+        {
+            ["ConnectionStrings:Caravan"] = $"Data Source={Path.Combine(dataDirectory, "caravan.db")}",
+            ["Caravan:Secrets:MasterKeyFile"] = Path.Combine(dataDirectory, "master.key"),
+        };
+        foreach (var (key, value) in settings)
+        {
+            _settings[key] = value;
+        }
+    }
+
+    public string DataDirectory { get; }
+
+    public LogSink Logs { get; } = new();
+
+    public static string NewDataDirectory()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "caravan-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        return directory;
+    }
+
+    /// <summary>A new organization with one key, and a client that sends it.</summary>
+    public async Task<OrgClient> NewOrganizationAsync(string? name = null)
+    {
+        var organization = name ?? "org-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var (id, key) = await Services.GetRequiredService<ApiKeys>().CreateAsync(organization);
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return new OrgClient(organization, id, key, client);
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.ConfigureLogging(logging =>
+        {
+            logging.SetMinimumLevel(LogLevel.Trace);
+            logging.AddProvider(Logs);
+        });
+    }
+}
+
+/// <summary>A Caravan of a test's own, for tests that restart it or change its settings.</summary>
+public sealed class OwnCaravan(string dataDirectory, IDictionary<string, string?> settings) : CaravanApp(dataDirectory, settings)
+{
+    public OwnCaravan(IDictionary<string, string?>? settings = null)
+        : this(NewDataDirectory(), settings ?? new Dictionary<string, string?>())
+    {
+    }
+}
+
+public sealed record OrgClient(string Organization, string KeyId, string Key, HttpClient Http);
+
+/// <summary>Keeps every log line, message and exception text, so tests can search them for secrets.</summary>
+public sealed class LogSink : ILoggerProvider
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(string category, ConcurrentQueue<string> lines) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull
+        {
+            lines.Enqueue($"scope {category}: {state}");
+            return null;
+        }
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} {state} {exception}");
+    }
+}
