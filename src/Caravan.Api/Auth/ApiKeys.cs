@@ -79,12 +79,18 @@ public sealed class ApiKeys(Database database)
     public async Task<IReadOnlyList<ApiKeyInfo>> ListAsync(string? organization, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        await using var reader = await connection.Command("""
+        var command = connection.Command($"""
             SELECT k.id, o.name, k.prefix, k.created_at, k.revoked_at
             FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-            WHERE @org IS NULL OR o.name = @org
+            {(organization is null ? string.Empty : "WHERE o.name = @org")}
             ORDER BY k.created_at, k.id
-            """).With("@org", organization).ExecuteReaderAsync(cancellationToken);
+            """);
+        if (organization is not null)
+        {
+            command.With("@org", organization);
+        }
+
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var keys = new List<ApiKeyInfo>();
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -113,15 +119,12 @@ public sealed class ApiKeys(Database database)
     private async Task<string> StoreAsync(string organization, string key, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         var now = DbCommandExtensions.Now();
+        // Another process may create the same organization at the same moment; both end up with one.
+        await connection.Command("INSERT INTO organizations (name, created_at) VALUES (@name, @now) ON CONFLICT (name) DO NOTHING", transaction)
+            .With("@name", organization).With("@now", now).ExecuteNonQueryAsync(cancellationToken);
         var organizationId = await OrganizationIdAsync(connection, transaction, organization, cancellationToken);
-        if (organizationId is null)
-        {
-            await connection.Command("INSERT INTO organizations (name, created_at) VALUES (@name, @now)", transaction)
-                .With("@name", organization).With("@now", now).ExecuteNonQueryAsync(cancellationToken);
-            organizationId = await OrganizationIdAsync(connection, transaction, organization, cancellationToken);
-        }
 
         var id = "key_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
         await connection.Command("""

@@ -2,26 +2,37 @@ using System.Data;
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Caravan.Api.Data;
 
 /// <summary>
 /// The one door to the store: opens connections for the configured provider with the settings
-/// every connection needs. SQL lives next to the feature that runs it; this class only knows how
-/// to reach the database and the few places where the dialects differ.
+/// every connection needs. SQL lives next to the feature that runs it and is shared by both
+/// providers; this class knows how to reach the database and the few places the dialects differ.
 /// </summary>
-public sealed class Database
+public sealed class Database : IAsyncDisposable
 {
     public const string DefaultSqliteConnectionString = "Data Source=data/caravan.db";
 
-    private readonly string _connectionString;
+    private readonly string _sqliteConnectionString = string.Empty;
+    private readonly NpgsqlDataSource? _postgres;
 
     public Database(IOptions<StorageOptions> options)
     {
         Provider = options.Value.Provider;
-        _connectionString = Provider == StorageProvider.Sqlite
-            ? PrepareSqlite(options.Value.ConnectionString)
-            : options.Value.ConnectionString;
+        if (Provider == StorageProvider.Postgres)
+        {
+            var builder = new NpgsqlConnectionStringBuilder(options.Value.ConnectionString)
+            {
+                ApplicationName = "caravan",
+            };
+            _postgres = NpgsqlDataSource.Create(builder);
+        }
+        else
+        {
+            _sqliteConnectionString = PrepareSqlite(options.Value.ConnectionString);
+        }
     }
 
     public StorageProvider Provider { get; }
@@ -31,12 +42,12 @@ public sealed class Database
 
     public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
     {
-        if (Provider != StorageProvider.Sqlite)
+        if (_postgres is not null)
         {
-            throw new NotSupportedException("The PostgreSQL store is not available in this version.");
+            return await _postgres.OpenConnectionAsync(cancellationToken);
         }
 
-        var connection = new SqliteConnection(_connectionString);
+        var connection = new SqliteConnection(_sqliteConnectionString);
         await connection.OpenAsync(cancellationToken);
 
         // Per-connection settings: wait for the writer instead of failing, make every commit
@@ -48,12 +59,22 @@ public sealed class Database
     }
 
     /// <summary>
-    /// Begins a transaction that holds the write lock from its first statement (SQLite
-    /// <c>BEGIN IMMEDIATE</c>; PostgreSQL relies on <see cref="ForUpdate"/>), so a
-    /// read-merge-write can never lose a concurrent update.
+    /// Begins a transaction for a read-merge-write that must not lose a concurrent update. SQLite
+    /// takes the database write lock at once (<c>BEGIN IMMEDIATE</c>); PostgreSQL reads with
+    /// <see cref="ForUpdate"/>, which locks just the row and lets other sources be written.
     /// </summary>
-    public static async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken = default) =>
-        await connection.BeginTransactionAsync(IsolationLevel.Serializable, cancellationToken);
+    public async Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken = default) =>
+        await connection.BeginTransactionAsync(
+            Provider == StorageProvider.Postgres ? IsolationLevel.ReadCommitted : IsolationLevel.Serializable,
+            cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+    }
 
     private static string PrepareSqlite(string connectionString)
     {

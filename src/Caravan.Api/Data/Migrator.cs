@@ -37,7 +37,13 @@ public sealed partial class Migrator(Database database, ILogger<Migrator> logger
         var count = 0;
         foreach (var migration in For(database.Provider))
         {
-            await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+            await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+            if (database.Provider == StorageProvider.Postgres)
+            {
+                // Replicas or operators migrating at once take turns; the loser finds the work done.
+                await connection.Command("SELECT pg_advisory_xact_lock(7290443)", transaction).ExecuteNonQueryAsync(cancellationToken);
+            }
+
             var already = await connection.Command("SELECT COUNT(*) FROM schema_migrations WHERE version = @v", transaction)
                 .With("@v", migration.Version).ExecuteScalarAsync(cancellationToken);
             if (Convert.ToInt64(already, System.Globalization.CultureInfo.InvariantCulture) > 0)

@@ -21,7 +21,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         var id = await SourceRows.InsertAsync(connection, transaction, caller.OrganizationId, type.Name, accountName, now, cancellationToken);
         var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
         var row = Apply(type, empty, change, accountName, now);
@@ -37,7 +37,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     public async Task<WriteOutcome> UpdateConfigAsync(Caller caller, long id, JsonObject body, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
         if (stored is null)
         {
@@ -75,7 +75,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     public async Task<WriteOutcome> RenameAsync(Caller caller, long id, string? accountName, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
         if (stored is null)
         {

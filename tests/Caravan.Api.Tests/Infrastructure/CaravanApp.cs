@@ -28,11 +28,10 @@ public class CaravanApp : WebApplicationFactory<Program>
     protected CaravanApp(string dataDirectory, IDictionary<string, string?> settings)
     {
         DataDirectory = dataDirectory;
-        _settings = new Dictionary<string, string?>(settings)
-        {
-            ["ConnectionStrings:Caravan"] = $"Data Source={Path.Combine(dataDirectory, "caravan.db")}",
-            ["Caravan:Secrets:MasterKeyFile"] = Path.Combine(dataDirectory, "master.key"),
-        };
+        // A settings dictionary that names a store keeps it (a restart on the same store);
+        // otherwise the app gets a fresh store of this run's kind.
+        _settings = settings.ContainsKey("ConnectionStrings:Caravan") ? [] : TestStore.NewStoreSettings(dataDirectory);
+        _settings["Caravan:Secrets:MasterKeyFile"] = Path.Combine(dataDirectory, "master.key");
         foreach (var (key, value) in settings)
         {
             _settings[key] = value;
@@ -40,6 +39,9 @@ public class CaravanApp : WebApplicationFactory<Program>
     }
 
     public string DataDirectory { get; }
+
+    /// <summary>The settings this instance runs with, to start another on the same store.</summary>
+    public IReadOnlyDictionary<string, string?> Settings => _settings;
 
     public LogSink Logs { get; } = new();
 
