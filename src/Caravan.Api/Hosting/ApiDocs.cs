@@ -1,9 +1,460 @@
+using System.Text.Json.Nodes;
+using Caravan.Api.Sources;
+using Caravan.Api.Sources.Types;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+using Scalar.AspNetCore;
+
 namespace Caravan.Api.Hosting;
 
-/// <summary>The OpenAPI document at /api/schema/ and the interactive docs at /api/docs/.</summary>
+/// <summary>
+/// The OpenAPI document at /api/schema/ and the interactive docs at /api/docs/. The document is
+/// generated from the endpoints; what the generator cannot see (the handlers read their bodies by
+/// hand and answer <see cref="IResult"/>) is added by the transformers below, built from the
+/// connection type definitions so that a new type or field shows up without touching this file.
+/// </summary>
 internal static class ApiDocs
 {
-    public static IServiceCollection AddApiDocs(this IServiceCollection services) => services;
+    public const string SchemaRoute = "/api/schema/";
+    public const string DocsRoute = "/api/docs";
 
-    public static IEndpointRouteBuilder MapApiDocs(this IEndpointRouteBuilder routes) => routes;
+    public static IServiceCollection AddApiDocs(this IServiceCollection services) =>
+        services.AddOpenApi(options =>
+        {
+            // 3.0 rather than 3.1: it is what camelAI publishes and what most client generators read.
+            options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_0;
+
+            // These answers are described by hand in SourcesDocument; inlining the generator's own
+            // version of them leaves no second, unused copy under components.
+            options.CreateSchemaReferenceId = type => SourcesDocument.HandDescribed.Contains(type.Type)
+                ? null
+                : OpenApiOptions.CreateDefaultSchemaReferenceId(type);
+            options.AddOperationTransformer(SourcesDocument.DescribeOperation);
+            options.AddDocumentTransformer(SourcesDocument.DescribeDocument);
+        });
+
+    public static IEndpointRouteBuilder MapApiDocs(this IEndpointRouteBuilder routes)
+    {
+        // Both are outside /api/v1/, so no API key is asked for (contract section 2).
+        routes.MapOpenApi(SchemaRoute);
+        routes.MapScalarApiReference(DocsRoute, options => options
+            .WithTitle("Caravan API")
+            .AddDocument("v1", "Caravan API", SchemaRoute)
+            .AddPreferredSecuritySchemes(SourcesDocument.BearerAuth)
+
+            // The page must work on a machine without internet access: the script is served from
+            // this package, and the features that would call scalar.com (its fonts, telemetry, the
+            // AI agent and the MCP helper) are off.
+            .DisableDefaultFonts()
+            .DisableTelemetry()
+            .DisableAgent()
+            .DisableMcp());
+        return routes;
+    }
+}
+
+/// <summary>What the OpenAPI generator cannot infer about the sources routes (contract sections 1, 3–6).</summary>
+internal static class SourcesDocument
+{
+    public const string BearerAuth = "BearerAuth";
+    public const string ApiKeyAuth = "ApiKeyAuth";
+
+    private const string Json = "application/json";
+    private const string ApiPrefix = "api/v1/";
+
+    // Component names; the request bodies follow drf-spectacular's naming, as camelAI's document does.
+    private const string Connection = "Connection";
+    private const string PaginatedConnectionList = "PaginatedConnectionList";
+    private const string ConnectionCreateRequest = "ConnectionCreateRequest";
+    private const string ConnectionCreated = "ConnectionCreated";
+    private const string ConnectionAddRequest = "ConnectionAddRequest";
+    private const string ConnectionRequest = "ConnectionRequest";
+    private const string PatchedConnectionRequest = "PatchedConnectionRequest";
+    private const string PatchedSourceConfigUpdateRequest = "PatchedSourceConfigUpdateRequest";
+    private const string SourceConfigUpdated = "SourceConfigUpdated";
+    private const string ValidationError = "ValidationError";
+    private const string Detail = "Detail";
+    private const string ServerError = "ServerError";
+
+    public static readonly HashSet<Type> HandDescribed =
+    [
+        typeof(ConnectionResponse), typeof(ConnectionPage), typeof(CreatedResponse), typeof(UpdateConfigResponse),
+        typeof(ErrorBody), typeof(DetailBody), typeof(ServerErrorBody),
+    ];
+
+    /// <summary>The component holding the create body of one type, e.g. <c>MySQLConnectionRequest</c>.</summary>
+    public static string RequestSchemaName(SourceType type) =>
+        string.Concat(type.DisplayName.Where(char.IsAsciiLetterOrDigit)) + "ConnectionRequest";
+
+    public static Task DescribeOperation(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (context.Description.RelativePath?.StartsWith(ApiPrefix, StringComparison.Ordinal) != true)
+        {
+            return Task.CompletedTask;
+        }
+
+        var document = context.Document;
+        var responses = new OpenApiResponses();
+        switch (operation.OperationId)
+        {
+            case "sources_list":
+                operation.Parameters =
+                [
+                    QueryInteger("page", "A page number within the paginated result set."),
+                    QueryInteger("page_size", "Number of results to return per page."),
+                ];
+                responses["200"] = JsonResponse("A page of the organization's data sources, ordered by id.", PaginatedConnectionList, document);
+                responses["404"] = JsonResponse("The page does not exist (`Invalid page.`).", Detail, document);
+                break;
+            case "sources_create":
+                operation.RequestBody = JsonBody(ConnectionCreateRequest, document);
+                responses["200"] = JsonResponse("The source was created.", ConnectionCreated, document);
+                break;
+            case "sources_add_create":
+                operation.RequestBody = JsonBody(ConnectionAddRequest, document);
+                responses["200"] = JsonResponse("The source was created; it is not fully configured yet.", Connection, document);
+                break;
+            case "sources_retrieve":
+                responses["200"] = JsonResponse("The data source.", Connection, document);
+                break;
+            case "sources_update":
+                operation.RequestBody = JsonBody(ConnectionRequest, document);
+                responses["200"] = JsonResponse("The renamed data source.", Connection, document);
+                break;
+            case "sources_partial_update":
+                operation.RequestBody = JsonBody(PatchedConnectionRequest, document);
+                responses["200"] = JsonResponse("The data source.", Connection, document);
+                break;
+            case "sources_destroy":
+                responses["204"] = new OpenApiResponse { Description = "Deleted; its secrets are erased." };
+                break;
+            case "sources_update_config_partial_update":
+                operation.RequestBody = JsonBody(PatchedSourceConfigUpdateRequest, document);
+                responses["200"] = JsonResponse("The configuration was updated.", SourceConfigUpdated, document);
+                break;
+            default:
+                // The per-type create routes carry their type in the endpoint metadata.
+                if (context.Description.ActionDescriptor.EndpointMetadata.OfType<SourcesApi.SourceTypeMetadata>().FirstOrDefault() is { } metadata)
+                {
+                    operation.RequestBody = JsonBody(RequestSchemaName(metadata.Type), document);
+                    responses["200"] = JsonResponse("The source was created.", ConnectionCreated, document);
+                }
+                else
+                {
+                    // A route this file does not know yet keeps what the generator found.
+                    responses = operation.Responses ?? responses;
+                }
+
+                break;
+        }
+
+        if (context.Description.RelativePath.Contains("{id}", StringComparison.Ordinal))
+        {
+            DescribeIdParameter(operation);
+            responses["404"] = JsonResponse("No such data source in your organization.", Detail, document);
+        }
+
+        if (operation.RequestBody is not null)
+        {
+            responses["400"] = JsonResponse("Validation failed, or the body is not a JSON object.", ValidationError, document);
+            responses["413"] = JsonResponse("The body is larger than the server accepts.", Detail, document);
+            responses["415"] = JsonResponse("The body is not sent as application/json.", Detail, document);
+        }
+
+        responses["401"] = JsonResponse("No API key, or an invalid or revoked one.", Detail, document);
+        responses["500"] = JsonResponse("An unexpected failure; quote the trace id when reporting it.", ServerError, document);
+        operation.Responses = Sorted(responses);
+
+        // Either header is accepted (contract section 2): one requirement each means "one of them".
+        operation.Security =
+        [
+            new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerAuth, document)] = [] },
+            new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyAuth, document)] = [] },
+        ];
+        return Task.CompletedTask;
+    }
+
+    public static Task DescribeDocument(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
+    {
+        document.Info = new OpenApiInfo
+        {
+            Title = "Caravan API",
+            Version = "1.0.0",
+            Description = "Caravan stores the connection configurations of your databases and keeps their credentials safe. "
+                + "It is wire-compatible with the camelAI sources API: a client written for camelAI works against Caravan unchanged. "
+                + "Every route under /api/v1/ needs an API key, sent as `Authorization: Bearer <key>` or as `X-API-Key: <key>`.",
+        };
+
+        // Every Caravan path ends in a slash, as camelAI's do; the generator drops it.
+        var paths = new OpenApiPaths();
+        foreach (var (path, item) in document.Paths)
+        {
+            paths[path.EndsWith('/') ? path : path + "/"] = item;
+        }
+
+        document.Paths = paths;
+
+        // AddComponent also registers the component with the document's workspace, so references to
+        // it (made by the operation transformer, which runs first) resolve.
+        document.AddComponent(BearerAuth, new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.Http,
+            Scheme = "bearer",
+            Description = "An API key sent as `Authorization: Bearer <key>`.",
+        });
+        document.AddComponent(ApiKeyAuth, new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.ApiKey,
+            In = ParameterLocation.Header,
+            Name = "X-API-Key",
+            Description = "An API key sent as `X-API-Key: <key>`.",
+        });
+
+        foreach (var (name, schema) in Schemas(document))
+        {
+            document.AddComponent(name, schema);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static IEnumerable<(string Name, OpenApiSchema Schema)> Schemas(OpenApiDocument document)
+    {
+        var typeNames = SourceTypes.All.Select(t => t.Name).ToList();
+
+        yield return (Connection, Object(
+            "A data source. It never contains credentials or connection details.",
+            ("id", Integer("A unique integer value identifying this data source."), true),
+            ("account_name", AccountName(), true),
+            ("type", Enum(typeNames, "The connection type, always upper case."), true),
+            ("created_at", new OpenApiSchema { Type = JsonSchemaType.String, Format = "date-time", Description = "RFC 3339, UTC." }, true),
+            ("is_fully_configured", Boolean("True when the stored configuration holds every field its type requires."), true)));
+
+        yield return (PaginatedConnectionList, Object(
+            null,
+            ("count", Integer("The number of the organization's data sources."), true),
+            ("next", Url("The next page, or null on the last."), true),
+            ("previous", Url("The previous page, or null on the first."), true),
+            ("results", new OpenApiSchema { Type = JsonSchemaType.Array, Items = Reference(Connection, document) }, true)));
+
+        yield return (ConnectionCreated, Object(
+            null,
+            ("id", Integer("The id of the new data source."), true),
+            ("public_key_sql", Text("Snowflake key-pair only: the statement that registers the public key with the user."), false)));
+
+        yield return (SourceConfigUpdated, Object(
+            null,
+            ("id", Integer("Connection ID"), true),
+            ("account_name", Text("Connection name"), true),
+            ("type", Enum(typeNames, "Connection type"), true)));
+
+        yield return (ValidationError, Object(
+            "Validation failed; nothing was written.",
+            ("error", Text("A one-line summary."), true),
+            ("errors", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Description = "Messages by field; `non_field_errors` for problems with no single field.",
+                AdditionalProperties = new OpenApiSchema { Type = JsonSchemaType.Array, Items = Text(null) },
+            }, true)));
+
+        yield return (Detail, Object(null, ("detail", Text("What went wrong."), true)));
+
+        yield return (ServerError, Object(
+            null,
+            ("detail", Text("Always `Internal server error.`"), true),
+            ("trace_id", Text("Identifies the failure in the server's logs."), true)));
+
+        yield return (ConnectionAddRequest, Object(
+            "Legacy create: only a name and a type; the type's fields may follow and are checked, but none is required.",
+            ("account_name", AccountName(), true),
+            ("type", Enum(typeNames, "The connection type; the API also accepts it in lower or mixed case."), true)));
+
+        yield return (ConnectionRequest, Object(null, ("account_name", AccountName(), true)));
+        yield return (PatchedConnectionRequest, Object(null, ("account_name", AccountName(), false)));
+        yield return (PatchedSourceConfigUpdateRequest, ConfigUpdateRequest());
+
+        foreach (var type in SourceTypes.All)
+        {
+            yield return (RequestSchemaName(type), CreateRequest(type));
+        }
+
+        // The unified create route: the body of one type, picked by its "type".
+        yield return (ConnectionCreateRequest, new OpenApiSchema
+        {
+            Type = JsonSchemaType.Object,
+            Description = "The create body of one connection type; `type` picks which.",
+            Required = new HashSet<string>(["type"]),
+            OneOf = [.. SourceTypes.All.Select(t => (IOpenApiSchema)Reference(RequestSchemaName(t), document))],
+            Discriminator = new OpenApiDiscriminator
+            {
+                PropertyName = "type",
+                Mapping = SourceTypes.All.ToDictionary(t => t.Name, t => Reference(RequestSchemaName(t), document)),
+            },
+        });
+    }
+
+    /// <summary>The create body of one type: its name, its type, and its fields (contract section 5).</summary>
+    private static OpenApiSchema CreateRequest(SourceType type)
+    {
+        var accountName = AccountName();
+        accountName.Default = JsonValue.Create(type.DisplayName);
+        accountName.Description += $" Defaults to `{type.DisplayName}`.";
+
+        var properties = new List<(string, IOpenApiSchema, bool)>
+        {
+            ("type", Enum([type.Name], $"`{type.Name}` (any case is accepted). Required on POST /api/v1/sources/; optional on the type's own route."), false),
+            ("account_name", accountName, false),
+        };
+        properties.AddRange(type.Fields.Select(f => (f.Name, (IOpenApiSchema)FieldSchema(f), f.Required)));
+        return Object($"Creates a {type.DisplayName} ({type.Name}) source.", [.. properties]);
+    }
+
+    /// <summary>
+    /// update-config takes any field of any type (each checked against the source's own type), so
+    /// its body is the union of them all, every one optional; null clears a field that some type
+    /// has as optional.
+    /// </summary>
+    private static OpenApiSchema ConfigUpdateRequest()
+    {
+        var properties = new List<(string, IOpenApiSchema, bool)> { ("account_name", AccountName(), false) };
+        foreach (var group in SourceTypes.All.SelectMany(t => t.Fields.Select(f => (Type: t, Field: f))).GroupBy(x => x.Field.Name))
+        {
+            // Types agree on a field's kind; its longest limit wins, and a default has no meaning in a patch.
+            var schema = FieldSchema(group.First().Field with { MaxLength = group.Max(x => x.Field.MaxLength), Default = null });
+            schema.Description = string.Join(" ", group
+                .GroupBy(x => x.Field.Description)
+                .Select(d => $"{string.Join(", ", d.Select(x => x.Type.Name))}: {d.Key}."));
+            if (group.Any(x => !x.Field.Required))
+            {
+                schema.Type |= JsonSchemaType.Null;
+                schema.Description += group.Any(x => x.Field.Required)
+                    ? " Null clears it, unless the source's type requires it."
+                    : " Null clears it.";
+            }
+
+            properties.Add((group.Key, schema, false));
+        }
+
+        return Object(
+            "Any subset of `account_name` and the fields of the source's type. An omitted field keeps its stored value, secrets included.",
+            [.. properties]);
+    }
+
+    private static OpenApiSchema FieldSchema(Field field)
+    {
+        var schema = field.Kind switch
+        {
+            FieldKind.Port => new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "65535" },
+            FieldKind.Boolean => new OpenApiSchema { Type = JsonSchemaType.Boolean },
+            FieldKind.NameList => new OpenApiSchema
+            {
+                Type = JsonSchemaType.Array,
+                Items = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = Field.MaxTextLength },
+                MaxItems = Field.MaxListItems,
+            },
+
+            // A JSON object, or a string holding one.
+            FieldKind.ServiceAccountKey => new OpenApiSchema
+            {
+                OneOf = [new OpenApiSchema { Type = JsonSchemaType.Object }, new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1 }],
+            },
+            _ => new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = field.MaxLength },
+        };
+
+        schema.Description = field.Description;
+        schema.Default = field.Default switch
+        {
+            null => null,
+            int number => JsonValue.Create(number),
+            bool flag => JsonValue.Create(flag),
+            string text => JsonValue.Create(text),
+            _ => throw new InvalidOperationException($"The default of {field.Name} has no JSON form."),
+        };
+
+        // Secrets are accepted, never returned: generated clients must not expect them back.
+        schema.WriteOnly = field.IsSecret;
+        return schema;
+    }
+
+    private static void DescribeIdParameter(OpenApiOperation operation)
+    {
+        foreach (var parameter in operation.Parameters?.OfType<OpenApiParameter>() ?? [])
+        {
+            if (parameter.Name == "id")
+            {
+                // A string, as camelAI declares it: anything that is not a positive integer is a 404.
+                parameter.Description = "A unique integer value identifying this data source.";
+            }
+        }
+    }
+
+    private static OpenApiParameter QueryInteger(string name, string description) => new()
+    {
+        Name = name,
+        In = ParameterLocation.Query,
+        Description = description,
+        Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
+    };
+
+    private static OpenApiRequestBody JsonBody(string schema, OpenApiDocument? document) => new()
+    {
+        Required = true,
+        Content = new Dictionary<string, OpenApiMediaType> { [Json] = new() { Schema = Reference(schema, document) } },
+    };
+
+    private static OpenApiResponse JsonResponse(string description, string schema, OpenApiDocument? document) => new()
+    {
+        Description = description,
+        Content = new Dictionary<string, OpenApiMediaType> { [Json] = new() { Schema = Reference(schema, document) } },
+    };
+
+    private static OpenApiResponses Sorted(OpenApiResponses responses)
+    {
+        var sorted = new OpenApiResponses();
+        foreach (var (status, response) in responses.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            sorted[status] = response;
+        }
+
+        return sorted;
+    }
+
+    private static OpenApiSchemaReference Reference(string name, OpenApiDocument? document) => new(name, document);
+
+    private static OpenApiSchema Object(string? description, params (string Name, IOpenApiSchema Schema, bool Required)[] properties) => new()
+    {
+        Type = JsonSchemaType.Object,
+        Description = description,
+        Properties = properties.ToDictionary(p => p.Name, p => p.Schema),
+        Required = properties.Where(p => p.Required).Select(p => p.Name).ToHashSet(),
+    };
+
+    private static OpenApiSchema AccountName() => new()
+    {
+        Type = JsonSchemaType.String,
+        MinLength = 1,
+        MaxLength = Field.MaxTextLength,
+        Description = "Display name, 1–255 characters after trimming.",
+    };
+
+    private static OpenApiSchema Text(string? description) => new() { Type = JsonSchemaType.String, Description = description };
+
+    private static OpenApiSchema Integer(string description) => new() { Type = JsonSchemaType.Integer, Description = description };
+
+    private static OpenApiSchema Boolean(string description) => new() { Type = JsonSchemaType.Boolean, Description = description };
+
+    private static OpenApiSchema Url(string description) => new()
+    {
+        Type = JsonSchemaType.String | JsonSchemaType.Null,
+        Format = "uri",
+        Description = description,
+    };
+
+    private static OpenApiSchema Enum(IEnumerable<string> values, string description) => new()
+    {
+        Type = JsonSchemaType.String,
+        Enum = [.. values.Select(v => (JsonNode)JsonValue.Create(v))],
+        Description = description,
+    };
 }

@@ -17,6 +17,7 @@ namespace Caravan.Api.Hosting;
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(DetailBody))]
 [JsonSerializable(typeof(ServerErrorBody))]
+[JsonSerializable(typeof(StaleBody))]
 [JsonSerializable(typeof(HealthBody))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 
@@ -41,6 +42,10 @@ public sealed record DetailBody([property: JsonPropertyName("detail")] string De
 public sealed record ServerErrorBody(
     [property: JsonPropertyName("detail")] string Detail,
     [property: JsonPropertyName("trace_id")] string TraceId);
+
+public sealed record StaleBody(
+    [property: JsonPropertyName("detail")] string Detail,
+    [property: JsonPropertyName("current_etag")] string CurrentEtag);
 
 public sealed record HealthBody([property: JsonPropertyName("status")] string Status);
 

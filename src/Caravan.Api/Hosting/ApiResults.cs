@@ -17,6 +17,12 @@ internal static class ApiResults
     public static JsonHttpResult<ErrorBody> Invalid(ValidationErrors errors) =>
         TypedResults.Json(errors.ToBody(), ApiJson.Context.ErrorBody, statusCode: StatusCodes.Status400BadRequest);
 
+    public static JsonHttpResult<StaleBody> Stale(string currentTag) =>
+        TypedResults.Json(
+            new StaleBody("The source was changed since you read it.", currentTag),
+            ApiJson.Context.StaleBody,
+            statusCode: StatusCodes.Status412PreconditionFailed);
+
     public static JsonHttpResult<ErrorBody> Malformed(string error) =>
         TypedResults.Json(
             new ErrorBody(error, new Dictionary<string, IReadOnlyList<string>>()),

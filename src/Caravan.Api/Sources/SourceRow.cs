@@ -96,11 +96,12 @@ internal static class SourceRows
             .ExecuteNonQueryAsync(cancellationToken);
 
     /// <summary>Soft delete: the row stays for history, its secrets are overwritten at once.</summary>
-    public static Task<int> DeleteAsync(DbConnection connection, long organizationId, long id, long now, CancellationToken cancellationToken) =>
+    public static Task<int> DeleteAsync(
+        DbConnection connection, DbTransaction transaction, long organizationId, long id, long now, CancellationToken cancellationToken) =>
         connection.Command("""
             UPDATE sources SET deleted_at = @now, updated_at = @now, secrets = '{}', version = version + 1
             WHERE id = @id AND organization_id = @org AND deleted_at IS NULL
-            """).With("@now", now).With("@id", id).With("@org", organizationId).ExecuteNonQueryAsync(cancellationToken);
+            """, transaction).With("@now", now).With("@id", id).With("@org", organizationId).ExecuteNonQueryAsync(cancellationToken);
 
     private static SourceRow Read(DbDataReader reader) => new(
         reader.GetInt64(0),

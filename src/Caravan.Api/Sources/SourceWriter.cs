@@ -34,7 +34,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     /// update-config: checks <paramref name="body"/> against the stored type and configuration and
     /// merges it. Returns null when the source does not exist for the caller.
     /// </summary>
-    public async Task<WriteOutcome> UpdateConfigAsync(Caller caller, long id, JsonObject body, CancellationToken cancellationToken)
+    public async Task<WriteOutcome> UpdateConfigAsync(Caller caller, long id, JsonObject body, string? ifMatch, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
@@ -42,6 +42,11 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         if (stored is null)
         {
             return WriteOutcome.NotFound;
+        }
+
+        if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
+        {
+            return WriteOutcome.Stale(stored);
         }
 
         var type = SourceTypes.Find(stored.Type)!;
@@ -72,7 +77,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     }
 
     /// <summary>PUT/PATCH on the source: only the display name changes.</summary>
-    public async Task<WriteOutcome> RenameAsync(Caller caller, long id, string? accountName, CancellationToken cancellationToken)
+    public async Task<WriteOutcome> RenameAsync(Caller caller, long id, string? accountName, string? ifMatch, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
@@ -80,6 +85,11 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         if (stored is null)
         {
             return WriteOutcome.NotFound;
+        }
+
+        if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
+        {
+            return WriteOutcome.Stale(stored);
         }
 
         if (accountName is null)
@@ -98,11 +108,25 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         return WriteOutcome.Written(row);
     }
 
-    public async Task<bool> DeleteAsync(Caller caller, long id, CancellationToken cancellationToken)
+    public async Task<WriteOutcome> DeleteAsync(Caller caller, long id, string? ifMatch, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+        var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
+        if (stored is null)
+        {
+            return WriteOutcome.NotFound;
+        }
+
+        if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
+        {
+            return WriteOutcome.Stale(stored);
+        }
+
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        return await SourceRows.DeleteAsync(connection, caller.OrganizationId, id, now, cancellationToken) == 1;
+        await SourceRows.DeleteAsync(connection, transaction, caller.OrganizationId, id, now, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return WriteOutcome.Written(stored);
     }
 
     /// <summary>A view of a stored source whose secrets are decrypted only if a rule asks for one.</summary>
@@ -139,12 +163,14 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     }
 }
 
-/// <summary>The outcome of a write that may find nothing or refuse the input.</summary>
-public sealed record WriteOutcome(SourceRow? Row, ValidationErrors? Errors)
+/// <summary>The outcome of a write: written, not found, refused input, or a stale <c>If-Match</c>.</summary>
+public sealed record WriteOutcome(SourceRow? Row, ValidationErrors? Errors, string? CurrentTag = null)
 {
     public static WriteOutcome NotFound { get; } = new(null, null);
 
     public static WriteOutcome Invalid(ValidationErrors errors) => new(null, errors);
 
     public static WriteOutcome Written(SourceRow row) => new(row, null);
+
+    public static WriteOutcome Stale(SourceRow current) => new(null, null, EntityTags.For(current));
 }

@@ -146,7 +146,13 @@ public static class SourcesApi
 
         await using var connection = await database.OpenAsync(cancellationToken);
         var row = await SourceRows.FindAsync(database, connection, context.Caller().OrganizationId, sourceId, null, cancellationToken);
-        return row is null ? ApiResults.NotFound() : TypedResults.Ok(row.ToResponse());
+        if (row is null)
+        {
+            return ApiResults.NotFound();
+        }
+
+        context.Response.Headers.ETag = EntityTags.For(row);
+        return TypedResults.Ok(row.ToResponse());
     }
 
     private static async Task<IResult> Rename(string id, HttpRequest request, SourceWriter writer, bool isPut, CancellationToken cancellationToken)
@@ -173,27 +179,32 @@ public static class SourcesApi
             }
         }
 
-        // A 404 outranks a 400: whether an id exists must not depend on the body sent with it.
-        var outcome = errors.IsEmpty
-            ? await writer.RenameAsync(request.HttpContext.Caller(), sourceId, accountName, cancellationToken)
-            : await writer.RenameAsync(request.HttpContext.Caller(), sourceId, null, cancellationToken);
-        if (outcome.Row is null)
+        // 404 and 412 outrank 400: whether an id exists, or changed, must not depend on the body.
+        var outcome = await writer.RenameAsync(
+            request.HttpContext.Caller(), sourceId, errors.IsEmpty ? accountName : null, EntityTags.IfMatch(request), cancellationToken);
+        return outcome switch
         {
-            return ApiResults.NotFound();
-        }
-
-        return errors.IsEmpty ? TypedResults.Ok(outcome.Row.ToResponse()) : ApiResults.Invalid(errors);
+            { CurrentTag: { } current } => ApiResults.Stale(current),
+            { Row: null } => ApiResults.NotFound(),
+            _ when !errors.IsEmpty => ApiResults.Invalid(errors),
+            { Row: { } row } => WithTag(request, row, TypedResults.Ok(row.ToResponse())),
+        };
     }
 
-    public static async Task<Results<NoContent, JsonHttpResult<DetailBody>>> Delete(
-        string id, HttpContext context, SourceWriter writer, CancellationToken cancellationToken)
+    public static async Task<IResult> Delete(string id, HttpContext context, SourceWriter writer, CancellationToken cancellationToken)
     {
         if (ParseId(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }
 
-        return await writer.DeleteAsync(context.Caller(), sourceId, cancellationToken) ? TypedResults.NoContent() : ApiResults.NotFound();
+        var outcome = await writer.DeleteAsync(context.Caller(), sourceId, EntityTags.IfMatch(context.Request), cancellationToken);
+        return outcome switch
+        {
+            { CurrentTag: { } current } => ApiResults.Stale(current),
+            { Row: null } => ApiResults.NotFound(),
+            _ => TypedResults.NoContent(),
+        };
     }
 
     public static async Task<IResult> UpdateConfig(string id, HttpRequest request, SourceWriter writer, CancellationToken cancellationToken)
@@ -209,13 +220,20 @@ public static class SourcesApi
             return read.Error;
         }
 
-        var outcome = await writer.UpdateConfigAsync(request.HttpContext.Caller(), sourceId, read.Body!, cancellationToken);
+        var outcome = await writer.UpdateConfigAsync(request.HttpContext.Caller(), sourceId, read.Body!, EntityTags.IfMatch(request), cancellationToken);
         return outcome switch
         {
+            { CurrentTag: { } current } => ApiResults.Stale(current),
             { Errors: { } errors } => ApiResults.Invalid(errors),
-            { Row: { } row } => TypedResults.Ok(new UpdateConfigResponse(row.Id, row.AccountName, row.Type)),
+            { Row: { } row } => WithTag(request, row, TypedResults.Ok(new UpdateConfigResponse(row.Id, row.AccountName, row.Type))),
             _ => ApiResults.NotFound(),
         };
+    }
+
+    private static IResult WithTag(HttpRequest request, SourceRow row, IResult result)
+    {
+        request.HttpContext.Response.Headers.ETag = EntityTags.For(row);
+        return result;
     }
 
     /// <summary>A source id is a positive integer; anything else is simply not found.</summary>
