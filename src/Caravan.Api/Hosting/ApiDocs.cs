@@ -75,6 +75,7 @@ internal static class SourcesDocument
     private const string ValidationError = "ValidationError";
     private const string Detail = "Detail";
     private const string ServerError = "ServerError";
+    private const string StaleSource = "StaleSource";
 
     public static readonly HashSet<Type> HandDescribed =
     [
@@ -152,6 +153,20 @@ internal static class SourcesDocument
         {
             DescribeIdParameter(operation);
             responses["404"] = JsonResponse("No such data source in your organization.", Detail, document);
+            if (!string.Equals(context.Description.HttpMethod, "GET", StringComparison.OrdinalIgnoreCase))
+            {
+                // Optimistic concurrency (a Caravan extension): the ETag of a GET, sent back as If-Match.
+                operation.Parameters ??= [];
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = "If-Match",
+                    In = ParameterLocation.Header,
+                    Required = false,
+                    Description = "The ETag of the source as you read it; if it changed since, nothing is written and the answer is 412.",
+                    Schema = Text(null),
+                });
+                responses["412"] = JsonResponse("The source was changed since you read it (stale If-Match).", StaleSource, document);
+            }
         }
 
         if (operation.RequestBody is not null)
@@ -259,6 +274,11 @@ internal static class SourcesDocument
             }, true)));
 
         yield return (Detail, Object(null, ("detail", Text("What went wrong."), true)));
+
+        yield return (StaleSource, Object(
+            null,
+            ("detail", Text("Always `The source was changed since you read it.`"), true),
+            ("current_etag", Text("The source's current ETag."), true)));
 
         yield return (ServerError, Object(
             null,

@@ -32,6 +32,21 @@ public partial class OpenApiTests(CaravanApp app)
         Assert.Contains("camelAI sources API", Text(document["info"]?["description"]), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("/api/v1/sources/{id}/", "put")]
+    [InlineData("/api/v1/sources/{id}/", "patch")]
+    [InlineData("/api/v1/sources/{id}/", "delete")]
+    [InlineData("/api/v1/sources/{id}/update-config/", "patch")]
+    public async Task Every_write_of_a_source_documents_If_Match_and_its_412(string path, string method)
+    {
+        var document = await GetDocumentAsync();
+        var operation = document["paths"]![path]![method]!;
+
+        Assert.Contains(operation["parameters"]!.AsArray(), p => Text(p!["name"]) == "If-Match" && Text(p!["in"]) == "header");
+        Assert.Equal("#/components/schemas/StaleSource", Text(operation["responses"]!["412"]!["content"]!["application/json"]!["schema"]!["$ref"]));
+        Assert.NotNull(document["components"]!["schemas"]!["StaleSource"]!["properties"]!["current_etag"]);
+    }
+
     [Fact]
     public async Task Schema_passes_the_OpenApi_validator()
     {
