@@ -1,6 +1,7 @@
 using System.Globalization;
 using Caravan.Api.Auth;
 using Caravan.Api.Data;
+using Caravan.Api.Secrets;
 
 namespace Caravan.Api.Cli;
 
@@ -16,6 +17,8 @@ internal static class CommandLine
           Caravan.Api keys create --org NAME   create an API key (printed once, as the last line)
           Caravan.Api keys list [--org NAME]   list keys: id, organization, prefix, created, state
           Caravan.Api keys revoke KEY_ID       revoke a key
+          Caravan.Api secrets rotate           re-encrypt every stored secret under the newest master key
+          Caravan.Api secrets status           how many stored secrets each master key protects
           Caravan.Api migrate                  apply schema migrations to the configured store
         """;
 
@@ -38,11 +41,13 @@ internal static class CommandLine
                 ["keys", "create", .. var rest] => await CreateKeyAsync(services, rest, output, error),
                 ["keys", "list", .. var rest] => await ListKeysAsync(services, rest, output, error),
                 ["keys", "revoke", var keyId] => await RevokeKeyAsync(services, keyId, output, error),
+                ["secrets", "rotate"] => await RotateAsync(services, output),
+                ["secrets", "status"] => await SecretsStatusAsync(services, output),
                 ["migrate"] => await MigrateAsync(services, output),
                 _ => Fail(error, Usage),
             };
         }
-        catch (Exception exception) when (exception is InvalidOperationException or System.Data.Common.DbException or IOException)
+        catch (Exception exception) when (exception is InvalidOperationException or System.Data.Common.DbException or IOException or SecretDecryptionException)
         {
             await error.WriteLineAsync($"error: {exception.Message}");
             return 1;
@@ -89,6 +94,34 @@ internal static class CommandLine
         }
 
         await output.WriteLineAsync($"Revoked key {keyId}.");
+        return 0;
+    }
+
+    private static async Task<int> RotateAsync(IServiceProvider services, TextWriter output)
+    {
+        await EnsureStoreAsync(services);
+        var report = await services.GetRequiredService<SecretRotation>().RotateAsync();
+        if (report.AddedKeyId is not null)
+        {
+            await output.WriteLineAsync($"Added master key {report.AddedKeyId} to the key file.");
+        }
+
+        await output.WriteLineAsync(
+            $"Re-encrypted {report.Secrets} secret(s) in {report.Sources} source(s); every stored secret is under master key {report.CurrentKeyId}.");
+        return 0;
+    }
+
+    private static async Task<int> SecretsStatusAsync(IServiceProvider services, TextWriter output)
+    {
+        await EnsureStoreAsync(services);
+        var protector = services.GetRequiredService<SecretProtector>();
+        var counts = await services.GetRequiredService<SecretRotation>().CountByKeyAsync();
+        foreach (var keyId in protector.KeyIds.Union(counts.Keys))
+        {
+            var role = keyId == protector.CurrentKeyId ? "current" : protector.KeyIds.Contains(keyId) ? "previous" : "missing";
+            await output.WriteLineAsync($"{keyId}	{role}	{counts.GetValueOrDefault(keyId)}");
+        }
+
         return 0;
     }
 

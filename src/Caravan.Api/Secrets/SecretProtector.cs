@@ -9,20 +9,66 @@ namespace Caravan.Api.Secrets;
 /// source id and field name through the associated data, so a value copied to another source or
 /// field fails to decrypt instead of leaking there. Thread-safe: the ring is immutable and every
 /// call uses its own <see cref="AesGcm"/>.
+/// With a key file, the ring follows the file: when <c>secrets rotate</c> adds a key, a running
+/// server encrypts with it from its next write and decrypts what was re-encrypted under it, so a
+/// rotation needs no restart.
 /// </summary>
-public sealed class SecretProtector(MasterKeyRing ring)
+public sealed class SecretProtector(MasterKeyRing initialRing)
 {
     private const int NonceSize = 12;
     private const int TagSize = 16;
 
-    public string CurrentKeyId => ring.Current.KeyId;
+    private readonly Lock _reloadLock = new();
+    private volatile MasterKeyRing _ring = initialRing;
+    private DateTime _fileWrittenAt = KeyFileWrittenAt(initialRing);
+
+    public string CurrentKeyId => CurrentRing().Current.KeyId;
+
+    /// <summary>The ids of the keys in the ring, oldest first.</summary>
+    public IReadOnlyList<string> KeyIds => [.. CurrentRing().Keys.Select(k => k.KeyId)];
+
+    /// <summary>
+    /// Re-reads the key file (a no-op when the keys come from configuration). Without
+    /// <paramref name="force"/>, only when the file was written since it was last read.
+    /// </summary>
+    public void Reload(bool force)
+    {
+        var path = _ring.KeyFilePath;
+        if (path is null)
+        {
+            return;
+        }
+
+        var writtenAt = File.GetLastWriteTimeUtc(path);
+        if (!force && writtenAt == _fileWrittenAt)
+        {
+            return;
+        }
+
+        lock (_reloadLock)
+        {
+            _ring = MasterKeyRing.Load(new SecretsOptions { MasterKeyFile = path });
+            _fileWrittenAt = writtenAt;
+        }
+    }
+
+    // Encryption always uses the newest key in the file: one stat call per write keeps a server
+    // from writing under a key that a rotation running beside it has just retired.
+    private MasterKeyRing CurrentRing()
+    {
+        Reload(force: false);
+        return _ring;
+    }
+
+    private static DateTime KeyFileWrittenAt(MasterKeyRing ring) =>
+        ring.KeyFilePath is null ? default : File.GetLastWriteTimeUtc(ring.KeyFilePath);
 
     public StoredSecret Protect(long sourceId, string field, string plaintext)
     {
         ArgumentNullException.ThrowIfNull(field);
         ArgumentNullException.ThrowIfNull(plaintext);
 
-        var key = ring.Current;
+        var key = CurrentRing().Current;
         var input = Encoding.UTF8.GetBytes(plaintext);
         var output = new byte[NonceSize + input.Length + TagSize];
         try
@@ -44,6 +90,14 @@ public sealed class SecretProtector(MasterKeyRing ring)
     {
         ArgumentNullException.ThrowIfNull(field);
         ArgumentNullException.ThrowIfNull(secret);
+
+        var ring = _ring;
+        if (secret.KeyId is not null && !ring.TryGet(secret.KeyId, out _) && ring.KeyFilePath is not null)
+        {
+            // Perhaps written by a process that has already seen a key this one has not read yet.
+            Reload(force: true);
+            ring = _ring;
+        }
 
         if (secret.KeyId is null || !ring.TryGet(secret.KeyId, out var key))
         {

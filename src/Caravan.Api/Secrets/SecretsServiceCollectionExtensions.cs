@@ -28,6 +28,7 @@ public static class SecretsServiceCollectionExtensions
             return ring;
         });
         services.AddSingleton<SecretProtector>();
+        services.AddSingleton<SecretRotation>();
         return services;
     }
 }

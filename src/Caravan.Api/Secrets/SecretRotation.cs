@@ -1,0 +1,133 @@
+using System.Data.Common;
+using System.Text.Json.Nodes;
+using Caravan.Api.Data;
+using Microsoft.Extensions.Options;
+
+namespace Caravan.Api.Secrets;
+
+/// <summary>
+/// <c>secrets rotate</c>: re-encrypts every stored secret under the newest master key, a batch of
+/// sources per transaction, while servers keep serving. Each row is locked, re-read and rewritten
+/// in its transaction, so a concurrent update-config is never lost, and only entries under an
+/// older key are touched, so an interrupted rotation is finished by running it again.
+/// </summary>
+public sealed class SecretRotation(Database database, SecretProtector protector, IOptions<SecretsOptions> options, ILogger<SecretRotation> logger)
+{
+    public const int BatchSize = 100;
+
+    public sealed record Report(string? AddedKeyId, string CurrentKeyId, int Sources, int Secrets);
+
+    /// <summary>
+    /// With a key file, first adds a new key version — unless secrets under older keys remain, which
+    /// means an earlier rotation did not finish: then it finishes that one. With keys from
+    /// configuration, the operator has already made the new key current.
+    /// </summary>
+    public async Task<Report> RotateAsync(CancellationToken cancellationToken = default)
+    {
+        string? added = null;
+        if (string.IsNullOrWhiteSpace(options.Value.MasterKey))
+        {
+            if ((await CountByKeyAsync(cancellationToken)).Keys.All(k => k == protector.CurrentKeyId))
+            {
+                added = MasterKeyFile.AddNewKey(options.Value.MasterKeyFile);
+                protector.Reload(force: true);
+                logger.LogInformation("Added master key {KeyId} to the key file", added);
+            }
+        }
+
+        var (sources, secrets) = await ReencryptAsync(cancellationToken);
+        return new Report(added, protector.CurrentKeyId, sources, secrets);
+    }
+
+    /// <summary>How many stored secrets each master key protects.</summary>
+    public async Task<IReadOnlyDictionary<string, int>> CountByKeyAsync(CancellationToken cancellationToken = default)
+    {
+        var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        long after = 0;
+        while (true)
+        {
+            var batch = await ReadBatchAsync(connection, null, after, cancellationToken);
+            if (batch.Count == 0)
+            {
+                return counts;
+            }
+
+            foreach (var (_, secrets) in batch)
+            {
+                foreach (var (_, entry) in secrets)
+                {
+                    var keyId = entry!["k"]!.GetValue<string>();
+                    counts[keyId] = counts.GetValueOrDefault(keyId) + 1;
+                }
+            }
+
+            after = batch[^1].Id;
+        }
+    }
+
+    private async Task<(int Sources, int Secrets)> ReencryptAsync(CancellationToken cancellationToken)
+    {
+        var current = protector.CurrentKeyId;
+        int sources = 0, secrets = 0;
+        long after = 0;
+        await using var connection = await database.OpenAsync(cancellationToken);
+        while (true)
+        {
+            await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+            var batch = await ReadBatchAsync(connection, transaction, after, cancellationToken);
+            if (batch.Count == 0)
+            {
+                break;
+            }
+
+            foreach (var (id, stored) in batch)
+            {
+                var changed = 0;
+                foreach (var (field, entry) in stored.ToList())
+                {
+                    var secret = new StoredSecret(entry!["k"]!.GetValue<string>(), entry["c"]!.GetValue<string>());
+                    if (secret.KeyId == current)
+                    {
+                        continue;
+                    }
+
+                    var rewritten = protector.Protect(id, field, protector.Unprotect(id, field, secret));
+                    stored[field] = new JsonObject { ["k"] = rewritten.KeyId, ["c"] = rewritten.Ciphertext, ["t"] = entry["t"]!.GetValue<long>() };
+                    changed++;
+                }
+
+                if (changed > 0)
+                {
+                    // The version (and so the ETag) stays: the configuration itself did not change.
+                    await connection.Command("UPDATE sources SET secrets = @secrets WHERE id = @id", transaction)
+                        .With("@secrets", stored.ToJsonString()).With("@id", id).ExecuteNonQueryAsync(cancellationToken);
+                    sources++;
+                    secrets += changed;
+                }
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+            after = batch[^1].Id;
+            logger.LogInformation("Rotation reached source {SourceId}: {Secrets} secrets in {Sources} sources re-encrypted so far", after, secrets, sources);
+        }
+
+        return (sources, secrets);
+    }
+
+    private async Task<List<(long Id, JsonObject Secrets)>> ReadBatchAsync(
+        DbConnection connection, DbTransaction? transaction, long after, CancellationToken cancellationToken)
+    {
+        var sql = "SELECT id, secrets FROM sources WHERE id > @after AND secrets <> '{}' ORDER BY id LIMIT @limit"
+            + (transaction is null ? string.Empty : database.ForUpdate);
+        await using var reader = await connection.Command(sql, transaction)
+            .With("@after", after).With("@limit", BatchSize).ExecuteReaderAsync(cancellationToken);
+        var batch = new List<(long, JsonObject)>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            batch.Add((reader.GetInt64(0), JsonNode.Parse(reader.GetString(1))!.AsObject()));
+        }
+
+        return batch;
+    }
+}
