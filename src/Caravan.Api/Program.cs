@@ -4,6 +4,7 @@ using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources;
+using Microsoft.Extensions.Options;
 
 var builder = WebApplication.CreateBuilder(args);
 var isCommand = CommandLine.IsCommand(args);
@@ -27,17 +28,24 @@ builder.Services.AddSingleton<SourceWriter>();
 builder.Services.AddApiDocs();
 
 var app = builder.Build();
-
-// Resolve the key ring now, so a bad master key setting stops the start with its message.
-app.Services.GetRequiredService<SecretProtector>();
-if (isCommand)
+try
 {
-    return await CommandLine.RunAsync(app.Services, args, Console.Out, Console.Error);
-}
+    // Resolve the key ring now, so a bad master key setting stops the start with its message.
+    app.Services.GetRequiredService<SecretProtector>();
+    if (isCommand)
+    {
+        return await CommandLine.RunAsync(app.Services, args, Console.Out, Console.Error);
+    }
 
-app.UseApiErrors();
-app.MapHealth();
-app.MapApiDocs();
-app.MapSources();
-await app.RunAsync();
-return 0;
+    app.UseApiErrors();
+    app.MapHealth();
+    app.MapApiDocs();
+    app.MapSources();
+    await app.RunAsync();
+    return 0;
+}
+catch (Exception exception) when (exception is StartupFailureException or SecretsConfigurationException or OptionsValidationException)
+{
+    await Console.Error.WriteLineAsync($"Caravan could not start: {exception.Message}");
+    return 1;
+}

@@ -39,7 +39,7 @@ internal sealed class StoreStartup(Database database, Migrator migrator, ApiKeys
         }
         else if (await migrator.PendingAsync(cancellationToken) is { Count: > 0 } pending)
         {
-            throw new InvalidOperationException(
+            throw new Hosting.StartupFailureException(
                 $"The PostgreSQL store has {pending.Count} migration(s) to apply. Run `dotnet Caravan.Api.dll migrate` (or `dotnet run --project src/Caravan.Api -- migrate`) with the same configuration, then start again.");
         }
 
@@ -47,7 +47,7 @@ internal sealed class StoreStartup(Database database, Migrator migrator, ApiKeys
         {
             if (bootstrapKey.Length < 32 || bootstrapKey.Any(c => c is < '!' or > '~'))
             {
-                throw new InvalidOperationException(
+                throw new Hosting.StartupFailureException(
                     "Caravan__BootstrapApiKey must be at least 32 printable characters without spaces, e.g. cvn_ followed by `openssl rand -hex 32`.");
             }
 

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using Caravan.Api.Tests.Infrastructure;
+
+namespace Caravan.Api.Tests.Hosting;
+
+/// <summary>
+/// Two real Caravan processes on one store (PostgreSQL in the PostgreSQL lane, one SQLite file in
+/// the SQLite lane), as replicas behind a load balancer would run.
+/// </summary>
+public sealed class ReplicaTests : IAsyncLifetime
+{
+    private readonly string _directory = CaravanApp.NewDataDirectory();
+    private readonly Dictionary<string, string?> _settings;
+    private Replica? _first;
+    private Replica? _second;
+
+    public ReplicaTests()
+    {
+        _settings = TestStore.NewStoreSettings(_directory);
+        _settings["Caravan:Secrets:MasterKeyFile"] = Path.Combine(_directory, "master.key");
+    }
+
+    public async ValueTask InitializeAsync()
+    {
+        // The key file and the store exist before either replica starts, as in a real deployment.
+        var migrated = await CaravanProcess.RunAsync(_settings, _directory, "migrate");
+        Assert.True(migrated.ExitCode == 0, migrated.Error);
+        _first = await Replica.StartAsync(_settings, _directory);
+        _second = await Replica.StartAsync(_settings, _directory);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _first?.Dispose();
+        _second?.Dispose();
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_source_created_on_one_replica_is_readable_on_the_other_at_once()
+    {
+        var key = await NewKeyAsync("readers");
+        using var first = _first!.Client(key);
+        using var second = _second!.Client(key);
+
+        var id = await first.CreateSourceAsync("""{"type": "mysql", "hostname": "db", "username": "u", "password": "p", "database_name": "d"}""");
+        var read = await second.GetAsync(new Uri($"/api/v1/sources/{id}/", UriKind.Relative)).Expect(HttpStatusCode.OK);
+
+        Assert.Equal(id, read["id"]!.GetValue<long>());
+        Assert.Equal("MYSQL", read["type"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_revoked_key_is_refused_by_every_replica_on_the_next_request()
+    {
+        var (keyId, key) = await NewKeyWithIdAsync("revokers");
+        using var first = _first!.Client(key);
+        using var second = _second!.Client(key);
+        await first.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.OK);
+        await second.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.OK);
+
+        var revoked = await CaravanProcess.RunAsync(_settings, _directory, "keys", "revoke", keyId);
+        Assert.True(revoked.ExitCode == 0, revoked.Error);
+
+        var refusedBySecond = await second.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.Unauthorized);
+        var refusedByFirst = await first.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.Unauthorized);
+        Assert.Equal("""{"detail":"Invalid API key."}""", refusedBySecond.Compact());
+        Assert.Equal("""{"detail":"Invalid API key."}""", refusedByFirst.Compact());
+    }
+
+    [Fact]
+    public async Task Concurrent_updates_through_both_replicas_keep_every_fields_last_value()
+    {
+        var key = await NewKeyAsync("writers");
+        using var first = _first!.Client(key);
+        using var second = _second!.Client(key);
+        var id = await first.CreateSourceAsync("""{"type": "snowflake", "account": "xy12345", "user": "bob", "password": "pw-0"}""");
+        string[] fields = ["warehouse", "database", "role", "user", "account", "password"];
+
+        for (var round = 0; round < 6; round++)
+        {
+            var r = round;
+            await Task.WhenAll(fields.Select((field, i) => (i % 2 == 0 ? first : second).PatchJsonAsync(
+                $"/api/v1/sources/{id}/update-config/", $$"""{"{{field}}": "{{field}}-{{r}}"}""").Expect(HttpStatusCode.OK)));
+        }
+
+        // Read back through the config-bearing behaviour both replicas share: the stored row.
+        await using var reader = new OwnCaravan(_directory, _settings);
+        var stored = await reader.StoredSourceAsync(id);
+        foreach (var field in fields.Where(f => f != "password"))
+        {
+            Assert.Equal($"{field}-5", stored.Settings[field]!.GetValue<string>());
+        }
+
+        Assert.Equal("password-5", await reader.RevealAsync(id, "password"));
+    }
+
+    private async Task<string> NewKeyAsync(string organization) => (await NewKeyWithIdAsync(organization)).Key;
+
+    private async Task<(string Id, string Key)> NewKeyWithIdAsync(string organization)
+    {
+        var created = await CaravanProcess.RunAsync(_settings, _directory, "keys", "create", "--org", organization);
+        Assert.True(created.ExitCode == 0, created.Error);
+        var lines = created.Output.Trim().Split('\n');
+        var listed = await CaravanProcess.RunAsync(_settings, _directory, "keys", "list", "--org", organization);
+        var id = listed.Output.Trim().Split('\n').Select(l => l.Split('\t')).Single(c => lines[^1].StartsWith(c[2], StringComparison.Ordinal))[0];
+        return (id, lines[^1]);
+    }
+
+    private sealed class Replica : IDisposable
+    {
+        private readonly Process _process;
+
+        private Replica(Process process, Uri address)
+        {
+            _process = process;
+            Address = address;
+        }
+
+        public Uri Address { get; }
+
+        public static async Task<Replica> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory)
+        {
+            var port = FreePort();
+            var address = new Uri($"http://127.0.0.1:{port}");
+            var process = Process.Start(CaravanProcess.Start(settings, directory, "--urls", address.ToString()))!;
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            var replica = new Replica(process, address);
+            using var probe = new HttpClient { BaseAddress = address };
+            var deadline = Stopwatch.StartNew();
+            while (deadline.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                try
+                {
+                    using var response = await probe.GetAsync(new Uri("/readyz", UriKind.Relative));
+                    if (response.IsSuccessStatusCode)
+                    {
+                        return replica;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // Not listening yet.
+                }
+
+                if (process.HasExited)
+                {
+                    break;
+                }
+
+                await Task.Delay(100);
+            }
+
+            replica.Dispose();
+            throw new InvalidOperationException("A Caravan replica did not become ready within 30 s.");
+        }
+
+        public HttpClient Client(string key)
+        {
+            var client = new HttpClient { BaseAddress = Address };
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            return client;
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(10_000);
+            }
+
+            _process.Dispose();
+        }
+
+        private static int FreePort()
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+    }
+}
