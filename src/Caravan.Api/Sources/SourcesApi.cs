@@ -73,67 +73,62 @@ public static class SourcesApi
 
     private static async Task<IResult> CreateOfType(HttpRequest request, SourceWriter writer, SourceType? routeType, CancellationToken cancellationToken)
     {
-        var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
-        if (read.Error is not null)
+        var input = await ReadCreateAsync(request, routeType, ChangeMode.Create, cancellationToken);
+        if (input.Error is not null)
         {
-            return read.Error;
+            return input.Error;
         }
 
-        var body = read.Body!;
-        var errors = new ValidationErrors();
-        var type = SourceBodies.ReadType(body, errors, routeType);
-        var accountName = SourceBodies.ReadAccountName(body, errors, required: false);
-        if (type is null)
-        {
-            return ApiResults.Invalid(errors);
-        }
-
-        var change = SourceBodies.ReadFields(type, body, ChangeMode.Create, errors, SourceBodies.AccountName, SourceBodies.TypeField);
-        if (errors.IsEmpty)
-        {
-            type.Check(change, stored: null, errors);
-        }
-
-        var publicKeySql = errors.IsEmpty ? type.PrepareCreate(change, errors) : null;
-        if (!errors.IsEmpty)
-        {
-            return ApiResults.Invalid(errors);
-        }
-
-        var created = await writer.CreateAsync(request.HttpContext.Caller(), type, accountName ?? type.DisplayName, change, publicKeySql, cancellationToken);
+        var created = await writer.CreateAsync(
+            request.HttpContext.Caller(), input.Type!, input.AccountName ?? input.Type!.DisplayName, input.Change!, input.PublicKeySql, cancellationToken);
         return TypedResults.Ok(new CreatedResponse(created.Row.Id, created.PublicKeySql));
     }
 
+    /// <summary>The legacy route: <c>account_name</c> and <c>type</c> required, the type's fields optional.</summary>
     public static async Task<IResult> AddLegacy(HttpRequest request, SourceWriter writer, CancellationToken cancellationToken)
+    {
+        var input = await ReadCreateAsync(request, routeType: null, ChangeMode.LegacyCreate, cancellationToken);
+        if (input.Error is not null)
+        {
+            return input.Error;
+        }
+
+        var created = await writer.CreateAsync(request.HttpContext.Caller(), input.Type!, input.AccountName!, input.Change!, publicKeySql: null, cancellationToken);
+        return TypedResults.Ok(created.Row.ToResponse());
+    }
+
+    private sealed record CreateInput(SourceType? Type, string? AccountName, SourceChange? Change, string? PublicKeySql, IResult? Error);
+
+    /// <summary>Reads and checks a create body, collecting every problem; nothing is written here.</summary>
+    private static async Task<CreateInput> ReadCreateAsync(HttpRequest request, SourceType? routeType, ChangeMode mode, CancellationToken cancellationToken)
     {
         var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
         if (read.Error is not null)
         {
-            return read.Error;
+            return new CreateInput(null, null, null, null, read.Error);
         }
 
         var body = read.Body!;
         var errors = new ValidationErrors();
-        var accountName = SourceBodies.ReadAccountName(body, errors, required: true);
-        var type = SourceBodies.ReadType(body, errors, routeType: null);
+        var legacy = mode == ChangeMode.LegacyCreate;
+        var type = SourceBodies.ReadType(body, errors, routeType);
+        var accountName = SourceBodies.ReadAccountName(body, errors, required: legacy);
+
         if (type is null)
         {
-            return ApiResults.Invalid(errors);
+            return new CreateInput(null, null, null, null, ApiResults.Invalid(errors));
         }
 
-        var change = SourceBodies.ReadFields(type, body, ChangeMode.LegacyCreate, errors, SourceBodies.AccountName, SourceBodies.TypeField);
+        var change = SourceBodies.ReadFields(type, body, mode, errors, SourceBodies.AccountName, SourceBodies.TypeField);
         if (errors.IsEmpty)
         {
             type.Check(change, stored: null, errors);
         }
 
-        if (!errors.IsEmpty)
-        {
-            return ApiResults.Invalid(errors);
-        }
-
-        var created = await writer.CreateAsync(request.HttpContext.Caller(), type, accountName!, change, publicKeySql: null, cancellationToken);
-        return TypedResults.Ok(created.Row.ToResponse());
+        var publicKeySql = errors.IsEmpty && !legacy ? type.PrepareCreate(change, errors) : null;
+        return errors.IsEmpty
+            ? new CreateInput(type, accountName, change, publicKeySql, null)
+            : new CreateInput(null, null, null, null, ApiResults.Invalid(errors));
     }
 
     public static async Task<Results<Ok<ConnectionResponse>, JsonHttpResult<DetailBody>>> Retrieve(

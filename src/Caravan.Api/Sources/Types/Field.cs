@@ -96,26 +96,8 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
 
     private string? ParseText(JsonNode node, List<string> messages)
     {
-        if (node.GetValueKind() != JsonValueKind.String)
-        {
-            messages.Add("Not a valid string.");
-            return null;
-        }
-
-        var value = node.GetValue<string>();
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            messages.Add("This field may not be blank.");
-            return null;
-        }
-
-        if (value.Length > MaxLength)
-        {
-            messages.Add($"Ensure this field has no more than {MaxLength} characters.");
-            return null;
-        }
-
-        if (Kind == FieldKind.Host)
+        var value = ReadString(node, messages);
+        if (value is null || Kind == FieldKind.Host)
         {
             return value;
         }
@@ -137,6 +119,30 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
 
     private string? ParseSecret(JsonNode node, List<string> messages)
     {
+        var value = ReadString(node, messages);
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value.Contains('\0', StringComparison.Ordinal))
+        {
+            messages.Add("This field may not contain NUL characters.");
+            return null;
+        }
+
+        if (IsPlaceholder(value))
+        {
+            messages.Add(PlaceholderMessage);
+            return null;
+        }
+
+        return value;
+    }
+
+    /// <summary>The checks every text field shares: a JSON string, not blank, not too long.</summary>
+    private string? ReadString(JsonNode node, List<string> messages)
+    {
         if (node.GetValueKind() != JsonValueKind.String)
         {
             messages.Add("Not a valid string.");
@@ -153,18 +159,6 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
         if (value.Length > MaxLength)
         {
             messages.Add($"Ensure this field has no more than {MaxLength} characters.");
-            return null;
-        }
-
-        if (value.Contains('\0', StringComparison.Ordinal))
-        {
-            messages.Add("This field may not contain NUL characters.");
-            return null;
-        }
-
-        if (IsPlaceholder(value))
-        {
-            messages.Add(PlaceholderMessage);
             return null;
         }
 
