@@ -55,6 +55,11 @@ internal static class JsonBody
                 $"Unsupported media type \"{MediaTypeForMessage(request.ContentType)}\" in request."));
         }
 
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return BodyResult.Fail(ApiResults.Malformed("Malformed JSON: the body is not valid UTF-8."));
+        }
+
         JsonNode? node;
         try
         {
@@ -62,6 +67,11 @@ internal static class JsonBody
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 return BodyResult.Fail(ApiResults.Malformed("Expected a JSON object."));
+            }
+
+            if (!HasOnlyValidText(document.RootElement))
+            {
+                return BodyResult.Fail(ApiResults.Malformed("Malformed JSON: a string holds an unpaired surrogate escape (\\uD800-\\uDFFF)."));
             }
 
             node = JsonNode.Parse(document.RootElement.GetRawText());
@@ -76,6 +86,53 @@ internal static class JsonBody
         }
 
         return BodyResult.Ok(node!.AsObject());
+    }
+
+    // JSON allows escapes such as \ud800 that decode to no valid text; they would fail later,
+    // wherever a value is read, so they are refused here, once, as malformed input.
+    private static bool HasOnlyValidText(JsonElement element)
+    {
+        try
+        {
+            return Walk(element);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+
+        static bool Walk(JsonElement element)
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = element.GetString();
+                    return true;
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                    {
+                        _ = property.Name;
+                        if (!Walk(property.Value))
+                        {
+                            return false;
+                        }
+                    }
+
+                    return true;
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        if (!Walk(item))
+                        {
+                            return false;
+                        }
+                    }
+
+                    return true;
+                default:
+                    return true;
+            }
+        }
     }
 
     private static Microsoft.AspNetCore.Http.HttpResults.JsonHttpResult<DetailBody> TooLarge() => ApiResults.Detail(StatusCodes.Status413PayloadTooLarge, "Request body too large.");

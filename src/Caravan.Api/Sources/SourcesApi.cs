@@ -32,6 +32,11 @@ public static class SourcesApi
                 .WithMetadata(new SourceTypeMetadata(type));
         }
 
+        // "add" is a route of its own: other methods on it are a 405, as in camelAI, not a lookup of
+        // a source called "add". Outside the group, like the router's own 405s, before authentication.
+        routes.MapMethods("/api/v1/sources/add/", [HttpMethods.Get, HttpMethods.Put, HttpMethods.Patch, HttpMethods.Delete], MethodNotAllowed)
+            .ExcludeFromDescription();
+
         group.MapGet("/{id}/", Retrieve).WithName("sources_retrieve").WithSummary("Get data source details");
         group.MapPut("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, true, ct))
             .WithName("sources_update").WithSummary("Update data source");
@@ -41,6 +46,12 @@ public static class SourcesApi
         group.MapPatch("/{id}/update-config/", UpdateConfig)
             .WithName("sources_update_config_partial_update").WithSummary("Update data source configuration");
         return routes;
+    }
+
+    private static IResult MethodNotAllowed(HttpContext context)
+    {
+        context.Response.Headers.Allow = HttpMethods.Post;
+        return ApiResults.Detail(StatusCodes.Status405MethodNotAllowed, $"Method \"{context.Request.Method}\" not allowed.");
     }
 
     /// <summary>Marks a per-type create route with its type, for the OpenAPI document.</summary>

@@ -202,4 +202,21 @@ public static class MongoConnectionString
 
         return true;
     }
+
+    /// <summary>
+    /// The decoded password of a connection string that <see cref="TryParse"/> accepted, or null;
+    /// for checks such as refusing a placeholder. Never put it in a message.
+    /// </summary>
+    public static string? PasswordOf(string value)
+    {
+        var schemeEnd = value.IndexOf("://", StringComparison.Ordinal);
+        var text = schemeEnd < 0 ? value : value[(schemeEnd + 3)..];
+        var authorityEnd = text.AsSpan().IndexOfAny('/', '?');
+        var authority = authorityEnd < 0 ? text : text[..authorityEnd];
+        var at = authority.LastIndexOf('@');
+        var colon = at < 0 ? -1 : authority.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 || colon > at || !ConnectionStringSyntax.TryPercentDecode(authority[(colon + 1)..at], out var password)
+            ? null
+            : password;
+    }
 }

@@ -32,6 +32,18 @@ internal static class ServiceAccountKey
         if (key is null && node.GetValueKind() == JsonValueKind.String)
         {
             var text = node.GetValue<string>();
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                messages.Add("This field may not be blank.");
+                return null;
+            }
+
+            if (Field.IsPlaceholder(text))
+            {
+                messages.Add(Field.PlaceholderMessage);
+                return null;
+            }
+
             if (text.Length > 32 * 1024)
             {
                 messages.Add("Ensure this field has no more than 32768 characters.");

@@ -57,6 +57,12 @@ public sealed class MongoDbType : SourceType
                 return;
             }
 
+            if (MongoConnectionString.PasswordOf(value) is { } password && Field.IsPlaceholder(password))
+            {
+                errors.Add(ConnectionString, "The password in the connection string is a placeholder. " + Field.PlaceholderMessage);
+                return;
+            }
+
             // The connection string replaces the older form entirely.
             foreach (var part in OlderForm)
             {

@@ -1,0 +1,293 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json.Nodes;
+using Caravan.Api.Data;
+using Caravan.Api.Tests.Infrastructure;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Caravan.Api.Tests.Sources;
+
+/// <summary>GET /api/v1/sources/: DRF page-number pagination over the caller's live sources.</summary>
+public sealed class ListTests(CaravanApp app)
+{
+    private const string Legacy = """{"account_name": "Legacy", "type": "mysql"}""";
+
+    [Fact]
+    public async Task Lists_the_callers_sources_by_id_ascending_as_connection_objects()
+    {
+        var org = await app.NewOrganizationAsync();
+        var ids = new List<long>();
+        for (var i = 0; i < 4; i++)
+        {
+            ids.Add(await org.Http.CreateSourceAsync(Wire.Postgres));
+        }
+
+        var answer = await org.Http.GetRawAsync("/api/v1/sources/");
+
+        answer.AssertStatus(HttpStatusCode.OK);
+        Assert.Equal(Wire.JsonContentType, answer.ContentType);
+        var body = answer.Json.AsObject();
+        Assert.Equal(["count", "next", "previous", "results"], body.Select(p => p.Key));
+        Assert.Equal(4, body["count"]!.GetValue<long>());
+        Assert.Null(body["next"]);
+        Assert.Null(body["previous"]);
+        var results = body["results"]!.AsArray();
+        Assert.Equal(ids.Order(), results.Select(r => r!["id"]!.GetValue<long>()));
+        foreach (var result in results)
+        {
+            var id = result!["id"]!.GetValue<long>();
+            var single = await org.Http.GetAsync(new Uri($"/api/v1/sources/{id}/", UriKind.Relative)).Expect(HttpStatusCode.OK);
+            Assert.Equal(single.Compact(), result.Compact());
+        }
+    }
+
+    [Fact]
+    public async Task Count_and_results_leave_out_deleted_sources()
+    {
+        var org = await app.NewOrganizationAsync();
+        var first = await org.Http.CreateSourceAsync(Wire.Postgres);
+        var second = await org.Http.CreateSourceAsync(Wire.Postgres);
+        var third = await org.Http.CreateSourceAsync(Wire.Postgres);
+
+        await org.Http.DeleteAsync(new Uri($"/api/v1/sources/{second}/", UriKind.Relative)).Expect(HttpStatusCode.NoContent);
+
+        var body = await ListAsync(org, "/api/v1/sources/");
+        Assert.Equal(2, body["count"]!.GetValue<long>());
+        Assert.Equal([first, third], Ids(body));
+    }
+
+    [Fact]
+    public async Task Never_shows_another_organizations_sources()
+    {
+        var mine = await app.NewOrganizationAsync();
+        var theirs = await app.NewOrganizationAsync();
+        var own = await mine.Http.CreateSourceAsync(Wire.Postgres);
+        await theirs.Http.CreateSourceAsync(Wire.Postgres);
+        await theirs.Http.CreateSourceAsync(Wire.Postgres);
+
+        var body = await ListAsync(mine, "/api/v1/sources/?page_size=1000");
+
+        Assert.Equal(1, body["count"]!.GetValue<long>());
+        Assert.Equal([own], Ids(body));
+    }
+
+    [Fact]
+    public async Task Page_size_defaults_to_50_and_a_non_numeric_one_is_ignored()
+    {
+        var org = await app.NewOrganizationAsync();
+        var ids = await CreateManyAsync(org, 52);
+
+        foreach (var query in new[] { string.Empty, "?page_size=abc", "?page_size=", "?page_size=0", "?page_size=-5", "?page_size=2.5" })
+        {
+            var page1 = await ListAsync(org, "/api/v1/sources/" + query);
+            Assert.Equal(52, page1["count"]!.GetValue<long>());
+            Assert.Equal(ids.Take(50), Ids(page1));
+            Assert.NotNull(page1["next"]);
+
+            var next = new Uri(page1["next"]!.GetValue<string>());
+            var page2 = await ListAsync(org, next.PathAndQuery);
+            Assert.Equal(ids.Skip(50), Ids(page2));
+            Assert.Null(page2["next"]);
+        }
+    }
+
+    [Fact]
+    public async Task A_page_size_over_1000_behaves_like_1000()
+    {
+        var org = await app.NewOrganizationAsync();
+        var ids = await CreateManyAsync(org, 3);
+
+        foreach (var size in new[] { "1000", "1001", "5000", "2147483648", "99999999999999999999" })
+        {
+            var body = await ListAsync(org, $"/api/v1/sources/?page_size={size}");
+            Assert.Equal(3, body["count"]!.GetValue<long>());
+            Assert.Equal(ids, Ids(body));
+            Assert.Null(body["next"]);
+            Assert.Null(body["previous"]);
+        }
+    }
+
+    [Fact]
+    public async Task A_page_size_over_1000_is_clamped_to_1000_with_more_than_1000_sources()
+    {
+        var org = await app.NewOrganizationAsync();
+
+        // 1001 rows written straight into the store: the route under test only reads them.
+        await InsertSourcesAsync(org, 1001);
+
+        var body = await ListAsync(org, "/api/v1/sources/?page_size=5000");
+
+        Assert.Equal(1001, body["count"]!.GetValue<long>());
+        Assert.Equal(1000, body["results"]!.AsArray().Count);
+        var next = new Uri(body["next"]!.GetValue<string>());
+        var query = QueryHelpers.ParseQuery(next.Query);
+        Assert.Equal("2", query["page"].ToString());
+        var page2 = await ListAsync(org, next.PathAndQuery);
+        Assert.Single(page2["results"]!.AsArray());
+        Assert.Null(page2["next"]);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("abc")]
+    [InlineData("1.5")]
+    [InlineData("3")]
+    [InlineData("99999999999999999999")]
+    public async Task A_page_that_is_not_a_valid_page_number_is_invalid(string page)
+    {
+        var org = await app.NewOrganizationAsync();
+        await CreateManyAsync(org, 3);
+
+        var answer = await org.Http.GetRawAsync($"/api/v1/sources/?page_size=2&page={page}");
+
+        answer.AssertExactly(HttpStatusCode.NotFound, Wire.InvalidPage);
+    }
+
+    [Fact]
+    public async Task Page_1_of_an_empty_list_is_200_with_count_0_and_page_2_is_invalid()
+    {
+        var org = await app.NewOrganizationAsync();
+
+        (await org.Http.GetRawAsync("/api/v1/sources/")).AssertExactly(
+            HttpStatusCode.OK, """{"count":0,"next":null,"previous":null,"results":[]}""");
+        (await org.Http.GetRawAsync("/api/v1/sources/?page=1")).AssertExactly(
+            HttpStatusCode.OK, """{"count":0,"next":null,"previous":null,"results":[]}""");
+        (await org.Http.GetRawAsync("/api/v1/sources/?page=2")).AssertExactly(HttpStatusCode.NotFound, Wire.InvalidPage);
+    }
+
+    [Fact]
+    public async Task Next_and_previous_are_absolute_urls_and_null_at_the_ends()
+    {
+        var org = await app.NewOrganizationAsync();
+        var ids = await CreateManyAsync(org, 5);
+
+        var page1 = await ListAsync(org, "/api/v1/sources/?page_size=2");
+        Assert.Equal(ids.Take(2), Ids(page1));
+        AssertPageUrl(page1["next"], "http://localhost/api/v1/sources/", new() { ["page"] = "2", ["page_size"] = "2" });
+        Assert.Null(page1["previous"]);
+
+        var page2 = await ListAsync(org, "/api/v1/sources/?page=2&page_size=2");
+        Assert.Equal(ids.Skip(2).Take(2), Ids(page2));
+        AssertPageUrl(page2["next"], "http://localhost/api/v1/sources/", new() { ["page"] = "3", ["page_size"] = "2" });
+
+        // As DRF: the link to the first page carries no page parameter at all.
+        AssertPageUrl(page2["previous"], "http://localhost/api/v1/sources/", new() { ["page_size"] = "2" });
+
+        var page3 = await ListAsync(org, "/api/v1/sources/?page=3&page_size=2");
+        Assert.Equal(ids.Skip(4), Ids(page3));
+        Assert.Null(page3["next"]);
+        AssertPageUrl(page3["previous"], "http://localhost/api/v1/sources/", new() { ["page"] = "2", ["page_size"] = "2" });
+        Assert.Equal(5, page3["count"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task Next_and_previous_are_built_from_the_requests_scheme_and_host()
+    {
+        var org = await app.NewOrganizationAsync();
+        await CreateManyAsync(org, 3);
+        using var client = app.CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = new Uri("https://caravan.example:8443") });
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", org.Key);
+
+        var body = await client.GetAsync(new Uri("/api/v1/sources/?page=2&page_size=1", UriKind.Relative)).Expect(HttpStatusCode.OK);
+
+        AssertPageUrl(body["next"], "https://caravan.example:8443/api/v1/sources/", new() { ["page"] = "3", ["page_size"] = "1" });
+        AssertPageUrl(body["previous"], "https://caravan.example:8443/api/v1/sources/", new() { ["page_size"] = "1" });
+    }
+
+    [Fact]
+    public async Task Next_and_previous_keep_the_other_query_parameters()
+    {
+        var org = await app.NewOrganizationAsync();
+        await CreateManyAsync(org, 3);
+
+        var body = await ListAsync(org, "/api/v1/sources/?page_size=1&page=2&search=ware%20house&format=json");
+
+        AssertPageUrl(body["next"], "http://localhost/api/v1/sources/",
+            new() { ["page"] = "3", ["page_size"] = "1", ["search"] = "ware house", ["format"] = "json" });
+        AssertPageUrl(body["previous"], "http://localhost/api/v1/sources/",
+            new() { ["page_size"] = "1", ["search"] = "ware house", ["format"] = "json" });
+    }
+
+    [Fact]
+    public async Task Works_without_the_trailing_slash()
+    {
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(Wire.Postgres);
+        using var client = Wire.NoRedirectClient(app, org);
+
+        var answer = await client.GetRawAsync("/api/v1/sources?page=1&page_size=10");
+
+        answer.AssertStatus(HttpStatusCode.OK);
+        Assert.Equal([id], Ids(answer.Json));
+    }
+
+    private static void AssertPageUrl(JsonNode? link, string expectedBase, Dictionary<string, string> expectedQuery)
+    {
+        Assert.NotNull(link);
+        var text = link.GetValue<string>();
+        var uri = new Uri(text, UriKind.Absolute);
+        Assert.Equal(expectedBase, uri.GetLeftPart(UriPartial.Path));
+        var query = QueryHelpers.ParseQuery(uri.Query).ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal);
+        Assert.Equal(expectedQuery.OrderBy(q => q.Key, StringComparer.Ordinal), query.OrderBy(q => q.Key, StringComparer.Ordinal));
+    }
+
+    private static async Task<JsonNode> ListAsync(OrgClient org, string url) =>
+        await org.Http.GetAsync(new Uri(url, UriKind.Relative)).Expect(HttpStatusCode.OK);
+
+    private static long[] Ids(JsonNode body) => [.. body["results"]!.AsArray().Select(r => r!["id"]!.GetValue<long>())];
+
+    private static async Task<List<long>> CreateManyAsync(OrgClient org, int count)
+    {
+        var ids = new List<long>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var created = await org.Http.PostJsonAsync("/api/v1/sources/add/", Legacy).Expect(HttpStatusCode.OK);
+            ids.Add(created["id"]!.GetValue<long>());
+        }
+
+        return ids;
+    }
+
+    private async Task InsertSourcesAsync(OrgClient org, int count)
+    {
+        var database = app.Services.GetRequiredService<Database>();
+        await using var connection = await database.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        long organizationId;
+        await using (var find = connection.CreateCommand())
+        {
+            find.Transaction = transaction;
+            find.CommandText = "SELECT id FROM organizations WHERE name = @name";
+            var name = find.CreateParameter();
+            name.ParameterName = "@name";
+            name.Value = org.Organization;
+            find.Parameters.Add(name);
+            organizationId = Convert.ToInt64(await find.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        for (var i = 0; i < count; i++)
+        {
+            await using var insert = connection.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = """
+                INSERT INTO sources (organization_id, type, account_name, settings, secrets, is_fully_configured, version, created_at, updated_at)
+                VALUES (@org, 'MYSQL', @name, '{}', '{}', @configured, 1, @now, @now)
+                """;
+            foreach (var (parameterName, value) in new (string, object)[] { ("@org", organizationId), ("@name", $"Bulk {i}"), ("@configured", false), ("@now", now) })
+            {
+                var parameter = insert.CreateParameter();
+                parameter.ParameterName = parameterName;
+                parameter.Value = value;
+                insert.Parameters.Add(parameter);
+            }
+
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        await transaction.CommitAsync();
+    }
+}
