@@ -30,8 +30,12 @@ fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pg_port=$(free_port)
 mkdir -p "$pg_data"
+# Password logins over TCP, as in production, so tests can see a wrong password refused.
+pg_password="caravan-test-$RANDOM$RANDOM"
+echo "$pg_password" >"$work/pg-password"
 [ "$(id -u)" = 0 ] && chown -R postgres "$work"
-as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust >"$work/initdb.log" 2>&1 \
+as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+  --pwfile="$work/pg-password" >"$work/initdb.log" 2>&1 \
   || { cat "$work/initdb.log"; exit 1; }
 as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/pg.log" -w \
   -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $work -c max_connections=400 -c fsync=off -c synchronous_commit=off" \
@@ -46,7 +50,7 @@ status=0
 for store in Sqlite Postgres; do
   echo "=== tests against the $store store ==="
   CARAVAN_TEST_STORE=$store \
-  CARAVAN_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=postgres" \
+  CARAVAN_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Password=$pg_password;Database=postgres" \
     dotnet test --project tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release --no-build 2>&1 | tee -a "$log" || status=1
 done
 

@@ -1,4 +1,5 @@
 using Caravan.Api.Auth;
+using Caravan.Api.Connectivity;
 using Caravan.Api.Cli;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
@@ -25,6 +26,7 @@ builder.Services.AddSecrets(builder.Configuration);
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<SourceWriter>();
+builder.Services.AddConnectivity();
 builder.Services.AddApiDocs();
 
 var app = builder.Build();
@@ -41,6 +43,7 @@ try
     app.MapHealth();
     app.MapApiDocs();
     app.MapSources();
+    app.MapConnectivity();
     await app.RunAsync();
     return 0;
 }

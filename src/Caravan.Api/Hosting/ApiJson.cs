@@ -18,6 +18,9 @@ namespace Caravan.Api.Hosting;
 [JsonSerializable(typeof(DetailBody))]
 [JsonSerializable(typeof(ServerErrorBody))]
 [JsonSerializable(typeof(StaleBody))]
+[JsonSerializable(typeof(Connectivity.TestReport))]
+[JsonSerializable(typeof(Connectivity.DiscoveryResponse))]
+[JsonSerializable(typeof(Connectivity.ConnectivityFailureBody))]
 [JsonSerializable(typeof(HealthBody))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 

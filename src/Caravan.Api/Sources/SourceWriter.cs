@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
+using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Secrets;
@@ -49,21 +50,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
             return WriteOutcome.Stale(stored);
         }
 
-        var type = SourceTypes.Find(stored.Type)!;
-        var errors = new ValidationErrors();
-        var accountName = SourceBodies.ReadAccountName(body, errors, required: false);
-        if (body.TryGetPropertyValue(SourceBodies.TypeField, out var sentType)
-            && !(sentType is JsonValue value && value.TryGetValue<string>(out var typeName) && SourceTypes.Find(typeName) == type))
-        {
-            errors.Add(SourceBodies.TypeField, "The type of a source cannot be changed.");
-        }
-
-        var change = SourceBodies.ReadFields(type, body, ChangeMode.Update, errors, SourceBodies.AccountName, SourceBodies.TypeField);
-        if (errors.IsEmpty)
-        {
-            type.Check(change, View(stored), errors);
-        }
-
+        var (type, accountName, change, errors) = CheckUpdate(stored, body);
         if (!errors.IsEmpty)
         {
             return WriteOutcome.Invalid(errors);
@@ -127,6 +114,83 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         await SourceRows.DeleteAsync(connection, transaction, caller.OrganizationId, id, now, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return WriteOutcome.Written(stored);
+    }
+
+    /// <summary>
+    /// What update-config would store, checked and merged in memory but not written: for checks
+    /// that need the network (such as verifying selected schemas), which must not hold a row lock.
+    /// </summary>
+    public async Task<(SourceConnection? Connection, ValidationErrors? Errors)> PreviewUpdateAsync(
+        Caller caller, long id, JsonObject body, CancellationToken cancellationToken)
+    {
+        var stored = await FindAsync(caller, id, cancellationToken);
+        if (stored is null)
+        {
+            return (null, null);
+        }
+
+        var (type, _, change, errors) = CheckUpdate(stored, body);
+        if (!errors.IsEmpty)
+        {
+            return (null, errors);
+        }
+
+        var secrets = Reveal(stored);
+        foreach (var (field, value) in change.Secrets)
+        {
+            if (value is null)
+            {
+                secrets.Remove(field);
+            }
+            else
+            {
+                secrets[field] = value;
+            }
+        }
+
+        return (new SourceConnection(type, SourceBodies.MergeSettings(stored.Settings, change), secrets), null);
+    }
+
+    /// <summary>The stored configuration of a source, secrets decrypted, for a test, discovery or query.</summary>
+    public async Task<SourceConnection?> ConnectionAsync(Caller caller, long id, CancellationToken cancellationToken)
+    {
+        var stored = await FindAsync(caller, id, cancellationToken);
+        return stored is null ? null : new SourceConnection(SourceTypes.Find(stored.Type)!, stored.Settings, Reveal(stored));
+    }
+
+    /// <summary>An unsaved configuration, checked as a create would check it.</summary>
+    public static SourceConnection Unsaved(SourceType type, SourceChange change) =>
+        new(type,
+            SourceBodies.MergeSettings([], change),
+            change.Secrets.Where(s => s.Value is not null).ToDictionary(s => s.Key, s => s.Value!, StringComparer.Ordinal));
+
+    public async Task<SourceRow?> FindAsync(Caller caller, long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, null, cancellationToken);
+    }
+
+    private Dictionary<string, string> Reveal(SourceRow row) =>
+        row.Secrets.ToDictionary(s => s.Key, s => protector.Unprotect(row.Id, s.Key, s.Value.ToStoredSecret()), StringComparer.Ordinal);
+
+    private (SourceType Type, string? AccountName, SourceChange Change, ValidationErrors Errors) CheckUpdate(SourceRow stored, JsonObject body)
+    {
+        var type = SourceTypes.Find(stored.Type)!;
+        var errors = new ValidationErrors();
+        var accountName = SourceBodies.ReadAccountName(body, errors, required: false);
+        if (body.TryGetPropertyValue(SourceBodies.TypeField, out var sentType)
+            && !(sentType is JsonValue value && value.TryGetValue<string>(out var typeName) && SourceTypes.Find(typeName) == type))
+        {
+            errors.Add(SourceBodies.TypeField, "The type of a source cannot be changed.");
+        }
+
+        var change = SourceBodies.ReadFields(type, body, ChangeMode.Update, errors, SourceBodies.AccountName, SourceBodies.TypeField);
+        if (errors.IsEmpty)
+        {
+            type.Check(change, View(stored), errors);
+        }
+
+        return (type, accountName, change, errors);
     }
 
     /// <summary>A view of a stored source whose secrets are decrypted only if a rule asks for one.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Caravan.Api.Auth;
+using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources.Types;
@@ -84,7 +85,7 @@ public static class SourcesApi
 
     private static async Task<IResult> CreateOfType(HttpRequest request, SourceWriter writer, SourceType? routeType, CancellationToken cancellationToken)
     {
-        var input = await ReadCreateAsync(request, routeType, ChangeMode.Create, cancellationToken);
+        var input = await ReadCreateAsync(request, routeType, ChangeMode.Create, prepare: true, cancellationToken);
         if (input.Error is not null)
         {
             return input.Error;
@@ -98,7 +99,7 @@ public static class SourcesApi
     /// <summary>The legacy route: <c>account_name</c> and <c>type</c> required, the type's fields optional.</summary>
     public static async Task<IResult> AddLegacy(HttpRequest request, SourceWriter writer, CancellationToken cancellationToken)
     {
-        var input = await ReadCreateAsync(request, routeType: null, ChangeMode.LegacyCreate, cancellationToken);
+        var input = await ReadCreateAsync(request, routeType: null, ChangeMode.LegacyCreate, prepare: false, cancellationToken);
         if (input.Error is not null)
         {
             return input.Error;
@@ -108,10 +109,14 @@ public static class SourcesApi
         return TypedResults.Ok(created.Row.ToResponse());
     }
 
-    private sealed record CreateInput(SourceType? Type, string? AccountName, SourceChange? Change, string? PublicKeySql, IResult? Error);
+    internal sealed record CreateInput(SourceType? Type, string? AccountName, SourceChange? Change, string? PublicKeySql, IResult? Error);
 
-    /// <summary>Reads and checks a create body, collecting every problem; nothing is written here.</summary>
-    private static async Task<CreateInput> ReadCreateAsync(HttpRequest request, SourceType? routeType, ChangeMode mode, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads and checks a create body, collecting every problem; nothing is written here.
+    /// <paramref name="prepare"/> runs the type's create work (such as generating a key pair).
+    /// </summary>
+    internal static async Task<CreateInput> ReadCreateAsync(
+        HttpRequest request, SourceType? routeType, ChangeMode mode, bool prepare, CancellationToken cancellationToken)
     {
         var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
         if (read.Error is not null)
@@ -136,7 +141,7 @@ public static class SourcesApi
             type.Check(change, stored: null, errors);
         }
 
-        var publicKeySql = errors.IsEmpty && !legacy ? type.PrepareCreate(change, errors) : null;
+        var publicKeySql = errors.IsEmpty && prepare ? type.PrepareCreate(change, errors) : null;
         return errors.IsEmpty
             ? new CreateInput(type, accountName, change, publicKeySql, null)
             : new CreateInput(null, null, null, null, ApiResults.Invalid(errors));
@@ -213,7 +218,8 @@ public static class SourcesApi
         };
     }
 
-    public static async Task<IResult> UpdateConfig(string id, HttpRequest request, SourceWriter writer, CancellationToken cancellationToken)
+    public static async Task<IResult> UpdateConfig(
+        string id, HttpRequest request, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
     {
         if (ParseId(id) is not { } sourceId)
         {
@@ -224,6 +230,12 @@ public static class SourcesApi
         if (read.Error is not null)
         {
             return read.Error;
+        }
+
+        if (string.Equals(request.Query["verify"], "true", StringComparison.OrdinalIgnoreCase)
+            && await ConnectivityApi.VerifySelectionAsync(request, writer, tester, sourceId, read.Body!, cancellationToken) is { } refused)
+        {
+            return refused;
         }
 
         var outcome = await writer.UpdateConfigAsync(request.HttpContext.Caller(), sourceId, read.Body!, EntityTags.IfMatch(request), cancellationToken);

@@ -1,0 +1,65 @@
+using Microsoft.Extensions.Options;
+
+namespace Caravan.Api.Connectivity;
+
+/// <summary>Runs connection tests and discovery with the driver of a source's type, within the deadline.</summary>
+public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<ConnectivityOptions> options, ILogger<ConnectionTester> logger)
+{
+    private readonly Dictionary<string, IDriver> _drivers = drivers
+        .SelectMany(d => d.Types.Select(t => (Type: t, Driver: d)))
+        .ToDictionary(p => p.Type, p => p.Driver, StringComparer.OrdinalIgnoreCase);
+
+    public TimeSpan Deadline => TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60));
+
+    public async Task<TestReport> TestAsync(SourceConnection connection, CancellationToken cancellationToken)
+    {
+        using var run = new TestRun(new SecretScrubber(connection.SecretValues()), Deadline, cancellationToken);
+        if (_drivers.TryGetValue(connection.Type.Name, out var driver))
+        {
+            await driver.TestAsync(run, connection);
+        }
+        else
+        {
+            await run.StepAsync("connect", _ => Task.FromException(new ConnectivityException(
+                FailureCodes.DriverError, $"Caravan cannot test {connection.Type.DisplayName} sources yet.")));
+        }
+
+        var report = run.Report();
+        var failed = report.Steps.FirstOrDefault(s => s.Status == TestRun.Failed);
+        logger.LogInformation(
+            "Connection test of a {Type} source: {Outcome} in {DurationMs} ms{FailedStep}",
+            connection.Type.Name, report.Ok ? "ok" : "failed", report.DurationMs, failed is null ? string.Empty : $" at {failed.Name} ({failed.Code})");
+        return report;
+    }
+
+    /// <summary>Lists schemas (or databases, datasets); throws <see cref="ConnectivityException"/> with a scrubbed message.</summary>
+    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    {
+        var scrubber = new SecretScrubber(connection.SecretValues());
+        if (!_drivers.TryGetValue(connection.Type.Name, out var driver))
+        {
+            throw new ConnectivityException(FailureCodes.DriverError, $"Caravan cannot discover {connection.Type.DisplayName} schemas yet.");
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(Deadline);
+        try
+        {
+            return await driver.DiscoverAsync(connection, deadline.Token);
+        }
+        catch (ConnectivityException failure)
+        {
+            throw new ConnectivityException(failure.Code, scrubber.Scrub(failure.Message));
+        }
+        catch (Exception exception) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested
+            && exception is OperationCanceledException or TimeoutException)
+        {
+            throw new ConnectivityException(FailureCodes.Timeout, $"The database did not answer within {(int)Deadline.TotalSeconds} s.");
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            logger.LogWarning("Discovery of a {Type} source failed with {Exception}", connection.Type.Name, exception.GetType().Name);
+            throw new ConnectivityException(FailureCodes.DriverError, scrubber.Scrub(exception.Message));
+        }
+    }
+}

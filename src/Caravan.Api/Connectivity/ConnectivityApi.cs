@@ -1,0 +1,142 @@
+using System.Text.Json.Serialization;
+using Caravan.Api.Auth;
+using Caravan.Api.Hosting;
+using Caravan.Api.Sources;
+using Caravan.Api.Sources.Types;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Caravan.Api.Connectivity;
+
+public sealed record SchemaEntry(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("selected")] bool Selected);
+
+public sealed record DiscoveryResponse(
+    [property: JsonPropertyName("kind")] string Kind,
+    [property: JsonPropertyName("results")] IReadOnlyList<SchemaEntry> Results);
+
+public sealed record ConnectivityFailureBody(
+    [property: JsonPropertyName("detail")] string Detail,
+    [property: JsonPropertyName("code")] string Code);
+
+/// <summary>Connection tests and schema discovery (contract section 8).</summary>
+public static class ConnectivityApi
+{
+    public static IServiceCollection AddConnectivity(this IServiceCollection services)
+    {
+        services.AddOptions<ConnectivityOptions>().BindConfiguration(ConnectivityOptions.Section)
+            .Validate(o => o.TestTimeoutSeconds is >= 1 and <= 60, "Caravan__Connectivity__TestTimeoutSeconds must be from 1 to 60.")
+            .Validate(o => o.ConnectTimeoutSeconds is >= 1 and <= 60, "Caravan__Connectivity__ConnectTimeoutSeconds must be from 1 to 60.")
+            .ValidateOnStart();
+        services.AddOptions<EgressOptions>().BindConfiguration(EgressOptions.Section);
+        services.AddSingleton<EgressPolicy>();
+        services.AddSingleton<NetworkPath>();
+        services.AddSingleton<ConnectionTester>();
+        foreach (var driver in typeof(IDriver).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IDriver).IsAssignableFrom(t)))
+        {
+            services.AddSingleton(typeof(IDriver), driver);
+        }
+
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapConnectivity(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("connectivity");
+        group.MapPost("/test/", TestUnsaved).WithName("sources_test_create").WithSummary("Test an unsaved connection");
+        group.MapPost("/{id}/test/", TestStored).WithName("sources_test_stored_create").WithSummary("Test a data source's connection");
+        group.MapGet("/{id}/schemas/", Schemas).WithName("sources_schemas_list").WithSummary("Discover a data source's schemas");
+        return routes;
+    }
+
+    public static async Task<IResult> TestUnsaved(HttpRequest request, ConnectionTester tester, CancellationToken cancellationToken)
+    {
+        var input = await SourcesApi.ReadCreateAsync(request, routeType: null, ChangeMode.Create, prepare: false, cancellationToken);
+        if (input.Error is not null)
+        {
+            return input.Error;
+        }
+
+        var report = await tester.TestAsync(SourceWriter.Unsaved(input.Type!, input.Change!), cancellationToken);
+        return TypedResults.Json(report, ApiJson.Context.TestReport);
+    }
+
+    public static async Task<IResult> TestStored(string id, HttpContext context, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
+    {
+        if (SourcesApi.ParseId(id) is not { } sourceId
+            || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
+        {
+            return ApiResults.NotFound();
+        }
+
+        var report = await tester.TestAsync(connection, cancellationToken);
+        return TypedResults.Json(report, ApiJson.Context.TestReport);
+    }
+
+    public static async Task<IResult> Schemas(string id, HttpContext context, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
+    {
+        if (SourcesApi.ParseId(id) is not { } sourceId
+            || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
+        {
+            return ApiResults.NotFound();
+        }
+
+        try
+        {
+            var discovery = await tester.DiscoverAsync(connection, cancellationToken);
+            var selected = SelectionField(connection.Type) is { } field ? connection.Names(field).ToHashSet(StringComparer.Ordinal) : [];
+            return TypedResults.Json(
+                new DiscoveryResponse(discovery.Kind, [.. discovery.Names.Select(n => new SchemaEntry(n, selected.Contains(n)))]),
+                ApiJson.Context.DiscoveryResponse);
+        }
+        catch (ConnectivityException failure)
+        {
+            return Unreachable(failure);
+        }
+    }
+
+    /// <summary>
+    /// update-config with <c>?verify=true</c>: every selected schema must exist on the database,
+    /// checked against the configuration as it would be after the change. Null when all is well.
+    /// </summary>
+    public static async Task<IResult?> VerifySelectionAsync(
+        HttpRequest request, SourceWriter writer, ConnectionTester tester, long id, System.Text.Json.Nodes.JsonObject body, CancellationToken cancellationToken)
+    {
+        var (connection, errors) = await writer.PreviewUpdateAsync(request.HttpContext.Caller(), id, body, cancellationToken);
+        if (errors is not null)
+        {
+            return ApiResults.Invalid(errors);
+        }
+
+        if (connection is null || SelectionField(connection.Type) is not { } field || !body.ContainsKey(field))
+        {
+            return null;
+        }
+
+        Discovery discovery;
+        try
+        {
+            discovery = await tester.DiscoverAsync(connection, cancellationToken);
+        }
+        catch (ConnectivityException failure)
+        {
+            return Unreachable(failure);
+        }
+
+        var missing = connection.Names(field).Where(n => !discovery.Names.Contains(n, StringComparer.Ordinal)).ToList();
+        if (missing.Count == 0)
+        {
+            return null;
+        }
+
+        var invalid = new ValidationErrors();
+        invalid.Add(field, $"These {discovery.Kind} do not exist on the database: {string.Join(", ", missing)}.");
+        return ApiResults.Invalid(invalid);
+    }
+
+    private static JsonHttpResult<ConnectivityFailureBody> Unreachable(ConnectivityException failure) =>
+        TypedResults.Json(new ConnectivityFailureBody(failure.Message, failure.Code), ApiJson.Context.ConnectivityFailureBody,
+            statusCode: StatusCodes.Status502BadGateway);
+
+    private static string? SelectionField(SourceType type) => type.Fields.FirstOrDefault(f => f.Kind == FieldKind.NameList)?.Name;
+}

@@ -1,0 +1,28 @@
+namespace Caravan.Api.Connectivity;
+
+/// <summary>The stable failure codes of connection tests and discovery; clients may switch on them.</summary>
+public static class FailureCodes
+{
+    public const string HostUnresolvable = "host_unresolvable";
+    public const string EgressDenied = "egress_denied";
+    public const string PortClosed = "port_closed";
+    public const string Timeout = "timeout";
+    public const string TlsFailed = "tls_failed";
+    public const string AuthFailed = "auth_failed";
+    public const string DatabaseNotFound = "database_not_found";
+    public const string InsufficientPrivilege = "insufficient_privilege";
+    public const string DriverError = "driver_error";
+}
+
+/// <summary>
+/// A failure to reach or use a database, with its stable code and a short message for people.
+/// <paramref name="step"/> names the step it belongs to when that is not the step that ran
+/// (a TLS failure inside a driver's login, say).
+/// </summary>
+public sealed class ConnectivityException(string code, string message, Exception? inner = null, string? step = null)
+    : Exception(message, inner)
+{
+    public string Code { get; } = code;
+
+    public string? Step { get; } = step;
+}

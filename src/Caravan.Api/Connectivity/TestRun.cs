@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+
+namespace Caravan.Api.Connectivity;
+
+public sealed record TestStep(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("duration_ms")] long DurationMs,
+    [property: JsonPropertyName("code")] string? Code,
+    [property: JsonPropertyName("message")] string? Message);
+
+public sealed record TestReport(
+    [property: JsonPropertyName("ok")] bool Ok,
+    [property: JsonPropertyName("duration_ms")] long DurationMs,
+    [property: JsonPropertyName("steps")] IReadOnlyList<TestStep> Steps);
+
+/// <summary>
+/// One connection test: runs named steps in order under an overall deadline, each with its own
+/// time limit; after a failure the remaining steps are recorded as skipped. Every message that
+/// leaves is scrubbed of the source's secret values, whatever a driver put in it.
+/// </summary>
+public sealed class TestRun : IDisposable
+{
+    public const string Ok = "ok";
+    public const string Failed = "failed";
+    public const string Skipped = "skipped";
+
+    private readonly List<TestStep> _steps = [];
+    private readonly List<string> _plan = [];
+    private readonly Dictionary<string, string> _skipReasons = new(StringComparer.Ordinal);
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly CancellationTokenSource _deadline;
+    private readonly SecretScrubber _scrubber;
+
+    public TestRun(SecretScrubber scrubber, TimeSpan deadline, CancellationToken aborted)
+    {
+        _scrubber = scrubber;
+        _deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        _deadline.CancelAfter(deadline);
+        Deadline = deadline;
+    }
+
+    public TimeSpan Deadline { get; }
+
+    /// <summary>Cancelled when the overall deadline passes or the client goes away.</summary>
+    public CancellationToken Token => _deadline.Token;
+
+    public bool HasFailed { get; private set; }
+
+    public TimeSpan Remaining => Deadline - _clock.Elapsed;
+
+    /// <summary>
+    /// Runs one step. Returns its result, or default when it failed or was skipped (an earlier
+    /// step failed). <paramref name="limit"/> bounds this step; the overall deadline always applies.
+    /// </summary>
+    public async Task<T?> StepAsync<T>(string name, Func<CancellationToken, Task<T>> work, TimeSpan? limit = null)
+    {
+        if (HasFailed)
+        {
+            if (!_plan.Contains(name))
+            {
+                Skip(name);
+            }
+
+            return default;
+        }
+
+        var started = _clock.Elapsed;
+        using var step = CancellationTokenSource.CreateLinkedTokenSource(_deadline.Token);
+        var budget = limit is { } l && l < Remaining ? l : Remaining;
+        step.CancelAfter(budget > TimeSpan.Zero ? budget : TimeSpan.FromMilliseconds(1));
+        try
+        {
+            var result = await work(step.Token);
+            Record(name, Ok, started, null, null);
+            return result;
+        }
+        catch (ConnectivityException failure)
+        {
+            Record(failure.Step ?? name, Failed, started, failure.Code, failure.Message);
+        }
+        catch (Exception exception) when (step.IsCancellationRequested && exception is OperationCanceledException or TimeoutException
+            || exception is TimeoutException)
+        {
+            Record(name, Failed, started, FailureCodes.Timeout,
+                $"No answer within {Math.Max(1, (int)Math.Round(budget.TotalSeconds))} s. Check that the host and port are right and that a firewall lets Caravan through.");
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            Record(name, Failed, started, FailureCodes.DriverError, Describe(exception));
+        }
+
+        HasFailed = true;
+        return default;
+    }
+
+    public Task StepAsync(string name, Func<CancellationToken, Task> work, TimeSpan? limit = null) =>
+        StepAsync<bool>(name, async token => { await work(token); return true; }, limit);
+
+    /// <summary>
+    /// Declares the steps of this test in report order. A planned step that never runs (an
+    /// earlier one failed, or it does not apply) is reported as skipped.
+    /// </summary>
+    public void Plan(params string[] names) => _plan.AddRange(names);
+
+    /// <summary>Records a step that does not apply to this source, with the reason.</summary>
+    public void Skip(string name, string? reason = null)
+    {
+        if (reason is not null)
+        {
+            _skipReasons[name] = reason;
+        }
+
+        if (!_plan.Contains(name))
+        {
+            _steps.Add(new TestStep(name, Skipped, 0, null, reason));
+        }
+    }
+
+    /// <summary>Records a step that succeeded without work of its own (its outcome came with another).</summary>
+    public void Succeed(string name, string? message = null) => Record(name, Ok, _clock.Elapsed, null, message);
+
+    public TestReport Report()
+    {
+        var steps = new List<TestStep>();
+        foreach (var name in _plan)
+        {
+            steps.Add(_steps.FirstOrDefault(s => s.Name == name) ?? new TestStep(name, Skipped, 0, null, _skipReasons.GetValueOrDefault(name)));
+        }
+
+        steps.AddRange(_steps.Where(s => !_plan.Contains(s.Name)));
+        return new TestReport(!HasFailed, (long)_clock.Elapsed.TotalMilliseconds, steps);
+    }
+
+    public void Dispose() => _deadline.Dispose();
+
+    private void Record(string name, string status, TimeSpan started, string? code, string? message)
+    {
+        if (status == Failed)
+        {
+            HasFailed = true;
+        }
+
+        _steps.Add(new TestStep(name, status, (long)(_clock.Elapsed - started).TotalMilliseconds, code, message is null ? null : _scrubber.Scrub(message)));
+    }
+
+    private string Describe(Exception exception)
+    {
+        var message = exception.InnerException is { } inner && exception.Message.Length < 20 ? inner.Message : exception.Message;
+        return _scrubber.Scrub(message.Length > 300 ? message[..300] + "…" : message);
+    }
+}
+
+/// <summary>Removes every secret value of a source from text that is about to leave the process.</summary>
+public sealed class SecretScrubber(IEnumerable<string> secrets)
+{
+    public const string Mask = "[redacted]";
+
+    // Longest first, so a secret that contains another is removed whole.
+    private readonly string[] _secrets = [.. secrets.Where(s => s.Length >= 3).Distinct(StringComparer.Ordinal).OrderByDescending(s => s.Length)];
+
+    public string Scrub(string text)
+    {
+        foreach (var secret in _secrets)
+        {
+            text = text.Replace(secret, Mask, StringComparison.Ordinal);
+            var escaped = Uri.EscapeDataString(secret);
+            if (escaped != secret)
+            {
+                text = text.Replace(escaped, Mask, StringComparison.OrdinalIgnoreCase);
+            }
+        }
+
+        return text;
+    }
+}
