@@ -76,6 +76,9 @@ internal static class SourcesDocument
     private const string Detail = "Detail";
     private const string ServerError = "ServerError";
     private const string StaleSource = "StaleSource";
+    private const string ConnectionTestReport = "ConnectionTestReport";
+    private const string SchemaDiscovery = "SchemaDiscovery";
+    private const string ConnectivityFailure = "ConnectivityFailure";
 
     public static readonly HashSet<Type> HandDescribed =
     [
@@ -117,6 +120,17 @@ internal static class SourcesDocument
                 break;
             case "sources_retrieve":
                 responses["200"] = JsonResponse("The data source.", Connection, document);
+                break;
+            case "sources_test_create":
+                operation.RequestBody = JsonBody(ConnectionCreateRequest, document);
+                responses["200"] = JsonResponse("The test ran (see `ok`); nothing was stored.", ConnectionTestReport, document);
+                break;
+            case "sources_test_stored_create":
+                responses["200"] = JsonResponse("The test ran against the stored configuration (see `ok`).", ConnectionTestReport, document);
+                break;
+            case "sources_schemas_list":
+                responses["200"] = JsonResponse("The schemas (databases, datasets) found, system ones excluded.", SchemaDiscovery, document);
+                responses["502"] = JsonResponse("The database could not be reached or refused the request.", ConnectivityFailure, document);
                 break;
             case "sources_update":
                 operation.RequestBody = JsonBody(ConnectionRequest, document);
@@ -256,6 +270,33 @@ internal static class SourcesDocument
             null,
             ("id", Integer("The id of the new data source."), true),
             ("public_key_sql", Text("Snowflake key-pair only: the statement that registers the public key with the user."), false)));
+
+        var step = Object(
+            null,
+            ("name", Enum(["resolve", "egress", "connect", "tls", "authenticate", "query", "schemas"], "The step."), true),
+            ("status", Enum(["ok", "failed", "skipped"], "What happened."), true),
+            ("duration_ms", Integer("How long it took."), true),
+            ("code", Nullable(Enum(FailureCodeNames, "The stable failure code of a failed step.")), true),
+            ("message", Nullable(Text("What happened, for people; never a secret.")), true));
+        yield return (ConnectionTestReport, Object(
+            "A staged connection test.",
+            ("ok", Boolean("True when no step failed."), true),
+            ("duration_ms", Integer("How long the whole test took."), true),
+            ("steps", new OpenApiSchema { Type = JsonSchemaType.Array, Items = step }, true)));
+
+        yield return (SchemaDiscovery, Object(
+            null,
+            ("kind", Enum(["schemas", "databases", "datasets"], "What the names are."), true),
+            ("results", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Array,
+                Items = Object(null, ("name", Text("The name."), true), ("selected", Boolean("Whether the stored selection names it."), true)),
+            }, true)));
+
+        yield return (ConnectivityFailure, Object(
+            null,
+            ("detail", Text("What went wrong, for people; never a secret."), true),
+            ("code", Enum(FailureCodeNames, "The stable failure code."), true)));
 
         yield return (SourceConfigUpdated, Object(
             null,
@@ -459,6 +500,18 @@ internal static class SourcesDocument
     };
 
     private static OpenApiSchema Text(string? description) => new() { Type = JsonSchemaType.String, Description = description };
+
+    private static readonly string[] FailureCodeNames =
+    [
+        "host_unresolvable", "egress_denied", "port_closed", "timeout", "tls_failed", "auth_failed",
+        "database_not_found", "insufficient_privilege", "driver_error",
+    ];
+
+    private static OpenApiSchema Nullable(OpenApiSchema schema)
+    {
+        schema.Type |= JsonSchemaType.Null;
+        return schema;
+    }
 
     private static OpenApiSchema Integer(string description) => new() { Type = JsonSchemaType.Integer, Description = description };
 
