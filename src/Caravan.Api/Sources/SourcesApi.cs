@@ -33,10 +33,13 @@ public static class SourcesApi
                 .WithMetadata(new SourceTypeMetadata(type));
         }
 
-        // "add" is a route of its own: other methods on it are a 405, as in camelAI, not a lookup of
-        // a source called "add". Outside the group, like the router's own 405s, before authentication.
-        routes.MapMethods("/api/v1/sources/add/", [HttpMethods.Get, HttpMethods.Put, HttpMethods.Patch, HttpMethods.Delete], MethodNotAllowed)
-            .ExcludeFromDescription();
+        // "add" and "test" are routes of their own: other methods on them are a 405, as in camelAI,
+        // not a lookup of a source called "add". Outside the group, like the router's own 405s.
+        foreach (var literal in new[] { "add", "test" })
+        {
+            routes.MapMethods($"/api/v1/sources/{literal}/", [HttpMethods.Get, HttpMethods.Put, HttpMethods.Patch, HttpMethods.Delete], MethodNotAllowed)
+                .ExcludeFromDescription();
+        }
 
         group.MapGet("/{id}/", Retrieve).WithName("sources_retrieve").WithSummary("Get data source details");
         group.MapPut("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, true, ct))
