@@ -80,9 +80,10 @@ internal static class JsonBody
         {
             return BodyResult.Fail(ApiResults.Malformed($"Malformed JSON: {ParserMessage(exception)}"));
         }
-        catch (ArgumentException)
+        catch (Exception exception) when (exception is ArgumentException or InvalidOperationException)
         {
-            return BodyResult.Fail(ApiResults.Malformed("Malformed JSON: the body is not valid UTF-8."));
+            // Text the parser cannot decode, such as a key made of an unpaired surrogate escape.
+            return BodyResult.Fail(ApiResults.Malformed("Malformed JSON: a string or key is not valid text."));
         }
 
         return BodyResult.Ok(node!.AsObject());

@@ -52,9 +52,11 @@ internal static class ServiceAccountKey
 
             try
             {
-                key = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = 16 }) as JsonObject;
+                // Parsed strictly first: a repeated key would otherwise fail later, when read.
+                using var strict = JsonDocument.Parse(text, new JsonDocumentOptions { MaxDepth = 16, AllowDuplicateProperties = false });
+                key = JsonNode.Parse(strict.RootElement.GetRawText()) as JsonObject;
             }
-            catch (JsonException)
+            catch (Exception exception) when (exception is JsonException or ArgumentException or InvalidOperationException)
             {
                 key = null;
             }
