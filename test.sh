@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs Caravan's whole test suite on a fresh machine: builds, starts a throwaway PostgreSQL on a
-# loopback port in a temporary directory, runs every test against the SQLite store and again
-# against PostgreSQL, stops the server, and ends with one line "N passed, N failed".
+# Runs Caravan's whole test suite on a fresh machine: builds, starts a throwaway PostgreSQL,
+# MariaDB and ClickHouse on loopback ports in a temporary directory, runs every test against the
+# SQLite store and again against PostgreSQL, stops the servers, and ends with one line
+# "N passed, N failed". MariaDB and ClickHouse are the databases the MYSQL and CLICKHOUSE
+# connection tests talk to.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,10 +11,22 @@ work=$(mktemp -d /tmp/caravan-test.XXXXXX)
 pg_bin=/usr/lib/postgresql/15/bin
 pg_data="$work/pg"
 pg_started=
+my_pid=
+ch_pid=
+# Stops a server we started (by its process id), forcefully if it takes more than 10 s.
+stop_pid() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
   if [ -n "$pg_started" ]; then
     as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
   fi
+  [ -n "$my_pid" ] && stop_pid "$my_pid"
+  [ -n "$ch_pid" ] && stop_pid "$ch_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -22,9 +36,22 @@ as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-if [ ! -x "$pg_bin/initdb" ]; then
-  echo "Installing PostgreSQL 15 ..."
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+missing=()
+[ -x "$pg_bin/initdb" ] || missing+=(postgresql-15)
+command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || missing+=(mariadb-server)
+command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing ${missing[*]} ..."
+  # Packages must not start their system services: the tests start their own servers.
+  no_services=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && no_services=1
+  fi
+  installed=1
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || installed=
+  [ -n "$no_services" ] && rm -f /usr/sbin/policy-rc.d
+  [ -n "$installed" ] || { echo "Could not install ${missing[*]}." >&2; exit 1; }
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -43,6 +70,106 @@ as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/pg.log" -w \
 pg_started=1
 echo "PostgreSQL 15 on 127.0.0.1:$pg_port"
 
+# Waits up to $3 seconds for the command $4... to succeed while the server (process $1) runs;
+# when it stops or the time is up, prints the server's logs $2 (space-separated) and fails.
+wait_for() {
+  local pid=$1 log=$2 seconds=$3
+  shift 3
+  for _ in $(seq 1 $((seconds * 5))); do
+    "$@" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "The server stopped while starting: $*" >&2; tail -n 60 $log >&2 || true; exit 1; }
+    sleep 0.2
+  done
+  echo "The server did not come up within $seconds s: $*" >&2
+  tail -n 60 $log >&2 || true
+  exit 1
+}
+
+# MariaDB, with TLS (a self-signed certificate) and an administrator "caravan" that logs in
+# with a password over TCP; the tests make their own users and databases with it.
+my_port=$(free_port)
+my_dir="$work/my"
+my_password="caravan-my-$RANDOM$RANDOM"
+mkdir -p "$my_dir"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -keyout "$my_dir/key.pem" -out "$my_dir/cert.pem" >"$my_dir/openssl.log" 2>&1 \
+  || { cat "$my_dir/openssl.log"; exit 1; }
+mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$my_dir/data" --auth-root-authentication-method=normal \
+  --skip-test-db >"$my_dir/install.log" 2>&1 || { cat "$my_dir/install.log"; exit 1; }
+mariadbd --no-defaults --user="$(id -un)" --datadir="$my_dir/data" --bind-address=127.0.0.1 --port="$my_port" \
+  --socket="$my_dir/s.sock" --pid-file="$my_dir/mariadb.pid" --log-error="$my_dir/error.log" \
+  --ssl-cert="$my_dir/cert.pem" --ssl-key="$my_dir/key.pem" --max-connections=500 --skip-log-bin \
+  --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=0 --skip-name-resolve >/dev/null 2>&1 &
+my_pid=$!
+wait_for "$my_pid" "$my_dir/error.log" 60 mariadb-admin --no-defaults -uroot --socket="$my_dir/s.sock" ping
+mariadb --no-defaults -uroot --socket="$my_dir/s.sock" -e "
+  CREATE USER 'caravan'@'127.0.0.1' IDENTIFIED BY '$my_password';
+  GRANT ALL PRIVILEGES ON *.* TO 'caravan'@'127.0.0.1' WITH GRANT OPTION;
+  CREATE DATABASE caravan_test;"
+echo "MariaDB $(mariadbd --version | awk '{print $3}') on 127.0.0.1:$my_port"
+
+# ClickHouse with a minimal configuration: HTTP and native ports on loopback, everything it
+# writes under the temporary directory, a "default" user without password and a "caravan" user
+# with one (the tests use it, also to create their databases).
+ch_http=$(free_port)
+ch_tcp=$(free_port)
+ch_dir="$work/ch"
+ch_password="caravan-ch-$RANDOM$RANDOM"
+mkdir -p "$ch_dir/data" "$ch_dir/tmp" "$ch_dir/user_files" "$ch_dir/format_schemas" "$ch_dir/log"
+cat >"$ch_dir/config.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <logger>
+    <level>information</level>
+    <log>$ch_dir/log/server.log</log>
+    <errorlog>$ch_dir/log/error.log</errorlog>
+    <size>100M</size>
+    <count>1</count>
+  </logger>
+  <http_port>$ch_http</http_port>
+  <tcp_port>$ch_tcp</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>$ch_dir/data/</path>
+  <tmp_path>$ch_dir/tmp/</tmp_path>
+  <user_files_path>$ch_dir/user_files/</user_files_path>
+  <format_schema_path>$ch_dir/format_schemas/</format_schema_path>
+  <users_config>$ch_dir/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>67108864</mark_cache_size>
+  <uncompressed_cache_size>67108864</uncompressed_cache_size>
+  <max_concurrent_queries>200</max_concurrent_queries>
+</yandex>
+XML
+cat >"$ch_dir/users.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+    <caravan>
+      <password>$ch_password</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </caravan>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+    <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+XML
+clickhouse-server --config-file="$ch_dir/config.xml" >"$ch_dir/log/stdout.log" 2>&1 &
+ch_pid=$!
+ch_ping() { [ "$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode().strip())' "http://127.0.0.1:$ch_http/ping")" = Ok. ]; }
+wait_for "$ch_pid" "$ch_dir/log/stdout.log $ch_dir/log/error.log" 60 ch_ping
+ch_version=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], data=b"SELECT version()", timeout=5).read().decode().strip())' "http://127.0.0.1:$ch_http/")
+echo "ClickHouse $ch_version on 127.0.0.1:$ch_http (HTTP)"
+
 dotnet build tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release -nologo -v q "$@"
 
 log="$work/test.log"
@@ -51,6 +178,10 @@ for store in Sqlite Postgres; do
   echo "=== tests against the $store store ==="
   CARAVAN_TEST_STORE=$store \
   CARAVAN_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Password=$pg_password;Database=postgres" \
+  CARAVAN_TEST_MYSQL="Server=127.0.0.1;Port=$my_port;User ID=caravan;Password=$my_password" \
+  CARAVAN_TEST_CLICKHOUSE="http://127.0.0.1:$ch_http" \
+  CARAVAN_TEST_CLICKHOUSE_USER=caravan \
+  CARAVAN_TEST_CLICKHOUSE_PASSWORD="$ch_password" \
     dotnet test --project tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release --no-build 2>&1 | tee -a "$log" || status=1
 done
 

@@ -28,7 +28,10 @@ public static class ConnectivityApi
             .Validate(o => o.TestTimeoutSeconds is >= 1 and <= 60, "Caravan__Connectivity__TestTimeoutSeconds must be from 1 to 60.")
             .Validate(o => o.ConnectTimeoutSeconds is >= 1 and <= 60, "Caravan__Connectivity__ConnectTimeoutSeconds must be from 1 to 60.")
             .ValidateOnStart();
-        services.AddOptions<EgressOptions>().BindConfiguration(EgressOptions.Section);
+        services.AddOptions<EgressOptions>().BindConfiguration(EgressOptions.Section)
+            .Validate(o => ValidRanges(o.Deny), "Caravan__Egress__Deny must be a comma-separated list of CIDR ranges such as 10.0.0.0/8 or fd00::/8.")
+            .Validate(o => ValidRanges(o.Allow), "Caravan__Egress__Allow must be a comma-separated list of CIDR ranges such as 10.0.0.0/8 or fd00::/8.")
+            .ValidateOnStart();
         services.AddSingleton<EgressPolicy>();
         services.AddSingleton<NetworkPath>();
         services.AddSingleton<ConnectionTester>();
@@ -137,6 +140,19 @@ public static class ConnectivityApi
     private static JsonHttpResult<ConnectivityFailureBody> Unreachable(ConnectivityException failure) =>
         TypedResults.Json(new ConnectivityFailureBody(failure.Message, failure.Code), ApiJson.Context.ConnectivityFailureBody,
             statusCode: StatusCodes.Status502BadGateway);
+
+    private static bool ValidRanges(string? list)
+    {
+        try
+        {
+            EgressPolicy.ParseList(list, "range");
+            return true;
+        }
+        catch (StartupFailureException)
+        {
+            return false;
+        }
+    }
 
     private static string? SelectionField(SourceType type) => type.Fields.FirstOrDefault(f => f.Kind == FieldKind.NameList)?.Name;
 }

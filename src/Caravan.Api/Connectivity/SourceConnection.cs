@@ -69,6 +69,12 @@ public sealed class SourceConnection(SourceType type, JsonObject settings, IRead
                     yield return option!.GetValue<string>();
                 }
             }
+            else if (field == "service_account_key" && JsonNode.Parse(value) is JsonObject key
+                && key["private_key"] is JsonValue pem && pem.TryGetValue<string>(out var text))
+            {
+                // The PEM alone may be quoted by a library that never saw the whole key.
+                yield return text;
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ using Npgsql;
 namespace Caravan.Api.Connectivity.Drivers;
 
 /// <summary>POSTGRES and SUPABASE through Npgsql, in read-only sessions named <c>caravan</c>.</summary>
-public sealed class PostgresDriver(NetworkPath network) : IDriver
+public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Options.IOptions<ConnectivityOptions> options) : IDriver
 {
     private const string SchemasQuery = """
         SELECT nspname FROM pg_catalog.pg_namespace
@@ -56,7 +56,8 @@ public sealed class PostgresDriver(NetworkPath network) : IDriver
     {
         var host = connection.Text("hostname") ?? throw Unconfigured();
         var address = await network.ResolveAllowedAsync(host, cancellationToken);
-        await using var dataSource = DataSource(connection, host, address, TimeSpan.FromSeconds(30));
+        // Npgsql does not abandon a silent handshake on cancellation: its own timeout must fit the deadline.
+        await using var dataSource = DataSource(connection, host, address, TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60)));
         await using var session = await OpenAsync(dataSource, cancellationToken);
         return new Discovery("schemas", await Execute(() => ListAsync(session, cancellationToken)));
     }
@@ -109,6 +110,8 @@ public sealed class PostgresDriver(NetworkPath network) : IDriver
         PostgresException { SqlState: "42501" } e => new(FailureCodes.InsufficientPrivilege,
             "The user lacks a privilege Caravan needs (" + e.MessageText + ").", e),
         PostgresException e => new(FailureCodes.DriverError, $"PostgreSQL error {e.SqlState}: {e.MessageText}", e),
+        NpgsqlException e when e.Message.Contains("SSL", StringComparison.Ordinal) && e.InnerException is null => new(FailureCodes.TlsFailed,
+            "The server does not offer TLS, but sslmode requires it: " + e.Message, e, step: "tls"),
         _ when Find<AuthenticationException>(exception) is { } tls => new(FailureCodes.TlsFailed,
             "The TLS handshake failed: " + tls.Message + " Check sslmode and the server's certificate.", exception, step: "tls"),
         _ when Find<SocketException>(exception) is { } socket => NetworkPath.Refused(socket, 0),

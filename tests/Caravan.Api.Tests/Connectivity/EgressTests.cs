@@ -1,0 +1,305 @@
+using System.Diagnostics;
+using System.Net;
+using Caravan.Api.Connectivity;
+using Caravan.Api.Tests.Infrastructure;
+
+namespace Caravan.Api.Tests.Connectivity;
+
+/// <summary>
+/// The egress policy: which addresses Caravan connects to on a user's behalf, checked on the address
+/// it then connects to. Listeners record every connection, to prove that a refused one was never made.
+/// </summary>
+public sealed class EgressTests(CaravanApp app)
+{
+    private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(300);
+
+    // ---- built-in refusals ----
+
+    [Theory]
+    [InlineData("169.254.169.254")]
+    [InlineData("169.254.0.1")]
+    [InlineData("[fe80::1]")]
+    [InlineData("fe80::1")]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    [InlineData("::ffff:169.254.169.254")]
+    [InlineData("100.100.100.200")]
+    [InlineData("fd00:ec2::254")]
+    public async Task A_metadata_or_unspecified_address_is_egress_denied(string host)
+    {
+        var org = await app.NewOrganizationAsync();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, 5432)).Expect(HttpStatusCode.OK);
+
+        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Assert.Equal("ok", StepReports.Status(report, "resolve"));
+        Assert.Equal(StepReports.PostgresSteps, StepReports.Names(report));
+    }
+
+    [Theory]
+    [InlineData("metadata.google.internal")]
+    [InlineData("METADATA.GOOGLE.INTERNAL.")]
+    [InlineData("metadata")]
+    [InlineData("instance-data.ec2.internal")]
+    public async Task A_cloud_metadata_name_is_egress_denied_without_being_resolved(string host)
+    {
+        var org = await app.NewOrganizationAsync();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, 80)).Expect(HttpStatusCode.OK);
+
+        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+    }
+
+    [Fact]
+    public async Task A_stored_metadata_source_is_refused_by_test_discovery_and_verify()
+    {
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(StepReports.Body("169.254.169.254", 80));
+        var before = await app.StoredSourceAsync(id);
+
+        var report = await org.Http.PostJsonAsync(StepReports.Url(id, "test"), "").Expect(HttpStatusCode.OK);
+        var schemas = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var verify = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
+            .Expect(HttpStatusCode.BadGateway);
+
+        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        PostgresConnectivityTests.AssertFailureBody(schemas, FailureCodes.EgressDenied);
+        PostgresConnectivityTests.AssertFailureBody(verify, FailureCodes.EgressDenied);
+        Assert.Equal(before, await app.StoredSourceAsync(id));
+    }
+
+    [Fact]
+    public async Task Loopback_is_allowed_by_default()
+    {
+        var org = await app.NewOrganizationAsync();
+        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
+
+        Assert.Equal("ok", StepReports.Status(report, "egress"));
+        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.Loopback));
+    }
+
+    // ---- configured refusals: no connection is made ----
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("localhost")]
+    [InlineData("::ffff:127.0.0.1")]
+    public async Task A_denied_address_is_never_connected_to(string host)
+    {
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8, ::1/128" });
+        var org = await own.NewOrganizationAsync();
+        using var listener = new RecordingListener(IPAddress.Loopback);
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, listener.Port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+
+        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Assert.Empty(listener.Arrivals);
+    }
+
+    [Fact]
+    public async Task Discovery_and_verify_of_a_denied_address_never_connect()
+    {
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8" });
+        var org = await own.NewOrganizationAsync();
+        using var listener = new RecordingListener(IPAddress.Loopback);
+        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", listener.Port));
+
+        var schemas = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var verify = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
+            .Expect(HttpStatusCode.BadGateway);
+        await Task.Delay(Settle);
+
+        PostgresConnectivityTests.AssertFailureBody(schemas, FailureCodes.EgressDenied);
+        PostgresConnectivityTests.AssertFailureBody(verify, FailureCodes.EgressDenied);
+        Assert.Empty(listener.Arrivals);
+    }
+
+    [Fact]
+    public async Task Allow_wins_over_deny()
+    {
+        await using var own = new OwnCaravan(new Dictionary<string, string?>
+        {
+            ["Caravan:Egress:Deny"] = "127.0.0.0/8",
+            ["Caravan:Egress:Allow"] = "127.0.0.1/32",
+        });
+        var org = await own.NewOrganizationAsync();
+        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
+
+        Assert.Equal("ok", StepReports.Status(report, "egress"));
+        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.Loopback));
+    }
+
+    [Fact]
+    public async Task Allow_can_open_a_built_in_refusal_and_a_single_address_counts_as_a_range()
+    {
+        // 0.0.0.0 is refused by default; allowed, a connection to it reaches the local listener.
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Allow"] = "0.0.0.0" });
+        var org = await own.NewOrganizationAsync();
+        using var listener = new RecordingListener(IPAddress.Any, hangUp: true);
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("0.0.0.0", listener.Port)).Expect(HttpStatusCode.OK);
+
+        Assert.Equal("ok", StepReports.Status(report, "egress"));
+        Assert.Equal("ok", StepReports.Status(report, "connect"));
+    }
+
+    // ---- the address checked is the address connected to ----
+
+    [Fact]
+    public async Task With_v6_loopback_denied_a_name_is_connected_on_its_allowed_address_only()
+    {
+        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "::1/128" });
+        var org = await own.NewOrganizationAsync();
+        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
+        using var _ = v4;
+        using var __ = v6;
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+
+        Assert.Equal("ok", StepReports.Status(report, "egress"));
+        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.NotEmpty(v4.Arrivals);
+        Assert.Empty(v6.Arrivals);
+    }
+
+    [Fact]
+    public async Task With_v4_loopback_denied_a_name_is_connected_on_v6_if_it_has_it_and_else_not_at_all()
+    {
+        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8" });
+        var org = await own.NewOrganizationAsync();
+        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
+        using var _ = v4;
+        using var __ = v6;
+        var localhostHasV6 = (await Dns.GetHostAddressesAsync("localhost")).Contains(IPAddress.IPv6Loopback);
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+
+        Assert.Empty(v4.Arrivals);
+        if (localhostHasV6)
+        {
+            Assert.Equal("ok", StepReports.Status(report, "connect"));
+            Assert.NotEmpty(v6.Arrivals);
+        }
+        else
+        {
+            StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+            Assert.Empty(v6.Arrivals);
+        }
+    }
+
+    [Fact]
+    public async Task Every_connection_of_a_test_goes_to_the_checked_address()
+    {
+        // The probe and the driver's login both arrive, and both on the address that was checked.
+        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "::1/128" });
+        var org = await own.NewOrganizationAsync();
+        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
+        using var _ = v4;
+        using var __ = v6;
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+
+        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.NotEqual("skipped", StepReports.Status(report, "authenticate"));
+        Assert.True(v4.Arrivals.Count >= 2, $"expected the probe and the login on 127.0.0.1, saw {v4.Arrivals.Count}");
+        Assert.All(v4.Arrivals, a => Assert.Equal(IPAddress.Loopback, a.Address));
+        Assert.Empty(v6.Arrivals);
+    }
+
+    // ---- configuration ----
+
+    [Theory]
+    [InlineData("Caravan:Egress:Deny", "Caravan__Egress__Deny", "10.0.0.0/33")]
+    [InlineData("Caravan:Egress:Deny", "Caravan__Egress__Deny", "10.0.0.0/8, not-a-range")]
+    [InlineData("Caravan:Egress:Allow", "Caravan__Egress__Allow", "fd00::/129")]
+    public async Task An_invalid_range_stops_the_start_with_a_message_naming_the_setting(string key, string setting, string value)
+    {
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { [key] = value });
+
+        var failure = await Record.ExceptionAsync(async () =>
+        {
+            var org = await own.NewOrganizationAsync();
+            using var response = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", StepReports.ClosedPort()));
+        });
+
+        // Program reports a start-up failure (and the host logs it); the factory then only sees a stopped host.
+        Assert.True(failure is not null, "Caravan started and answered with an invalid egress range.");
+        Assert.True(failure.ToString().Contains(setting, StringComparison.Ordinal) || own.Logs.Lines.Any(l => l.Contains(setting, StringComparison.Ordinal)),
+            $"Neither the failure nor a log line names {setting}: {failure}");
+    }
+
+    [Fact]
+    public async Task The_real_program_refuses_to_start_with_an_invalid_range()
+    {
+        var directory = CaravanApp.NewDataDirectory();
+        var settings = TestStore.NewStoreSettings(directory);
+        settings["Caravan:Secrets:MasterKeyFile"] = Path.Combine(directory, "master.key");
+        var migrated = await CaravanProcess.RunAsync(settings, directory, "migrate");
+        Assert.True(migrated.ExitCode == 0, migrated.Error);
+        settings["Caravan:Egress:Deny"] = "10.0.0.0/33";
+        var port = StepReports.ClosedPort();
+
+        using var process = new Process { StartInfo = CaravanProcess.Start(settings, directory, "--urls", $"http://127.0.0.1:{port}") };
+        process.Start();
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var started = await AnswersHealthAsync(process, port, TimeSpan.FromSeconds(30));
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+        }
+
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.False(started, "Caravan started with Caravan__Egress__Deny=10.0.0.0/33.");
+        Assert.NotEqual(0, process.ExitCode);
+        Assert.Contains("Caravan__Egress__Deny", await output + await error, StringComparison.Ordinal);
+    }
+
+    private static bool Dispose((RecordingListener V4, RecordingListener V6) pair)
+    {
+        pair.V4.Dispose();
+        pair.V6.Dispose();
+        return false;
+    }
+
+    /// <summary>Waits until the process answers /healthz (true) or exits (false).</summary>
+    private static async Task<bool> AnswersHealthAsync(Process process, int port, TimeSpan limit)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < limit && !process.HasExited)
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"));
+                if (response.IsSuccessStatusCode)
+                {
+                    return true;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(200);
+        }
+
+        return false;
+    }
+}
