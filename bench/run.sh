@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# Caravan's benchmark, one command: ./bench/run.sh
+#
+# Builds Caravan and the bare-Kestrel baseline (bench/Baseline) in Release, starts a throwaway
+# PostgreSQL 15 on a loopback port, and for each store (SQLite, then PostgreSQL):
+#   - starts Caravan and the baseline on the same store (same schema, same rows), seeds sources;
+#   - runs wrk against them in alternation (warm-up, then ROUNDS rounds, the order swapped every
+#     round) for GET a source and PATCH update-config, and computes throughput ratios and p99;
+#   - reads the peak RSS (VmHWM) of both processes after all their load;
+#   - measures list latency (one connection, page_size 50) with 1,000 and then 100,000 sources in
+#     the store, page 1 and a deep page (page 20 of 20, page 1,990 of 2,000).
+# Prints the table with PASS/MISS per target and writes it to bench/results/latest.md.
+# Exit status: 0 when the benchmark ran and every target passed, 3 when it ran and a target was
+# missed, anything else when the benchmark itself failed.
+#
+# Knobs (environment): ROUNDS (3), SECONDS_PER_RUN (10), WARMUP_SECONDS (8), LIST_SECONDS (6),
+# CONNECTIONS (32), THREADS (2), STORES ("Sqlite Postgres").
+# Only 127.0.0.1 is ever targeted; every load run is bounded by wrk's -d.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+WARMUP_SECONDS=${WARMUP_SECONDS:-8}
+LIST_SECONDS=${LIST_SECONDS:-6}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+STORES=${STORES:-"Sqlite Postgres"}
+SEEDED=100          # sources created through the API; GET and PATCH pick among them
+
+work=$(mktemp -d /tmp/caravan-bench.XXXXXX)
+pg_bin=/usr/lib/postgresql/15/bin
+pg_data="$work/pg"
+pg_started=
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$pg_started" ]; then
+    as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# ---------------------------------------------------------------- tools and builds
+if ! command -v wrk >/dev/null; then
+  log "installing wrk"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+if [ ! -x "$pg_bin/initdb" ]; then
+  log "installing PostgreSQL 15"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+fi
+
+log "building Caravan and the baseline (Release)"
+dotnet build src/Caravan.Api/Caravan.Api.csproj -c Release -nologo -v q >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+dotnet build bench/Baseline/Baseline.csproj -c Release -nologo -v q >>"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+caravan_dll="$root/src/Caravan.Api/bin/Release/net10.0/Caravan.Api.dll"
+baseline_dll="$root/bench/Baseline/bin/Release/net10.0/Baseline.dll"
+
+key="cvn_bench_$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+results="$work/results.tsv"     # store, server, kind, phase, page/round, rps, mean, p50, p99, non2xx, errors
+: >"$results"
+
+# ---------------------------------------------------------------- PostgreSQL
+start_postgres() {
+  pg_port=$(free_port)
+  mkdir -p "$pg_data"
+  [ "$(id -u)" = 0 ] && chown -R postgres "$work"
+  as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust >"$work/initdb.log" 2>&1 \
+    || { cat "$work/initdb.log"; exit 1; }
+  # Stock durability settings (fsync, synchronous_commit on): every PATCH commit is flushed.
+  as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/pg.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $work -c max_connections=300" start >/dev/null
+  pg_started=1
+  log "PostgreSQL 15 on 127.0.0.1:$pg_port"
+}
+psql_bench() { "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d bench -v ON_ERROR_STOP=1 -qAt "$@"; }
+
+# ---------------------------------------------------------------- servers
+wait_http() { # url, pid
+  for _ in $(seq 1 300); do
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    kill -0 "$2" 2>/dev/null || { log "server exited during start"; return 1; }
+    sleep 0.1
+  done
+  log "no answer from $1"; return 1
+}
+
+# Sets caravan_pid/caravan_url, baseline_pid/baseline_url for store $1.
+start_servers() {
+  local store=$1 dir="$work/$1"
+  mkdir -p "$dir"
+  local caravan_cs baseline_cs
+  if [ "$store" = Sqlite ]; then
+    caravan_cs="Data Source=$dir/caravan.db"
+    baseline_cs="Data Source=$dir/caravan.db"
+  else
+    "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qAt -c "CREATE DATABASE bench" >/dev/null
+    caravan_cs="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=bench"
+    baseline_cs="$caravan_cs"
+  fi
+  export ConnectionStrings__Caravan="$caravan_cs" Caravan__Storage__Provider="$store" \
+    Caravan__Secrets__MasterKeyFile="$dir/master.key" Caravan__BootstrapApiKey="$key"
+  if [ "$store" = Postgres ]; then
+    dotnet "$caravan_dll" migrate >"$dir/migrate.log" 2>&1 || { cat "$dir/migrate.log"; exit 1; }
+  fi
+
+  local port
+  port=$(free_port)
+  caravan_url="http://127.0.0.1:$port"
+  dotnet "$caravan_dll" --urls "$caravan_url" >"$dir/caravan.log" 2>&1 &
+  caravan_pid=$!
+  pids+=("$caravan_pid")
+  wait_http "$caravan_url/healthz" "$caravan_pid" || { cat "$dir/caravan.log"; exit 1; }
+
+  # Seed through the API, as a client would.
+  read -r first_id last_id < <(python3 - "$caravan_url" "$key" "$SEEDED" <<'PY'
+import json, sys, urllib.request
+url, key, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+body = json.dumps({"type": "postgres", "account_name": "Bench", "hostname": "db.example.com",
+                   "username": "u", "password": "p", "database_name": "d"}).encode()
+ids = []
+for _ in range(count):
+    request = urllib.request.Request(url + "/api/v1/sources/", data=body,
+        headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    ids.append(json.load(urllib.request.urlopen(request))["id"])
+assert ids == list(range(ids[0], ids[0] + count)), ids
+print(ids[0], ids[-1])
+PY
+)
+
+  port=$(free_port)
+  baseline_url="http://127.0.0.1:$port"
+  BASELINE_STORE="$store" BASELINE_DB="$baseline_cs" BASELINE_KEY="$key" \
+    dotnet "$baseline_dll" --urls "$baseline_url" >"$dir/baseline.log" 2>&1 &
+  baseline_pid=$!
+  pids+=("$baseline_pid")
+  for i in $(seq 1 300); do
+    curl -fsS -o /dev/null -H "Authorization: Bearer $key" "$baseline_url/api/v1/sources/$first_id/" 2>/dev/null && break
+    kill -0 "$baseline_pid" 2>/dev/null && [ "$i" -lt 300 ] || { cat "$dir/baseline.log"; exit 1; }
+    sleep 0.1
+  done
+  log "$store: Caravan pid $caravan_pid at $caravan_url, baseline pid $baseline_pid at $baseline_url, sources $first_id..$last_id"
+
+  # Same answers from both (the ETag may differ only by version).
+  local a b
+  a=$(curl -fsS -H "Authorization: Bearer $key" "$caravan_url/api/v1/sources/$first_id/")
+  b=$(curl -fsS -H "Authorization: Bearer $key" "$baseline_url/api/v1/sources/$first_id/")
+  [ "$a" = "$b" ] || { log "GET differs: Caravan $a / baseline $b"; exit 1; }
+  a=$(curl -fsS -X PATCH -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"port": 5433}' "$caravan_url/api/v1/sources/$first_id/update-config/")
+  b=$(curl -fsS -X PATCH -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"port": 5433}' "$baseline_url/api/v1/sources/$first_id/update-config/")
+  [ "$a" = "$b" ] || { log "PATCH differs: Caravan $a / baseline $b"; exit 1; }
+  log "$store: both answer GET $a"
+}
+
+stop_servers() {
+  kill "$caravan_pid" "$baseline_pid" 2>/dev/null || true
+  wait "$caravan_pid" 2>/dev/null || true
+  wait "$baseline_pid" 2>/dev/null || true
+}
+
+hwm_mb() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# run_wrk store server url kind phase label seconds connections [page]
+run_wrk() {
+  local store=$1 server=$2 url=$3 kind=$4 phase=$5 label=$6 seconds=$7 conns=$8 page=${9:-1} threads=$THREADS out
+  [ "$conns" -lt "$threads" ] && threads=$conns
+  out=$(BENCH_KIND=$kind BENCH_KEY=$key BENCH_ID_MIN=$first_id BENCH_ID_MAX=$last_id BENCH_PAGE=$page \
+    wrk -t"$threads" -c"$conns" -d"${seconds}s" --timeout 10s -s bench/wrk/sources.lua "$url" 2>&1) \
+    || { echo "$out"; log "wrk failed"; exit 1; }
+  local line
+  line=$(grep '^RESULT' <<<"$out") || { echo "$out"; exit 1; }
+  # RESULT requests=N rps=X mean_ms=X p50_ms=X p99_ms=X non2xx=N errors=N
+  read -r rps mean p50 p99 non2xx errors < <(sed -E 's/.*rps=([^ ]+) mean_ms=([^ ]+) p50_ms=([^ ]+) p99_ms=([^ ]+) non2xx=([^ ]+) errors=([^ ]+).*/\1 \2 \3 \4 \5 \6/' <<<"$line")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$store" "$server" "$kind" "$phase" "$label" "$rps" "$mean" "$p50" "$p99" "$non2xx" "$errors" >>"$results"
+  log "$store $phase $kind ${label} $server: $rps req/s, p50 $p50 ms, p99 $p99 ms, non-2xx $non2xx, errors $errors"
+}
+
+# Adds copies of source $first_id (settings as stored, secrets {}) until the organization has $1.
+seed_to() {
+  local store=$1 total=$2 have add
+  have=$(curl -fsS -H "Authorization: Bearer $key" "$caravan_url/api/v1/sources/?page_size=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+  add=$((total - have))
+  [ "$add" -gt 0 ] || return 0
+  local columns="organization_id, type, account_name, settings, secrets, is_fully_configured, version, created_at, updated_at"
+  if [ "$store" = Sqlite ]; then
+    python3 - "$work/Sqlite/caravan.db" "$add" "$first_id" <<'PY'
+import sqlite3, sys
+db, add, template = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c = sqlite3.connect(db, timeout=30)
+c.execute("""WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+  INSERT INTO sources (organization_id, type, account_name, settings, secrets, is_fully_configured, version, created_at, updated_at)
+  SELECT organization_id, type, account_name, settings, '{}', is_fully_configured, 1, created_at, updated_at
+  FROM n, sources WHERE sources.id = ?""", (add, template))
+c.commit()
+c.execute("ANALYZE")
+c.commit()
+c.close()
+PY
+  else
+    psql_bench -c "INSERT INTO sources ($columns)
+      SELECT organization_id, type, account_name, settings, '{}', is_fully_configured, 1, created_at, updated_at
+      FROM generate_series(1, $add), sources WHERE id = $first_id" >/dev/null
+    # What autovacuum would have done by the time a store holds this many rows.
+    psql_bench -c "VACUUM ANALYZE sources" >/dev/null
+  fi
+  log "$store: seeded to $total sources"
+}
+
+# ---------------------------------------------------------------- the runs
+case " $STORES " in *" Postgres "*) start_postgres ;; esac
+
+for store in $STORES; do
+  log "=== $store ==="
+  start_servers "$store"
+
+  log "$store: warm-up"
+  for kind in get patch; do
+    run_wrk "$store" caravan "$caravan_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
+    run_wrk "$store" baseline "$baseline_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
+  done
+
+  for round in $(seq 1 "$ROUNDS"); do
+    for kind in get patch; do
+      if [ $((round % 2)) = 1 ]; then order="caravan baseline"; else order="baseline caravan"; fi
+      for server in $order; do
+        if [ "$server" = caravan ]; then url=$caravan_url; else url=$baseline_url; fi
+        run_wrk "$store" "$server" "$url" "$kind" round "$round" "$SECONDS_PER_RUN" "$CONNECTIONS"
+      done
+    done
+  done
+
+  # List latency: one connection, so the figure is the service time of one request.
+  for total in 1000 100000; do
+    seed_to "$store" "$total"
+    deep=$((total / 50 - 10)); [ "$total" = 1000 ] && deep=20
+    for page in 1 "$deep"; do
+      run_wrk "$store" caravan "$caravan_url" list warmup "$total:$page" 2 1 "$page"
+      run_wrk "$store" caravan "$caravan_url" list list "$total:$page" "$LIST_SECONDS" 1 "$page"
+      run_wrk "$store" baseline "$baseline_url" list list "$total:$page" "$LIST_SECONDS" 1 "$page"
+    done
+  done
+
+  printf '%s\tcaravan\trss\t-\t-\t%s\n' "$store" "$(hwm_mb "$caravan_pid")" >>"$work/rss.tsv"
+  printf '%s\tbaseline\trss\t-\t-\t%s\n' "$store" "$(hwm_mb "$baseline_pid")" >>"$work/rss.tsv"
+  stop_servers
+done
+
+# ---------------------------------------------------------------- report
+mkdir -p bench/results
+machine="$(nproc) cores ($(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r), .NET $(dotnet --list-runtimes | awk '/Microsoft.AspNetCore.App/ {v=$2} END {print v}'), $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}'), SQLite $(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)') (python; Caravan bundles its own), PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}')"
+status=0
+python3 - "$results" "$work/rss.tsv" "$machine" "$ROUNDS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS" "$LIST_SECONDS" \
+  "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src 2>/dev/null || echo '+changes')" \
+  >bench/results/latest.md <<'PY' || status=$?
+import sys, statistics, datetime
+results, rss_file, machine, rounds, secs, conns, threads, list_secs, commit = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(results) if l.strip()]
+rss = {}
+for l in open(rss_file):
+    store, server, _, _, _, mb = l.rstrip("\n").split("\t")
+    rss[(store, server)] = float(mb)
+stores = [s for s in ["Sqlite", "Postgres"] if any(r[0] == s for r in rows)]
+bad = [r for r in rows if r[3] != "warmup" and (int(r[9]) or int(r[10]))]
+missed = []
+def verdict(ok, name):
+    if not ok: missed.append(name)
+    return "PASS" if ok else "MISS"
+out = []
+p = out.append
+p(f"# Caravan benchmark results\n")
+p(f"- run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit}")
+p(f"- machine: {machine}")
+p(f"- load: wrk -t{threads} -c{conns}, {rounds} rounds x {secs} s per route and server, alternating (order swapped each round), after a warm-up; "
+  f"load generator and servers share the same cores")
+p(f"- list latency: wrk -t1 -c1 for {list_secs} s per page, page_size 50\n")
+p("## Throughput (GET a source, PATCH update-config)\n")
+p("| store | route | Caravan req/s | baseline req/s | ratio (per-round min-max) | target | Caravan p99 ms | baseline p99 ms |")
+p("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
+for store in stores:
+    for kind, label, target in (("get", "GET /sources/{id}/", 0.6), ("patch", "PATCH update-config", 0.35 if store == "Sqlite" else None)):
+        def sel(server):
+            return [r for r in rows if r[0] == store and r[1] == server and r[2] == kind and r[3] == "round"]
+        c, b = sel("caravan"), sel("baseline")
+        if not c or not b: continue
+        crps = statistics.mean(float(r[5]) for r in c); brps = statistics.mean(float(r[5]) for r in b)
+        per_round = [float(x[5]) / float(y[5]) for x, y in zip(sorted(c, key=lambda r: r[4]), sorted(b, key=lambda r: r[4]))]
+        ratio = crps / brps
+        cp99 = statistics.median(float(r[8]) for r in c); bp99 = statistics.median(float(r[8]) for r in b)
+        t = f"≥ {target}: {verdict(ratio >= target, f'{store} {kind} ratio')}" if target else "(no target)"
+        p(f"| {store} | {label} | {crps:,.0f} | {brps:,.0f} | **{ratio:.2f}** ({min(per_round):.2f}-{max(per_round):.2f}) | {t} | {cp99:.2f} | {bp99:.2f} |")
+p("\nreq/s: mean over the rounds; p99: median over the rounds.\n")
+p("## Peak RSS (VmHWM over the whole store's run, including the list phase at 100,000 sources)\n")
+p("| store | Caravan MB | baseline MB | target |")
+p("| --- | ---: | ---: | --- |")
+for store in stores:
+    c = rss.get((store, "caravan")); b = rss.get((store, "baseline"))
+    p(f"| {store} | {c:.0f} | {b:.0f} | ≤ 200 MB: {verdict(c <= 200, f'{store} RSS')} |")
+p("\n## List latency, GET /api/v1/sources/?page=N&page_size=50, one connection\n")
+p("| store | page | Caravan median ms at 1,000 | at 100,000 | ratio | target | Caravan mean ms 1,000 / 100,000 | baseline median ms 1,000 / 100,000 |")
+p("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
+def lat(store, server, total, which):
+    rs = [r for r in rows if r[0] == store and r[1] == server and r[2] == "list" and r[3] == "list" and r[4].startswith(f"{total}:")]
+    rs.sort(key=lambda r: int(r[4].split(":")[1]))
+    r = rs[0] if which == "first" else rs[-1]
+    return r
+for store in stores:
+    for which, name in (("first", "page 1"), ("deep", "deep")):
+        try:
+            small, big = lat(store, "caravan", 1000, which), lat(store, "caravan", 100000, which)
+            bs, bb = lat(store, "baseline", 1000, which), lat(store, "baseline", 100000, which)
+        except IndexError:
+            continue
+        pages = f"{name} ({small[4].split(':')[1]} / {big[4].split(':')[1]})"
+        ratio = float(big[7]) / float(small[7])
+        p(f"| {store} | {pages} | {float(small[7]):.2f} | {float(big[7]):.2f} | **{ratio:.2f}** | ≤ 1.5: {verdict(ratio <= 1.5, f'{store} list {name}')} "
+          f"| {float(small[6]):.2f} / {float(big[6]):.2f} | {float(bs[7]):.2f} / {float(bb[7]):.2f} |")
+p("")
+if bad:
+    p("**Invalid run: some measured requests failed** (non-2xx or socket errors):\n")
+    for r in bad: p(f"- {r[0]} {r[1]} {r[2]} {r[4]}: non-2xx {r[9]}, errors {r[10]}")
+    p("")
+p(f"**Targets: {'all PASS' if not missed else 'MISS: ' + ', '.join(missed)}**")
+print("\n".join(out))
+sys.exit(2 if bad else (3 if missed else 0))
+PY
+cat bench/results/latest.md
+cp "$results" bench/results/latest.tsv
+log "written to bench/results/latest.md (raw figures: bench/results/latest.tsv)"
+exit "$status"
