@@ -8,7 +8,9 @@ namespace Caravan.Api.Sources;
 /// </summary>
 public static class EntityTags
 {
-    public static string For(SourceRow row) => $"\"{row.Id}-{row.Version}\"";
+    public static string For(SourceRow row) => For(row.Id, row.Version);
+
+    public static string For(long id, long version) => $"\"{id}-{version}\"";
 
     /// <summary>True when there is no <c>If-Match</c>, or it names the current tag (strong comparison) or <c>*</c>.</summary>
     public static bool Satisfies(string? ifMatch, string current)

@@ -44,6 +44,24 @@ internal static class SourceRows
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
     }
 
+    /// <summary>The Connection object and its ETag, read without touching settings or secrets (the hot GET).</summary>
+    public static async Task<(ConnectionResponse Connection, string ETag)?> FindSummaryAsync(
+        DbConnection connection, long organizationId, long id, CancellationToken cancellationToken)
+    {
+        await using var reader = await connection.Command("""
+            SELECT id, account_name, type, created_at, is_fully_configured, version FROM sources
+            WHERE id = @id AND organization_id = @org AND deleted_at IS NULL
+            """).With("@id", id).With("@org", organizationId).ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var found = new ConnectionResponse(
+            reader.GetInt64(0), reader.GetString(1), reader.GetString(2), DbCommandExtensions.ToTime(reader.GetInt64(3)), reader.GetBoolean(4));
+        return (found, EntityTags.For(found.Id, reader.GetInt64(5)));
+    }
+
     public static async Task<long> CountAsync(DbConnection connection, long organizationId, CancellationToken cancellationToken)
     {
         var count = await connection.Command("SELECT COUNT(*) FROM sources WHERE organization_id = @org AND deleted_at IS NULL")

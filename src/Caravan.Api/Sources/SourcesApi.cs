@@ -159,14 +159,13 @@ public static class SourcesApi
         }
 
         await using var connection = await database.OpenAsync(cancellationToken);
-        var row = await SourceRows.FindAsync(database, connection, context.Caller().OrganizationId, sourceId, null, cancellationToken);
-        if (row is null)
+        if (await SourceRows.FindSummaryAsync(connection, context.Caller().OrganizationId, sourceId, cancellationToken) is not { } found)
         {
             return ApiResults.NotFound();
         }
 
-        context.Response.Headers.ETag = EntityTags.For(row);
-        return TypedResults.Ok(row.ToResponse());
+        context.Response.Headers.ETag = found.ETag;
+        return TypedResults.Ok(found.Connection);
     }
 
     private static async Task<IResult> Rename(string id, HttpRequest request, SourceWriter writer, bool isPut, CancellationToken cancellationToken)
