@@ -257,7 +257,7 @@ public sealed class ErrorShapeTests(CaravanApp app)
     // ---- 500 ----
 
     [Theory]
-    [InlineData("GET", "/api/v1/sources/{id}/", null)]
+    [InlineData("GET", "/api/v1/sources/{id}/schemas/", null)]
     [InlineData("PATCH", "/api/v1/sources/{id}/update-config/", """{"port": 6543}""")]
     [InlineData("PUT", "/api/v1/sources/{id}/", """{"account_name": "x"}""")]
     public async Task An_unexpected_failure_is_500_with_a_trace_id_and_nothing_else(string method, string url, string? body)
@@ -287,8 +287,9 @@ public sealed class ErrorShapeTests(CaravanApp app)
         var id = await org.Http.CreateSourceAsync(Wire.Postgres);
         await CorruptAsync(id);
 
-        var first = await org.Http.GetRawAsync($"/api/v1/sources/{id}/");
-        var second = await org.Http.GetRawAsync($"/api/v1/sources/{id}/");
+        // update-config reads the stored settings, which the corruption made unreadable.
+        var first = await org.Http.SendAsync("PATCH", $"/api/v1/sources/{id}/update-config/", """{"port": 6543}""");
+        var second = await org.Http.SendAsync("PATCH", $"/api/v1/sources/{id}/update-config/", """{"port": 6543}""");
 
         Assert.NotEqual(first.Json["trace_id"]!.GetValue<string>(), second.Json["trace_id"]!.GetValue<string>());
     }
