@@ -142,7 +142,7 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
             throw RestService.MapNetwork(exception, tokenUri.Host);
         }
         catch (Exception exception) when (exception is not (OperationCanceledException or ConnectivityException)
-            && RestService.Find<ConnectivityException>(exception) is { } known)
+            && DriverFailures.Find<ConnectivityException>(exception) is { } known)
         {
             throw known;
         }

@@ -4,6 +4,7 @@ using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using static Caravan.Api.Connectivity.DriverFailures;
 
 namespace Caravan.Api.Connectivity.Drivers;
 
@@ -251,23 +252,6 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
 
         return exception;
     }
-
-    private static T? Find<T>(Exception? exception)
-        where T : Exception
-    {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (exception is T found)
-            {
-                return found;
-            }
-        }
-
-        return null;
-    }
-
-    private static ConnectivityException Unconfigured() =>
-        new(FailureCodes.DriverError, "The source has no host name yet; complete its configuration with update-config.");
 
     [GeneratedRegex(@"^Code:\s*(\d+)[.,]?\s*")]
     private static partial Regex ErrorCode();

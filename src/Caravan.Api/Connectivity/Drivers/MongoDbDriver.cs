@@ -5,6 +5,7 @@ using MongoDB.Driver;
 using MongoDB.Driver.Core.Configuration;
 using MongoDB.Driver.Core.Connections;
 using MongoDB.Driver.Core.Events;
+using static Caravan.Api.Connectivity.DriverFailures;
 
 namespace Caravan.Api.Connectivity.Drivers;
 
@@ -254,20 +255,6 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
             .Select(d => d["name"].AsString)
             .Where(n => !SystemDatabases.Contains(n))
             .Order(StringComparer.Ordinal)];
-    }
-
-    private static T? Find<T>(Exception? exception)
-        where T : Exception
-    {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (exception is T found)
-            {
-                return found;
-            }
-        }
-
-        return null;
     }
 }
 

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using Microsoft.Extensions.Options;
 using MySqlConnector;
+using static Caravan.Api.Connectivity.DriverFailures;
 
 namespace Caravan.Api.Connectivity.Drivers;
 
@@ -235,21 +236,4 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
         names.Sort(StringComparer.Ordinal);
         return names;
     }
-
-    private static T? Find<T>(Exception? exception)
-        where T : Exception
-    {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (exception is T found)
-            {
-                return found;
-            }
-        }
-
-        return null;
-    }
-
-    private static ConnectivityException Unconfigured() =>
-        new(FailureCodes.DriverError, "The source has no host name yet; complete its configuration with update-config.");
 }

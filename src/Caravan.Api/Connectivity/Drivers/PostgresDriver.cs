@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Npgsql;
+using static Caravan.Api.Connectivity.DriverFailures;
 
 namespace Caravan.Api.Connectivity.Drivers;
 
@@ -165,21 +166,4 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
         "verify-full" => SslMode.VerifyFull,
         _ => SslMode.Prefer,
     };
-
-    private static T? Find<T>(Exception? exception)
-        where T : Exception
-    {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (exception is T found)
-            {
-                return found;
-            }
-        }
-
-        return null;
-    }
-
-    private static ConnectivityException Unconfigured() =>
-        new(FailureCodes.DriverError, "The source has no host name yet; complete its configuration with update-config.");
 }

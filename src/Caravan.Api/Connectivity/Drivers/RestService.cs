@@ -6,6 +6,7 @@ using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using static Caravan.Api.Connectivity.DriverFailures;
 
 namespace Caravan.Api.Connectivity.Drivers;
 
@@ -196,20 +197,6 @@ public static class RestService
 
     public static string Base64Url(ReadOnlySpan<byte> bytes) =>
         Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    public static T? Find<T>(Exception? exception)
-        where T : Exception
-    {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (exception is T found)
-            {
-                return found;
-            }
-        }
-
-        return null;
-    }
 
     private static async Task HandshakeAsync(IPAddress address, string host, int port, CancellationToken cancellationToken)
     {

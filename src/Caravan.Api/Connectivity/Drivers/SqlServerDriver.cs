@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Microsoft.Data.SqlClient;
+using static Caravan.Api.Connectivity.DriverFailures;
 
 namespace Caravan.Api.Connectivity.Drivers;
 
@@ -378,21 +379,4 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
             return null;
         }
     }
-
-    private static T? Find<T>(Exception? exception)
-        where T : Exception
-    {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (exception is T found)
-            {
-                return found;
-            }
-        }
-
-        return null;
-    }
-
-    private static ConnectivityException Unconfigured() =>
-        new(FailureCodes.DriverError, "The source has no host name yet; complete its configuration with update-config.");
 }
