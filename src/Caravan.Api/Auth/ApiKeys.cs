@@ -38,18 +38,25 @@ public sealed class ApiKeys(Database database)
     public async Task<Caller?> AuthenticateAsync(string key, CancellationToken cancellationToken = default)
     {
         var hash = Hash(key);
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var reader = await connection.Command("""
-            SELECT k.id, k.organization_id, o.name, k.key_hash
+        await using var lease = await database.LeaseReadAsync(cancellationToken);
+        var command = lease.Command($"""
+            SELECT {CallerColumns}
             FROM api_keys k JOIN organizations o ON o.id = k.organization_id
             WHERE k.key_hash = @hash AND k.revoked_at IS NULL
-            """).With("@hash", hash).ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
+            """).With("@hash", hash);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadCaller(reader, hash) : null;
+    }
 
-        // The index lookup found the row; the comparison that decides is constant-time.
+    /// <summary>The columns <see cref="ReadCaller"/> reads first, for queries that join <c>api_keys k</c> and <c>organizations o</c>.</summary>
+    public const string CallerColumns = "k.id, k.organization_id, o.name, k.key_hash";
+
+    /// <summary>
+    /// The caller of a row found by its key hash. The index lookup found the row; the comparison
+    /// that decides is constant-time.
+    /// </summary>
+    public static Caller? ReadCaller(DbDataReader reader, byte[] hash)
+    {
         var stored = (byte[])reader.GetValue(3);
         return CryptographicOperations.FixedTimeEquals(stored, hash)
             ? new Caller(reader.GetInt64(1), reader.GetString(2), reader.GetString(0))

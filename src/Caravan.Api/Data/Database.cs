@@ -20,6 +20,7 @@ public sealed class Database : IAsyncDisposable
     private static readonly TimeSpan SqliteWriterWait = TimeSpan.FromSeconds(30);
     private readonly SemaphoreSlim _sqliteWriter = new(1, 1);
     private readonly NpgsqlDataSource? _postgres;
+    private readonly SqliteReadSessions? _sqliteReaders;
 
     // Native SQLite connections that have had their PRAGMAs; an entry goes with its connection.
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _configuredSqlite = [];
@@ -33,11 +34,20 @@ public sealed class Database : IAsyncDisposable
             {
                 ApplicationName = "caravan",
             };
+
+            // The same few statements run on every request: let Npgsql prepare them on the server
+            // after their second use, unless the operator chose otherwise in the connection string.
+            if (builder.MaxAutoPrepare == 0)
+            {
+                builder.MaxAutoPrepare = 32;
+            }
+
             _postgres = NpgsqlDataSource.Create(builder);
         }
         else
         {
             _sqliteConnectionString = PrepareSqlite(options.Value.ConnectionString);
+            _sqliteReaders = new SqliteReadSessions(OpenSqliteAsync, Math.Clamp(Environment.ProcessorCount * 2, 4, 32));
         }
     }
 
@@ -46,13 +56,17 @@ public sealed class Database : IAsyncDisposable
     /// <summary>Row lock for a read that precedes a write in the same transaction.</summary>
     public string ForUpdate => Provider == StorageProvider.Postgres ? " FOR UPDATE" : string.Empty;
 
-    public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
-    {
-        if (_postgres is not null)
-        {
-            return await _postgres.OpenConnectionAsync(cancellationToken);
-        }
+    public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default) =>
+        _postgres is not null ? await _postgres.OpenConnectionAsync(cancellationToken) : await OpenSqliteAsync(cancellationToken);
 
+    /// <summary>A connection for a few quick reads outside any transaction (see <see cref="ReadLease"/>).</summary>
+    public async Task<ReadLease> LeaseReadAsync(CancellationToken cancellationToken = default) =>
+        _sqliteReaders is not null
+            ? await _sqliteReaders.RentAsync(cancellationToken)
+            : new ReadLease(await _postgres!.OpenConnectionAsync(cancellationToken));
+
+    private async Task<SqliteConnection> OpenSqliteAsync(CancellationToken cancellationToken)
+    {
         var connection = new SqliteConnection(_sqliteConnectionString);
         await connection.OpenAsync(cancellationToken);
 
@@ -105,6 +119,7 @@ public sealed class Database : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _sqliteReaders?.Dispose();
         _sqliteWriter.Dispose();
         if (_postgres is not null)
         {

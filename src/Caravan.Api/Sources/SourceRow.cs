@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Text.Json.Nodes;
+using Caravan.Api.Auth;
 using Caravan.Api.Data;
 using Caravan.Api.Secrets;
 
@@ -44,39 +45,69 @@ internal static class SourceRows
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
     }
 
-    /// <summary>The Connection object and its ETag, read without touching settings or secrets (the hot GET).</summary>
-    public static async Task<(ConnectionResponse Connection, string ETag)?> FindSummaryAsync(
-        DbConnection connection, long organizationId, long id, CancellationToken cancellationToken)
+    /// <summary>
+    /// The caller of an active key, and the Connection object of its organization's source with its
+    /// ETag, in one query (the hot GET: no settings or secrets are read). No caller: the key is
+    /// unknown or revoked; a caller without a source: not found.
+    /// </summary>
+    public static async Task<(Caller? Caller, (ConnectionResponse Connection, string ETag)? Source)> FindSummaryForKeyAsync(
+        ReadLease lease, byte[] keyHash, long id, CancellationToken cancellationToken)
     {
-        await using var reader = await connection.Command("""
-            SELECT id, account_name, type, created_at, is_fully_configured, version FROM sources
-            WHERE id = @id AND organization_id = @org AND deleted_at IS NULL
-            """).With("@id", id).With("@org", organizationId).ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
+        var command = lease.Command($"""
+            SELECT {ApiKeys.CallerColumns}, s.id, s.account_name, s.type, s.created_at, s.is_fully_configured, s.version
+            FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+            LEFT JOIN sources s ON s.id = @id AND s.organization_id = k.organization_id AND s.deleted_at IS NULL
+            WHERE k.key_hash = @hash AND k.revoked_at IS NULL
+            """).With("@hash", keyHash).With("@id", id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken) || ApiKeys.ReadCaller(reader, keyHash) is not { } caller)
         {
-            return null;
+            return (null, null);
+        }
+
+        if (await reader.IsDBNullAsync(4, cancellationToken))
+        {
+            return (caller, null);
         }
 
         var found = new ConnectionResponse(
-            reader.GetInt64(0), reader.GetString(1), reader.GetString(2), DbCommandExtensions.ToTime(reader.GetInt64(3)), reader.GetBoolean(4));
-        return (found, EntityTags.For(found.Id, reader.GetInt64(5)));
+            reader.GetInt64(4), reader.GetString(5), reader.GetString(6), DbCommandExtensions.ToTime(reader.GetInt64(7)), reader.GetBoolean(8));
+        return (caller, (found, EntityTags.For(found.Id, reader.GetInt64(9))));
     }
 
-    public static async Task<long> CountAsync(DbConnection connection, long organizationId, CancellationToken cancellationToken)
+    /// <summary>
+    /// The organization's live-source count and where its <paramref name="offset"/>-th live source (by
+    /// id) is, from the per-range counts of migration 0002, in one single-row query: a running sum
+    /// over the ranges finds the range holding the offset, so the page query skips at most one
+    /// range's rows instead of every earlier row, and nothing counts the sources one by one.
+    /// </summary>
+    public static async Task<ListSeek> SeekAsync(ReadLease lease, long organizationId, long offset, CancellationToken cancellationToken)
     {
-        var count = await connection.Command("SELECT COUNT(*) FROM sources WHERE organization_id = @org AND deleted_at IS NULL")
-            .With("@org", organizationId).ExecuteScalarAsync(cancellationToken);
-        return Convert.ToInt64(count, System.Globalization.CultureInfo.InvariantCulture);
+        await using var reader = await lease.Command("""
+            WITH ranges AS (
+                SELECT bucket, live, CAST(SUM(live) OVER (ORDER BY bucket) AS BIGINT) AS upto
+                FROM source_buckets WHERE organization_id = @org AND live > 0)
+            SELECT (SELECT COALESCE(MAX(upto), 0) FROM ranges), hit.bucket, hit.before
+            FROM (SELECT 1 AS one) only_row
+            LEFT JOIN (SELECT bucket, upto - live AS before FROM ranges WHERE upto > @offset ORDER BY bucket LIMIT 1) hit ON 1 = 1
+            """).With("@org", organizationId).With("@offset", offset).ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var count = reader.GetInt64(0);
+        return await reader.IsDBNullAsync(1, cancellationToken)
+            ? new ListSeek(count, long.MaxValue, 0)
+            : new ListSeek(count, reader.GetInt64(1) * ListSeek.RangeSize, offset - reader.GetInt64(2));
     }
 
+    /// <summary>The page at <paramref name="seek"/>: the live sources from its range's first id, skipping the ones before the offset.</summary>
     public static async Task<List<ConnectionResponse>> PageAsync(
-        DbConnection connection, long organizationId, long offset, int limit, CancellationToken cancellationToken)
+        ReadLease lease, long organizationId, ListSeek seek, int limit, CancellationToken cancellationToken)
     {
-        await using var reader = await connection.Command("""
+        await using var reader = await lease.Command("""
             SELECT id, account_name, type, created_at, is_fully_configured FROM sources
-            WHERE organization_id = @org AND deleted_at IS NULL
-            ORDER BY id LIMIT @limit OFFSET @offset
-            """).With("@org", organizationId).With("@limit", limit).With("@offset", offset).ExecuteReaderAsync(cancellationToken);
+            WHERE organization_id = @org AND deleted_at IS NULL AND id >= @from
+            ORDER BY id LIMIT @limit OFFSET @skip
+            """).With("@org", organizationId).With("@from", seek.FromId).With("@limit", limit).With("@skip", seek.Skip)
+            .ExecuteReaderAsync(cancellationToken);
         var results = new List<ConnectionResponse>(Math.Min(limit, 1000));
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -154,4 +185,14 @@ internal static class SourceRows
 
         return json.ToJsonString();
     }
+}
+
+/// <summary>
+/// An organization's live-source count, and where a page starts: the first id of the range of
+/// <see cref="RangeSize"/> ids holding it, and how many of that range's live sources come before it.
+/// </summary>
+public sealed record ListSeek(long Count, long FromId, long Skip)
+{
+    /// <summary>The width of a range; migration 0002's triggers divide ids by the same number.</summary>
+    public const long RangeSize = 1024;
 }

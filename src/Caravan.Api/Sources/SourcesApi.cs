@@ -41,7 +41,7 @@ public static class SourcesApi
                 .ExcludeFromDescription();
         }
 
-        group.MapGet("/{id}/", Retrieve).WithName("sources_retrieve").WithSummary("Get data source details");
+        group.MapGet("/{id}/", Retrieve).WithMetadata(KeyCheckedInQuery.Instance).WithName("sources_retrieve").WithSummary("Get data source details");
         group.MapPut("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, true, ct))
             .WithName("sources_update").WithSummary("Update data source");
         group.MapPatch("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, false, ct))
@@ -66,20 +66,33 @@ public static class SourcesApi
     {
         var caller = request.HttpContext.Caller();
         var pageSize = ReadPageSize(request.Query["page_size"]);
-        await using var connection = await database.OpenAsync(cancellationToken);
-        var count = await SourceRows.CountAsync(connection, caller.OrganizationId, cancellationToken);
-        var pages = Math.Max(1, (count + pageSize - 1) / pageSize);
-        var page = ReadPage(request.Query["page"], pages);
-        if (page is null)
+        var pageText = request.Query["page"].ToString();
+        var last = pageText == "last";
+        if ((last ? 1 : ReadPageNumber(pageText)) is not { } wanted || wanted > long.MaxValue / pageSize)
         {
             return ApiResults.InvalidPage();
         }
 
-        var results = await SourceRows.PageAsync(connection, caller.OrganizationId, (page.Value - 1) * pageSize, pageSize, cancellationToken);
+        await using var lease = await database.LeaseReadAsync(cancellationToken);
+        var seek = await SourceRows.SeekAsync(lease, caller.OrganizationId, (wanted - 1) * pageSize, cancellationToken);
+        var count = seek.Count;
+        var pages = Math.Max(1, (count + pageSize - 1) / pageSize);
+        var page = last ? pages : wanted;
+        if (page > pages)
+        {
+            return ApiResults.InvalidPage();
+        }
+
+        if (page != wanted)
+        {
+            seek = await SourceRows.SeekAsync(lease, caller.OrganizationId, (page - 1) * pageSize, cancellationToken);
+        }
+
+        var results = await SourceRows.PageAsync(lease, caller.OrganizationId, seek, pageSize, cancellationToken);
         return TypedResults.Ok(new ConnectionPage(
             count,
-            page < pages ? PageUrl(request, page.Value + 1) : null,
-            page > 1 ? PageUrl(request, page.Value - 1) : null,
+            page < pages ? PageUrl(request, page + 1) : null,
+            page > 1 ? PageUrl(request, page - 1) : null,
             results));
     }
 
@@ -153,19 +166,23 @@ public static class SourcesApi
     public static async Task<Results<Ok<ConnectionResponse>, JsonHttpResult<DetailBody>>> Retrieve(
         string id, HttpContext context, Database database, CancellationToken cancellationToken)
     {
-        if (ParseId(id) is not { } sourceId)
+        // The hottest route checks the key and reads the source in one query (KeyCheckedInQuery).
+        var key = context.Features.Get<PresentedKey>() ?? throw new InvalidOperationException("GET of a source is marked KeyCheckedInQuery.");
+        await using var lease = await database.LeaseReadAsync(cancellationToken);
+        var (caller, found) = await SourceRows.FindSummaryForKeyAsync(lease, key.Hash, ParseId(id) ?? 0, cancellationToken);
+        if (caller is null)
+        {
+            return (JsonHttpResult<DetailBody>)ApiKeyFilter.InvalidKeyChallenge(context);
+        }
+
+        context.Features.Set(caller);
+        if (found is not { } source)
         {
             return ApiResults.NotFound();
         }
 
-        await using var connection = await database.OpenAsync(cancellationToken);
-        if (await SourceRows.FindSummaryAsync(connection, context.Caller().OrganizationId, sourceId, cancellationToken) is not { } found)
-        {
-            return ApiResults.NotFound();
-        }
-
-        context.Response.Headers.ETag = found.ETag;
-        return TypedResults.Ok(found.Connection);
+        context.Response.Headers.ETag = source.ETag;
+        return TypedResults.Ok(source.Connection);
     }
 
     private static async Task<IResult> Rename(string id, HttpRequest request, SourceWriter writer, bool isPut, CancellationToken cancellationToken)
@@ -267,20 +284,11 @@ public static class SourcesApi
             ? Math.Min(size, MaxPageSize)
             : DefaultPageSize;
 
-    private static long? ReadPage(string? value, long pages)
-    {
-        if (string.IsNullOrEmpty(value))
-        {
-            return 1;
-        }
-
-        if (value == "last")
-        {
-            return pages;
-        }
-
-        return long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var page) && page >= 1 && page <= pages ? page : null;
-    }
+    /// <summary>A page number from 1, or 1 when absent; null when it is not one (DRF's "Invalid page.").</summary>
+    private static long? ReadPageNumber(string value) =>
+        value.Length == 0 ? 1
+        : long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var page) && page >= 1 ? page
+        : null;
 
     // As DRF does: the current URL with only the page changed, and no page parameter for page 1.
     private static string PageUrl(HttpRequest request, long page)

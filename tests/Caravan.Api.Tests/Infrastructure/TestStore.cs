@@ -41,6 +41,16 @@ public static class TestStore
     /// <summary>A new, migrated database on the test server; its connection string.</summary>
     public static string CreatePostgresDatabase()
     {
+        var connectionString = CreateEmptyPostgresDatabase();
+        var database = new Database(Options.Create(new StorageOptions { Provider = StorageProvider.Postgres, ConnectionString = connectionString }));
+        new Migrator(database, NullLogger<Migrator>.Instance).MigrateAsync().GetAwaiter().GetResult();
+        database.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return connectionString;
+    }
+
+    /// <summary>A new database on the test server with no tables; its connection string.</summary>
+    public static string CreateEmptyPostgresDatabase()
+    {
         if (string.IsNullOrEmpty(PostgresAdmin))
         {
             throw new InvalidOperationException("CARAVAN_TEST_STORE=Postgres needs CARAVAN_TEST_POSTGRES (./test.sh sets both).");
@@ -55,10 +65,6 @@ public static class TestStore
             create.ExecuteNonQuery();
         }
 
-        var connectionString = new NpgsqlConnectionStringBuilder(PostgresAdmin) { Database = name, MaxPoolSize = 20 }.ConnectionString;
-        var database = new Database(Options.Create(new StorageOptions { Provider = StorageProvider.Postgres, ConnectionString = connectionString }));
-        new Migrator(database, NullLogger<Migrator>.Instance).MigrateAsync().GetAwaiter().GetResult();
-        database.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        return connectionString;
+        return new NpgsqlConnectionStringBuilder(PostgresAdmin) { Database = name, MaxPoolSize = 20 }.ConnectionString;
     }
 }

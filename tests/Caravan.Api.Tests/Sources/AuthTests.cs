@@ -98,6 +98,30 @@ public sealed class AuthTests(CaravanApp app)
         Assert.Equal("Bearer", answer.WwwAuthenticate);
     }
 
+    [Theory]
+    [InlineData("/api/v1/sources/not-a-number/")]
+    [InlineData("/api/v1/sources/0/")]
+    [InlineData("/api/v1/sources/9223372036854775807/")]
+    [InlineData("/api/v1/sources/{id}/")]
+    public async Task Get_of_a_source_checks_the_key_before_the_id_whatever_the_id(string url)
+    {
+        // GET of a source checks the key in the same query as its read: a bad or revoked key is a
+        // 401 whether or not the id could exist, so ids cannot be probed without a key.
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(Wire.Postgres);
+        using var wrong = app.CreateClient();
+        wrong.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKeys.NewKey());
+        var revoked = await app.NewOrganizationAsync();
+        Assert.True(await app.Services.GetRequiredService<ApiKeys>().RevokeAsync(revoked.KeyId));
+
+        foreach (var client in new[] { wrong, revoked.Http })
+        {
+            var answer = await client.GetRawAsync(url.WithId(id));
+            answer.AssertExactly(HttpStatusCode.Unauthorized, InvalidKey);
+            Assert.Equal("Bearer", answer.WwwAuthenticate);
+        }
+    }
+
     [Fact]
     public async Task A_revoked_key_is_refused_on_the_next_request()
     {

@@ -136,6 +136,8 @@ public sealed class ListTests(CaravanApp app)
     [InlineData("1.5")]
     [InlineData("3")]
     [InlineData("99999999999999999999")]
+    [InlineData("9223372036854775807")]
+    [InlineData("Last")]
     public async Task A_page_that_is_not_a_valid_page_number_is_invalid(string page)
     {
         var org = await app.NewOrganizationAsync();
@@ -144,6 +146,23 @@ public sealed class ListTests(CaravanApp app)
         var answer = await org.Http.GetRawAsync($"/api/v1/sources/?page_size=2&page={page}");
 
         answer.AssertExactly(HttpStatusCode.NotFound, Wire.InvalidPage);
+    }
+
+    [Fact]
+    public async Task Page_last_is_the_last_page_as_in_DRF()
+    {
+        var org = await app.NewOrganizationAsync();
+        var ids = await CreateManyAsync(org, 5);
+
+        var body = await ListAsync(org, "/api/v1/sources/?page_size=2&page=last");
+
+        Assert.Equal(5, body["count"]!.GetValue<long>());
+        Assert.Equal([ids[4]], Ids(body));
+        Assert.Null(body["next"]);
+        AssertPageUrl(body["previous"], "http://localhost/api/v1/sources/", new() { ["page"] = "2", ["page_size"] = "2" });
+        var empty = await app.NewOrganizationAsync();
+        (await empty.Http.GetRawAsync("/api/v1/sources/?page=last")).AssertExactly(
+            HttpStatusCode.OK, """{"count":0,"next":null,"previous":null,"results":[]}""");
     }
 
     [Fact]
@@ -222,6 +241,112 @@ public sealed class ListTests(CaravanApp app)
 
         answer.AssertStatus(HttpStatusCode.OK);
         Assert.Equal([id], Ids(answer.Json));
+    }
+
+    [Fact]
+    public async Task Every_page_matches_the_live_sources_by_id_across_id_ranges_organizations_and_deletes()
+    {
+        // Two organizations' rows interleaved over several 1,024-id ranges (the list's seek index),
+        // some deleted through the API and one removed from the store outright: every page of every
+        // size must be exactly the organization's live sources in id order, and count their number.
+        var mine = await app.NewOrganizationAsync();
+        var theirs = await app.NewOrganizationAsync();
+        for (var round = 0; round < 3; round++)
+        {
+            await InsertSourcesAsync(mine, 700);
+            await InsertSourcesAsync(theirs, 500);
+        }
+
+        var all = await AllIdsAsync(mine, 1000);
+        Assert.Equal(2100, all.Count);
+        foreach (var id in all.Where((_, i) => i % 7 == 3 || i < 5 || i >= all.Count - 5))
+        {
+            await mine.Http.DeleteAsync(new Uri($"/api/v1/sources/{id}/", UriKind.Relative)).Expect(HttpStatusCode.NoContent);
+        }
+
+        await using (var connection = await app.Services.GetRequiredService<Database>().OpenAsync())
+        await using (var delete = connection.CreateCommand())
+        {
+            delete.CommandText = $"DELETE FROM sources WHERE id = {all[1000]}";
+            Assert.Equal(1, await delete.ExecuteNonQueryAsync());
+        }
+
+        var expected = all.Where((id, i) => !(i % 7 == 3 || i < 5 || i >= all.Count - 5) && id != all[1000]).ToList();
+        foreach (var pageSize in new[] { 1000, 333, 50 })
+        {
+            Assert.Equal(expected, await AllIdsAsync(mine, pageSize));
+        }
+
+        var theirIds = await AllIdsAsync(theirs, 1000);
+        Assert.Equal(1500, theirIds.Count);
+        Assert.Empty(theirIds.Intersect(all));
+    }
+
+    [Fact]
+    public async Task The_migration_that_adds_the_seek_index_counts_the_sources_already_stored()
+    {
+        var directory = CaravanApp.NewDataDirectory();
+        var settings = TestStore.IsPostgres
+            ? new Dictionary<string, string?> { ["Caravan:Storage:Provider"] = "Postgres", ["ConnectionStrings:Caravan"] = TestStore.CreateEmptyPostgresDatabase() }
+            : TestStore.NewStoreSettings(directory);
+        var options = Microsoft.Extensions.Options.Options.Create(new StorageOptions
+        {
+            Provider = TestStore.Provider,
+            ConnectionString = settings["ConnectionStrings:Caravan"]!,
+        });
+
+        // A store at version 1 with sources in it, as an older Caravan left it.
+        await using (var database = new Database(options))
+        await using (var connection = await database.OpenAsync())
+        {
+            var first = Migrator.For(TestStore.Provider)[0];
+            foreach (var sql in new[]
+            {
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                first.Sql,
+                $"INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, '{first.Name}', 0)",
+                "INSERT INTO organizations (name, created_at) VALUES ('old', 0)",
+            })
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = sql;
+                await command.ExecuteNonQueryAsync();
+            }
+
+            for (var i = 0; i < 1500; i++)
+            {
+                await using var insert = connection.CreateCommand();
+                insert.CommandText = $$"""
+                    INSERT INTO sources (organization_id, type, account_name, settings, secrets, is_fully_configured, version, created_at, updated_at, deleted_at)
+                    VALUES (1, 'MYSQL', 'Old {{i}}', '{}', '{}', {{(TestStore.IsPostgres ? "false" : "0")}}, 1, 0, 0, {{(i % 4 == 0 ? "1" : "NULL")}})
+                    """;
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            // What `migrate` does (a PostgreSQL store is not migrated by start-up).
+            await new Migrator(database, Microsoft.Extensions.Logging.Abstractions.NullLogger<Migrator>.Instance).MigrateAsync();
+        }
+
+        await using var upgraded = new OwnCaravan(directory, settings);
+        var org = await upgraded.NewOrganizationAsync("old");
+
+        var ids = await AllIdsAsync(org, 1000);
+        Assert.Equal(Enumerable.Range(1, 1500).Where(i => (i - 1) % 4 != 0).Select(i => (long)i), ids);
+    }
+
+    private static async Task<List<long>> AllIdsAsync(OrgClient org, int pageSize)
+    {
+        var ids = new List<long>();
+        for (var page = 1; ; page++)
+        {
+            var body = await ListAsync(org, $"/api/v1/sources/?page={page}&page_size={pageSize}");
+            ids.AddRange(Ids(body));
+            if (body["next"] is null)
+            {
+                Assert.Equal(ids.Count, body["count"]!.GetValue<long>());
+                return ids;
+            }
+        }
     }
 
     private static void AssertPageUrl(JsonNode? link, string expectedBase, Dictionary<string, string> expectedQuery)

@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace Caravan.Api.Data;
+
+/// <summary>
+/// A connection lent for the short reads of the hot paths (the API-key check, GET of a source,
+/// the list). Commands made with <see cref="Command"/> belong to the lease: run them, dispose their
+/// readers, never dispose the commands. On PostgreSQL it is a pooled connection whose statements
+/// Npgsql prepares automatically. On SQLite it is one of a few long-lived connections that keep
+/// their statements compiled: Microsoft.Data.Sqlite compiles the SQL of every new command again,
+/// which was about a third of a GET's time.
+/// </summary>
+public sealed class ReadLease : IAsyncDisposable
+{
+    private readonly DbConnection? _pooled;
+    private readonly SqliteReadSession? _session;
+    private readonly SqliteReadSessions? _owner;
+
+    internal ReadLease(DbConnection pooled) => _pooled = pooled;
+
+    internal ReadLease(SqliteReadSession session, SqliteReadSessions owner)
+    {
+        _session = session;
+        _owner = owner;
+    }
+
+    /// <summary>A command for <paramref name="sql"/>, with no parameters yet; the lease keeps it.</summary>
+    public DbCommand Command(string sql) => _session is not null ? _session.Command(sql) : _pooled!.Command(sql);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_session is not null)
+        {
+            _owner!.Return(_session);
+        }
+        else
+        {
+            await _pooled!.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>An open SQLite connection and the statements it has compiled, keyed by their SQL.</summary>
+internal sealed class SqliteReadSession(SqliteConnection connection) : IDisposable
+{
+    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+    public SqliteCommand Command(string sql)
+    {
+        if (!_commands.TryGetValue(sql, out var command))
+        {
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            _commands[sql] = command;
+        }
+
+        command.Parameters.Clear();
+        return command;
+    }
+
+    public void Dispose()
+    {
+        foreach (var command in _commands.Values)
+        {
+            command.Dispose();
+        }
+
+        connection.Dispose();
+    }
+}
+
+/// <summary>
+/// A few long-lived SQLite read connections. At most <c>limit</c> exist; a reader waits for a free
+/// one rather than opening more: SQLite reads run on this process's threads, so connections beyond
+/// a couple per core add memory (each has its own page cache), not speed.
+/// </summary>
+internal sealed class SqliteReadSessions(Func<CancellationToken, Task<SqliteConnection>> open, int limit) : IDisposable
+{
+    private readonly ConcurrentBag<SqliteReadSession> _idle = [];
+    private readonly SemaphoreSlim _slots = new(limit, limit);
+    private int _disposed;
+
+    public async Task<ReadLease> RentAsync(CancellationToken cancellationToken)
+    {
+        await _slots.WaitAsync(cancellationToken);
+        try
+        {
+            var session = _idle.TryTake(out var idle) ? idle : new SqliteReadSession(await open(cancellationToken));
+            return new ReadLease(session, this);
+        }
+        catch
+        {
+            _slots.Release();
+            throw;
+        }
+    }
+
+    public void Return(SqliteReadSession session)
+    {
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            session.Dispose();
+            return;
+        }
+
+        _idle.Add(session);
+        _slots.Release();
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        while (_idle.TryTake(out var session))
+        {
+            session.Dispose();
+        }
+
+        _slots.Dispose();
+    }
+}
