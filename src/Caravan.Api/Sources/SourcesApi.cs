@@ -262,12 +262,12 @@ public static class SourcesApi
             ? value
             : null;
 
-    private static int ReadPageSize(string? value) =>
+    internal static int ReadPageSize(string? value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size > 0
             ? Math.Min(size, MaxPageSize)
             : DefaultPageSize;
 
-    private static long? ReadPage(string? value, long pages)
+    internal static long? ReadPage(string? value, long pages)
     {
         if (string.IsNullOrEmpty(value))
         {
@@ -283,7 +283,7 @@ public static class SourcesApi
     }
 
     // As DRF does: the current URL with only the page changed, and no page parameter for page 1.
-    private static string PageUrl(HttpRequest request, long page)
+    internal static string PageUrl(HttpRequest request, long page)
     {
         var query = new QueryBuilder();
         foreach (var (key, values) in request.Query)
