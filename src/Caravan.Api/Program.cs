@@ -3,6 +3,7 @@ using Caravan.Api.Connectivity;
 using Caravan.Api.Cli;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
+using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources;
 using Microsoft.Extensions.Options;
@@ -34,6 +35,7 @@ builder.Services.AddSecrets(builder.Configuration);
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<SourceWriter>();
+builder.Services.AddRevisions();
 builder.Services.AddConnectivity();
 builder.Services.AddApiDocs();
 
@@ -51,6 +53,7 @@ try
     app.MapHealth();
     app.MapApiDocs();
     app.MapSources();
+    app.MapRevisions();
     app.MapConnectivity();
     await app.RunAsync();
     return 0;

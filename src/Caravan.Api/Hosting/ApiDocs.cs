@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Caravan.Api.Revisions;
 using Caravan.Api.Sources;
 using Caravan.Api.Sources.Types;
 using Microsoft.AspNetCore.OpenApi;
@@ -79,6 +80,8 @@ internal static class SourcesDocument
     private const string ConnectionTestReport = "ConnectionTestReport";
     private const string SchemaDiscovery = "SchemaDiscovery";
     private const string ConnectivityFailure = "ConnectivityFailure";
+    private const string Revision = "Revision";
+    private const string PaginatedRevisionList = "PaginatedRevisionList";
 
     public static readonly HashSet<Type> HandDescribed =
     [
@@ -147,6 +150,14 @@ internal static class SourcesDocument
                 operation.RequestBody = JsonBody(PatchedSourceConfigUpdateRequest, document);
                 responses["200"] = JsonResponse("The configuration was updated.", SourceConfigUpdated, document);
                 break;
+            case "sources_revisions_list":
+                operation.Parameters ??= [];
+                operation.Parameters.Add(QueryInteger("page", "A page number within the paginated result set."));
+                operation.Parameters.Add(QueryInteger("page_size", "Number of results to return per page."));
+                responses["200"] = JsonResponse("A page of the data source's revisions, newest first.", PaginatedRevisionList, document);
+                responses["404"] = JsonResponse(
+                    "No such data source in your organization, or the page does not exist (`Invalid page.`).", Detail, document);
+                break;
             default:
                 // The per-type create routes carry their type in the endpoint metadata.
                 if (context.Description.ActionDescriptor.EndpointMetadata.OfType<SourcesApi.SourceTypeMetadata>().FirstOrDefault() is { } metadata)
@@ -166,7 +177,7 @@ internal static class SourcesDocument
         if (context.Description.RelativePath.Contains("{id}", StringComparison.Ordinal))
         {
             DescribeIdParameter(operation);
-            responses["404"] = JsonResponse("No such data source in your organization.", Detail, document);
+            responses.TryAdd("404", JsonResponse("No such data source in your organization.", Detail, document));
             if (!string.Equals(context.Description.HttpMethod, "GET", StringComparison.OrdinalIgnoreCase))
             {
                 // Optimistic concurrency (a Caravan extension): the ETag of a GET, sent back as If-Match.
@@ -297,6 +308,40 @@ internal static class SourcesDocument
             null,
             ("detail", Text("What went wrong, for people; never a secret."), true),
             ("code", Enum(FailureCodeNames, "The stable failure code."), true)));
+
+        yield return (Revision, Object(
+            "One change of a data source. Secret values never appear: a secret's change is only `set`, `changed` or `cleared`.",
+            ("number", Integer("1 for the create, then one more for each change of this source."), true),
+            ("at", new OpenApiSchema { Type = JsonSchemaType.String, Format = "date-time", Description = "When the change was made; RFC 3339, UTC." }, true),
+            ("actor", Object(
+                "Who made the change.",
+                ("org", Text("The organization."), true),
+                ("key_id", Nullable(Text("The id of the API key used; null for an operator on the command line (`secrets rotate`).")), true)), true),
+            ("action", Enum(RevisionActions.All, "`create`, `update` (update-config, PUT, PATCH), `delete`, or `rotate` (secrets re-encrypted under a new master key; no value changed)."), true),
+            ("changes", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Description = "The fields that changed, by name: `{\"old\", \"new\"}` for a non-secret field (null when absent), "
+                    + "or `set`, `changed` or `cleared` for a secret. Empty for `rotate`.",
+                AdditionalProperties = new OpenApiSchema
+                {
+                    OneOf =
+                    [
+                        Object(
+                            "A non-secret field.",
+                            ("old", new OpenApiSchema { Description = "The value before; null when the field was not set." }, true),
+                            ("new", new OpenApiSchema { Description = "The value after; null when the field is no longer set." }, true)),
+                        Enum([RevisionChanges.Set, RevisionChanges.Changed, RevisionChanges.Cleared], "A secret field."),
+                    ],
+                },
+            }, true)));
+
+        yield return (PaginatedRevisionList, Object(
+            null,
+            ("count", Integer("The number of the data source's revisions."), true),
+            ("next", Url("The next page, or null on the last."), true),
+            ("previous", Url("The previous page, or null on the first."), true),
+            ("results", new OpenApiSchema { Type = JsonSchemaType.Array, Items = Reference(Revision, document) }, true)));
 
         yield return (SourceConfigUpdated, Object(
             null,

@@ -22,6 +22,7 @@ namespace Caravan.Api.Hosting;
 [JsonSerializable(typeof(Connectivity.DiscoveryResponse))]
 [JsonSerializable(typeof(Connectivity.ConnectivityFailureBody))]
 [JsonSerializable(typeof(HealthBody))]
+[JsonSerializable(typeof(Revisions.RevisionPage))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 
 /// <summary>Timestamps leave as RFC 3339 UTC with a Z and whole seconds, as camelAI shows them.</summary>

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Text.Json.Nodes;
 using Caravan.Api.Data;
+using Caravan.Api.Revisions;
 using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Secrets;
@@ -9,9 +10,11 @@ namespace Caravan.Api.Secrets;
 /// <c>secrets rotate</c>: re-encrypts every stored secret under the newest master key, a batch of
 /// sources per transaction, while servers keep serving. Each row is locked, re-read and rewritten
 /// in its transaction, so a concurrent update-config is never lost, and only entries under an
-/// older key are touched, so an interrupted rotation is finished by running it again.
+/// older key are touched, so an interrupted rotation is finished by running it again. Each source
+/// re-encrypted gets a <c>rotate</c> revision in the same transaction, with no API key as actor.
 /// </summary>
-public sealed class SecretRotation(Database database, SecretProtector protector, IOptions<SecretsOptions> options, ILogger<SecretRotation> logger)
+public sealed class SecretRotation(
+    Database database, SecretProtector protector, IOptions<SecretsOptions> options, ILogger<SecretRotation> logger, AuditLog audit)
 {
     public const int BatchSize = 100;
 
@@ -53,7 +56,7 @@ public sealed class SecretRotation(Database database, SecretProtector protector,
                 return counts;
             }
 
-            foreach (var (_, secrets) in batch)
+            foreach (var (_, _, secrets) in batch)
             {
                 foreach (var (_, entry) in secrets)
                 {
@@ -71,6 +74,7 @@ public sealed class SecretRotation(Database database, SecretProtector protector,
         var current = protector.CurrentKeyId;
         int sources = 0, secrets = 0;
         long after = 0;
+        var organizations = new Dictionary<long, string>();
         await using var connection = await database.OpenAsync(cancellationToken);
         while (true)
         {
@@ -81,7 +85,8 @@ public sealed class SecretRotation(Database database, SecretProtector protector,
                 break;
             }
 
-            foreach (var (id, stored) in batch)
+            var revisions = new List<Revision>();
+            foreach (var (id, organizationId, stored) in batch)
             {
                 var changed = 0;
                 foreach (var (field, entry) in stored.ToList())
@@ -102,12 +107,20 @@ public sealed class SecretRotation(Database database, SecretProtector protector,
                     // The version (and so the ETag) stays: the configuration itself did not change.
                     await connection.Command("UPDATE sources SET secrets = @secrets WHERE id = @id", transaction)
                         .With("@secrets", stored.ToJsonString()).With("@id", id).ExecuteNonQueryAsync(cancellationToken);
+                    var organization = await OrganizationNameAsync(connection, transaction, organizations, organizationId, cancellationToken);
+                    revisions.Add(await SourceRevisions.AppendAsync(
+                        connection, transaction, new Revision(id, organizationId, organization, null, RevisionActions.Rotate, DbCommandExtensions.Now(), []), cancellationToken));
                     sources++;
                     secrets += changed;
                 }
             }
 
             await transaction.CommitAsync(cancellationToken);
+            foreach (var revision in revisions)
+            {
+                audit.Record(revision);
+            }
+
             after = batch[^1].Id;
             logger.LogInformation("Rotation reached source {SourceId}: {Secrets} secrets in {Sources} sources re-encrypted so far", after, secrets, sources);
         }
@@ -115,17 +128,30 @@ public sealed class SecretRotation(Database database, SecretProtector protector,
         return (sources, secrets);
     }
 
-    private async Task<List<(long Id, JsonObject Secrets)>> ReadBatchAsync(
+    private static async Task<string> OrganizationNameAsync(
+        DbConnection connection, DbTransaction transaction, Dictionary<long, string> names, long organizationId, CancellationToken cancellationToken)
+    {
+        if (!names.TryGetValue(organizationId, out var name))
+        {
+            name = (string)(await connection.Command("SELECT name FROM organizations WHERE id = @id", transaction)
+                .With("@id", organizationId).ExecuteScalarAsync(cancellationToken))!;
+            names[organizationId] = name;
+        }
+
+        return name;
+    }
+
+    private async Task<List<(long Id, long OrganizationId, JsonObject Secrets)>> ReadBatchAsync(
         DbConnection connection, DbTransaction? transaction, long after, CancellationToken cancellationToken)
     {
-        var sql = "SELECT id, secrets FROM sources WHERE id > @after AND secrets <> '{}' ORDER BY id LIMIT @limit"
+        var sql = "SELECT id, organization_id, secrets FROM sources WHERE id > @after AND secrets <> '{}' ORDER BY id LIMIT @limit"
             + (transaction is null ? string.Empty : database.ForUpdate);
         await using var reader = await connection.Command(sql, transaction)
             .With("@after", after).With("@limit", BatchSize).ExecuteReaderAsync(cancellationToken);
-        var batch = new List<(long, JsonObject)>();
+        var batch = new List<(long, long, JsonObject)>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            batch.Add((reader.GetInt64(0), JsonNode.Parse(reader.GetString(1))!.AsObject()));
+            batch.Add((reader.GetInt64(0), reader.GetInt64(1), JsonNode.Parse(reader.GetString(2))!.AsObject()));
         }
 
         return batch;

@@ -45,6 +45,14 @@ internal static class SourceRows
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
     }
 
+    /// <summary>Whether the organization has this live source.</summary>
+    public static async Task<bool> ExistsAsync(DbConnection connection, long organizationId, long id, CancellationToken cancellationToken)
+    {
+        var found = await connection.Command("SELECT 1 FROM sources WHERE id = @id AND organization_id = @org AND deleted_at IS NULL")
+            .With("@id", id).With("@org", organizationId).ExecuteScalarAsync(cancellationToken);
+        return found is not null;
+    }
+
     /// <summary>
     /// The caller of an active key, and the Connection object of its organization's source with its
     /// ETag, in one query (the hot GET: no settings or secrets are read). No caller: the key is

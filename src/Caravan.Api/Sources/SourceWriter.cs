@@ -1,8 +1,11 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
+using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources.Types;
 
@@ -11,8 +14,9 @@ namespace Caravan.Api.Sources;
 /// <summary>
 /// Writes sources: validation against the stored state, merge, encryption and the write, all in
 /// one transaction that holds the row, so concurrent changes of different fields all survive.
+/// Each write appends its revision in that transaction and is audited once it committed.
 /// </summary>
-public sealed class SourceWriter(Database database, SecretProtector protector, TimeProvider time)
+public sealed class SourceWriter(Database database, SecretProtector protector, TimeProvider time, AuditLog audit)
 {
     public sealed record Created(SourceRow Row, string? PublicKeySql);
 
@@ -27,7 +31,10 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
         var row = Apply(type, empty, change, accountName, now);
         await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, cancellationToken);
+        var revision = await SourceRevisions.AppendAsync(
+            connection, transaction, Revision.By(caller, id, RevisionActions.Create, now, RevisionChanges.Between(type, null, row)), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        audit.Record(revision);
         return new Created(row with { Version = 1 }, publicKeySql);
     }
 
@@ -59,7 +66,10 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var row = Apply(type, stored, change, accountName ?? stored.AccountName, now) with { Version = stored.Version + 1 };
         await SourceRows.UpdateAsync(connection, transaction, row, cancellationToken);
+        var revision = await SourceRevisions.AppendAsync(
+            connection, transaction, Revision.By(caller, id, RevisionActions.Update, now, RevisionChanges.Between(type, stored, row)), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        audit.Record(revision);
         return WriteOutcome.Written(row);
     }
 
@@ -91,7 +101,11 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
             UpdatedAt = time.GetUtcNow().ToUnixTimeMilliseconds(),
         };
         await SourceRows.UpdateAsync(connection, transaction, row, cancellationToken);
+        var changes = RevisionChanges.Between(SourceTypes.Find(stored.Type)!, stored, row);
+        var revision = await SourceRevisions.AppendAsync(
+            connection, transaction, Revision.By(caller, id, RevisionActions.Update, row.UpdatedAt, changes), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        audit.Record(revision);
         return WriteOutcome.Written(row);
     }
 
@@ -112,7 +126,10 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         await SourceRows.DeleteAsync(connection, transaction, caller.OrganizationId, id, now, cancellationToken);
+        var revision = await SourceRevisions.AppendAsync(
+            connection, transaction, Revision.By(caller, id, RevisionActions.Delete, now, RevisionChanges.OfDelete(SourceTypes.Find(stored.Type)!, stored)), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        audit.Record(revision);
         return WriteOutcome.Written(stored);
     }
 
@@ -193,6 +210,24 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         return (type, accountName, change, errors);
     }
 
+    /// <summary>
+    /// Whether <paramref name="entry"/> already holds <paramref name="plaintext"/>. Resending the
+    /// stored value is not a change: the entry, its <c>updated_at</c> and the revision stay as they
+    /// were. A stored value that no longer decrypts is simply replaced.
+    /// </summary>
+    private bool Holds(long id, string field, SecretEntry entry, string plaintext)
+    {
+        try
+        {
+            return CryptographicOperations.FixedTimeEquals(
+                Encoding.UTF8.GetBytes(protector.Unprotect(id, field, entry.ToStoredSecret())), Encoding.UTF8.GetBytes(plaintext));
+        }
+        catch (SecretDecryptionException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A view of a stored source whose secrets are decrypted only if a rule asks for one.</summary>
     public ConfigView View(SourceRow row) =>
         new(row.Settings, row.Secrets.Keys.ToHashSet(StringComparer.Ordinal),
@@ -208,7 +243,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
             {
                 secrets.Remove(field);
             }
-            else
+            else if (!(stored.Secrets.TryGetValue(field, out var held) && Holds(stored.Id, field, held, plaintext)))
             {
                 var sealedSecret = protector.Protect(stored.Id, field, plaintext);
                 secrets[field] = new SecretEntry(sealedSecret.KeyId, sealedSecret.Ciphertext, now);

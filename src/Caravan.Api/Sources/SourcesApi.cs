@@ -279,7 +279,7 @@ public static class SourcesApi
             ? value
             : null;
 
-    private static int ReadPageSize(string? value) =>
+    internal static int ReadPageSize(string? value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size > 0
             ? Math.Min(size, MaxPageSize)
             : DefaultPageSize;
@@ -290,8 +290,14 @@ public static class SourcesApi
         : long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var page) && page >= 1 ? page
         : null;
 
+    /// <summary>The page asked for among <paramref name="pages"/> ("last" included); null when there is no such page.</summary>
+    internal static long? ReadPage(string? value, long pages) =>
+        value == "last" ? pages
+        : ReadPageNumber(value ?? string.Empty) is { } page && page <= pages ? page
+        : null;
+
     // As DRF does: the current URL with only the page changed, and no page parameter for page 1.
-    private static string PageUrl(HttpRequest request, long page)
+    internal static string PageUrl(HttpRequest request, long page)
     {
         var query = new QueryBuilder();
         foreach (var (key, values) in request.Query)

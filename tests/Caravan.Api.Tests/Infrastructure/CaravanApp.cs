@@ -88,20 +88,27 @@ public sealed class OwnCaravan(string dataDirectory, IDictionary<string, string?
 
 public sealed record OrgClient(string Organization, string KeyId, string Key, HttpClient Http);
 
+/// <summary>One log event as it was written: its category, id, message and structured properties.</summary>
+public sealed record LogEvent(string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Properties);
+
 /// <summary>Keeps every log line, message and exception text, so tests can search them for secrets.</summary>
 public sealed class LogSink : ILoggerProvider
 {
     private readonly ConcurrentQueue<string> _lines = new();
+    private readonly ConcurrentQueue<LogEvent> _events = new();
 
     public IReadOnlyCollection<string> Lines => _lines;
 
-    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
+    /// <summary>The same events with their structured properties, for tests of what a log event carries.</summary>
+    public IReadOnlyCollection<LogEvent> Events => _events;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines, _events);
 
     public void Dispose()
     {
     }
 
-    private sealed class Logger(string category, ConcurrentQueue<string> lines) : ILogger
+    private sealed class Logger(string category, ConcurrentQueue<string> lines, ConcurrentQueue<LogEvent> events) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull
@@ -112,7 +119,17 @@ public sealed class LogSink : ILoggerProvider
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} {state} {exception}");
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var message = formatter(state, exception);
+            lines.Enqueue($"{logLevel} {category}: {message} {state} {exception}");
+            var properties = new Dictionary<string, object?>(StringComparer.Ordinal);
+            foreach (var (key, value) in state as IEnumerable<KeyValuePair<string, object?>> ?? [])
+            {
+                properties[key] = value;
+            }
+
+            events.Enqueue(new LogEvent(category, logLevel, eventId, message, properties));
+        }
     }
 }

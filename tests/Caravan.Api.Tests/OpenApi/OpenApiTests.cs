@@ -75,6 +75,7 @@ public partial class OpenApiTests(CaravanApp app)
             ("/api/v1/sources/test/", "post", "sources_test_create"),
             ("/api/v1/sources/{id}/test/", "post", "sources_test_stored_create"),
             ("/api/v1/sources/{id}/schemas/", "get", "sources_schemas_list"),
+            ("/api/v1/sources/{id}/revisions/", "get", "sources_revisions_list"),
         };
         expected.AddRange(SourceTypes.All
             .Where(t => t.AddRoute is not null)
@@ -218,6 +219,7 @@ public partial class OpenApiTests(CaravanApp app)
         Assert.Equal("#/components/schemas/Connection", Success("/api/v1/sources/{id}/", "put", "200"));
         Assert.Equal("#/components/schemas/Connection", Success("/api/v1/sources/{id}/", "patch", "200"));
         Assert.Equal("#/components/schemas/SourceConfigUpdated", Success("/api/v1/sources/{id}/update-config/", "patch", "200"));
+        Assert.Equal("#/components/schemas/PaginatedRevisionList", Success("/api/v1/sources/{id}/revisions/", "get", "200"));
         Assert.NotNull(document["paths"]?["/api/v1/sources/{id}/"]?["delete"]?["responses"]?["204"]);
 
         var connection = document["components"]!["schemas"]!["Connection"]!;
@@ -240,10 +242,15 @@ public partial class OpenApiTests(CaravanApp app)
         var list = await org.Http.GetAsync("/api/v1/sources/", TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);
         var connection = await org.Http.GetAsync($"/api/v1/sources/{id}/", TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);
         var updated = await org.Http.PatchJsonAsync($"/api/v1/sources/{id}/update-config/", """{"port": 3307}""").Expect(HttpStatusCode.OK);
+        var revisions = await org.Http.GetAsync($"/api/v1/sources/{id}/revisions/", TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);
 
         Assert.Equal(PropertyNames(schemas["PaginatedConnectionList"]), Keys(list));
         Assert.Equal(PropertyNames(schemas["Connection"]), Keys(connection));
         Assert.Equal(PropertyNames(schemas["SourceConfigUpdated"]), Keys(updated));
+        Assert.Equal(PropertyNames(schemas["PaginatedRevisionList"]), Keys(revisions));
+        var revision = revisions["results"]![0]!;
+        Assert.Equal(PropertyNames(schemas["Revision"]), Keys(revision));
+        Assert.Equal(PropertyNames(schemas["Revision"]!["properties"]!["actor"]), Keys(revision["actor"]!));
     }
 
     [Fact]
@@ -279,11 +286,14 @@ public partial class OpenApiTests(CaravanApp app)
             Assert.Equal("A unique integer value identifying this data source.", Text(id["description"]));
         }
 
-        var list = document["paths"]!["/api/v1/sources/"]!["get"]!["parameters"]!.AsArray();
-        var page = list.Single(p => Text(p?["name"]) == "page")!;
-        var pageSize = list.Single(p => Text(p?["name"]) == "page_size")!;
-        Assert.Equal(("query", "integer", "A page number within the paginated result set."), (Text(page["in"]), Text(page["schema"]?["type"]), Text(page["description"])));
-        Assert.Equal(("query", "integer", "Number of results to return per page."), (Text(pageSize["in"]), Text(pageSize["schema"]?["type"]), Text(pageSize["description"])));
+        foreach (var path in new[] { "/api/v1/sources/", "/api/v1/sources/{id}/revisions/" })
+        {
+            var list = document["paths"]![path]!["get"]!["parameters"]!.AsArray();
+            var page = list.Single(p => Text(p?["name"]) == "page")!;
+            var pageSize = list.Single(p => Text(p?["name"]) == "page_size")!;
+            Assert.Equal(("query", "integer", "A page number within the paginated result set."), (Text(page["in"]), Text(page["schema"]?["type"]), Text(page["description"])));
+            Assert.Equal(("query", "integer", "Number of results to return per page."), (Text(pageSize["in"]), Text(pageSize["schema"]?["type"]), Text(pageSize["description"])));
+        }
     }
 
     [Theory]

@@ -249,7 +249,13 @@ public sealed class SecretLeakTests
             {
                 await http.GetAsync(new Uri($"{SourcesUrl}{id}/", UriKind.Relative), TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);
                 await http.GetAsync(new Uri($"{SourcesUrl}{id}/config/", UriKind.Relative), TestContext.Current.CancellationToken);
+                await http.GetAsync(new Uri($"{SourcesUrl}{id}/revisions/", UriKind.Relative), TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);
             }
+
+            // Every change was audited; the scan of every log line below covers those events too.
+            Assert.Equal(
+                ids.Append(mysql).Order(),
+                logs.Events.Where(e => e.Category == Caravan.Api.Revisions.AuditLog.Category).Select(e => (long)e.Properties["SourceId"]!).Distinct().Order());
 
             await http.GetAsync(new Uri(SourcesUrl, UriKind.Relative), TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);
             await http.GetAsync(new Uri(SourcesUrl + mysql + "/", UriKind.Relative), TestContext.Current.CancellationToken).Expect(HttpStatusCode.NotFound);

@@ -18,6 +18,8 @@ public sealed class TenancyTests(CaravanApp app)
         { "PATCH", "/api/v1/sources/{id}/update-config/", """{"password": "stolen", "hostname": "evil.example.com"}""" },
         { "GET", "/api/v1/sources/{id}", null },
         { "PATCH", "/api/v1/sources/{id}/update-config", """{"port": 1}""" },
+        { "GET", "/api/v1/sources/{id}/revisions/", null },
+        { "GET", "/api/v1/sources/{id}/revisions", null },
     };
 
     public static TheoryData<string, string, string?, string> IdRoutesWithBadIds()

@@ -155,7 +155,7 @@ internal static class Wire
         return routes;
     }
 
-    /// <summary>Every route of section 4, with a body that succeeds for a live source <c>{id}</c>, and its success status.</summary>
+    /// <summary>Every route of section 4 (and the revisions of section 8), with a body that succeeds for a live source <c>{id}</c>, and its success status.</summary>
     public static IReadOnlyList<(string Method, string Url, string? Body, HttpStatusCode Status)> AllRoutes()
     {
         var routes = new List<(string, string, string?, HttpStatusCode)>
@@ -168,6 +168,7 @@ internal static class Wire
             ("PATCH", "/api/v1/sources/{id}/", """{"account_name": "Renamed"}""", HttpStatusCode.OK),
             ("PATCH", "/api/v1/sources/{id}/update-config/", """{"port": 6543}""", HttpStatusCode.OK),
             ("DELETE", "/api/v1/sources/{id}/", null, HttpStatusCode.NoContent),
+            ("GET", "/api/v1/sources/{id}/revisions/", null, HttpStatusCode.OK),
         };
         foreach (var type in AddRouteTypes)
         {
