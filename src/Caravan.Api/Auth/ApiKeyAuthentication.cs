@@ -66,8 +66,12 @@ internal static class AuthSetup
         return services;
     }
 
-    /// <summary>Every route of the group needs a valid API key.</summary>
-    public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) => group.AddEndpointFilter<ApiKeyFilter>();
+    /// <summary>
+    /// Every route of the group needs a valid API key, and counts against the key's rate limit
+    /// (checked after the key, so refused requests count against nothing).
+    /// </summary>
+    public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) =>
+        group.AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<RateLimitFilter>();
 
     /// <summary>The caller of an authenticated request; the group's filter guarantees it is set.</summary>
     public static Caller Caller(this HttpContext context) =>
