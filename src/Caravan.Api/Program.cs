@@ -33,9 +33,11 @@ builder.Services.AddLimits();
 builder.Services.AddStorage(builder.Configuration);
 builder.Services.AddSecrets(builder.Configuration);
 builder.Services.AddApiKeyAuthentication();
+builder.Services.AddRateLimits();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<SourceWriter>();
 builder.Services.AddRevisions();
+builder.Services.AddSingleton<IdempotencyKeys>();
 builder.Services.AddConnectivity();
 builder.Services.AddApiDocs();
 

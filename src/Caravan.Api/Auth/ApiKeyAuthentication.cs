@@ -1,4 +1,5 @@
 using Caravan.Api.Hosting;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Caravan.Api.Auth;
 
@@ -44,9 +45,9 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
     }
 
     /// <summary>The 401 for a key the store does not know or has revoked.</summary>
-    public static IResult InvalidKeyChallenge(HttpContext http) => Challenge(http, InvalidKey);
+    public static JsonHttpResult<DetailBody> InvalidKeyChallenge(HttpContext http) => Challenge(http, InvalidKey);
 
-    private static IResult Challenge(HttpContext http, string detail)
+    private static JsonHttpResult<DetailBody> Challenge(HttpContext http, string detail)
     {
         http.Response.Headers.WWWAuthenticate = "Bearer";
         return ApiResults.Detail(StatusCodes.Status401Unauthorized, detail);
@@ -91,8 +92,12 @@ internal static class AuthSetup
         return services;
     }
 
-    /// <summary>Every route of the group needs a valid API key.</summary>
-    public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) => group.AddEndpointFilter<ApiKeyFilter>();
+    /// <summary>
+    /// Every route of the group needs a valid API key, and counts against the key's rate limit
+    /// (checked after the key, so refused requests count against nothing).
+    /// </summary>
+    public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) =>
+        group.AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<RateLimitFilter>();
 
     /// <summary>The caller of an authenticated request; the group's filter guarantees it is set.</summary>
     public static Caller Caller(this HttpContext context) =>

@@ -46,9 +46,12 @@ public static class ConnectivityApi
     public static IEndpointRouteBuilder MapConnectivity(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("connectivity");
-        group.MapPost("/test/", TestUnsaved).WithName("sources_test_create").WithSummary("Test an unsaved connection");
-        group.MapPost("/{id}/test/", TestStored).WithName("sources_test_stored_create").WithSummary("Test a data source's connection");
-        group.MapGet("/{id}/schemas/", Schemas).WithName("sources_schemas_list").WithSummary("Discover a data source's schemas");
+        group.MapPost("/test/", TestUnsaved).WithName("sources_test_create").WithSummary("Test an unsaved connection")
+            .WithMetadata(RateBucketMetadata.Tests);
+        group.MapPost("/{id}/test/", TestStored).WithName("sources_test_stored_create").WithSummary("Test a data source's connection")
+            .WithMetadata(RateBucketMetadata.Tests);
+        group.MapGet("/{id}/schemas/", Schemas).WithName("sources_schemas_list").WithSummary("Discover a data source's schemas")
+            .WithMetadata(RateBucketMetadata.Tests);
         return routes;
     }
 

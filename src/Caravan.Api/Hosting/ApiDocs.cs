@@ -102,6 +102,7 @@ internal static class SourcesDocument
 
         var document = context.Document;
         var responses = new OpenApiResponses();
+        var isCreate = false;
         switch (operation.OperationId)
         {
             case "sources_list":
@@ -116,10 +117,12 @@ internal static class SourcesDocument
             case "sources_create":
                 operation.RequestBody = JsonBody(ConnectionCreateRequest, document);
                 responses["200"] = JsonResponse("The source was created.", ConnectionCreated, document);
+                isCreate = true;
                 break;
             case "sources_add_create":
                 operation.RequestBody = JsonBody(ConnectionAddRequest, document);
                 responses["200"] = JsonResponse("The source was created; it is not fully configured yet.", Connection, document);
+                isCreate = true;
                 break;
             case "sources_retrieve":
                 responses["200"] = JsonResponse("The data source.", Connection, document);
@@ -164,6 +167,7 @@ internal static class SourcesDocument
                 {
                     operation.RequestBody = JsonBody(RequestSchemaName(metadata.Type), document);
                     responses["200"] = JsonResponse("The source was created.", ConnectionCreated, document);
+                    isCreate = true;
                 }
                 else
                 {
@@ -201,7 +205,22 @@ internal static class SourcesDocument
             responses["415"] = JsonResponse("The body is not sent as application/json.", Detail, document);
         }
 
+        if (isCreate)
+        {
+            DescribeIdempotencyKey(operation, responses, document);
+        }
+
         responses["401"] = JsonResponse("No API key, or an invalid or revoked one.", Detail, document);
+        var throttled = JsonResponse("The API key's rate limit is exhausted (`Request was throttled.`); retry after `Retry-After` seconds.", Detail, document);
+        throttled.Headers = new Dictionary<string, IOpenApiHeader>
+        {
+            ["Retry-After"] = new OpenApiHeader
+            {
+                Description = "Whole seconds until a request of this kind would be accepted.",
+                Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1" },
+            },
+        };
+        responses["429"] = throttled;
         responses["500"] = JsonResponse("An unexpected failure; quote the trace id when reporting it.", ServerError, document);
         operation.Responses = Sorted(responses);
 
@@ -481,6 +500,34 @@ internal static class SourcesDocument
         // Secrets are accepted, never returned: generated clients must not expect them back.
         schema.WriteOnly = field.IsSecret;
         return schema;
+    }
+
+    /// <summary>Idempotency-Key (a Caravan extension): the header, its replay marker and its 409.</summary>
+    private static void DescribeIdempotencyKey(OpenApiOperation operation, OpenApiResponses responses, OpenApiDocument? document)
+    {
+        operation.Parameters ??= [];
+        operation.Parameters.Add(new OpenApiParameter
+        {
+            Name = IdempotencyKeys.Header,
+            In = ParameterLocation.Header,
+            Required = false,
+            Description = "1–255 printable ASCII characters, unique per intended create. The same key with the same request within 24 hours "
+                + "answers the first response again and creates nothing; with another request it is a 409. Keys are per organization.",
+            Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = IdempotencyKeys.MaxKeyLength },
+        });
+        if (responses.TryGetValue("200", out var ok) && ok is OpenApiResponse created)
+        {
+            created.Headers = new Dictionary<string, IOpenApiHeader>
+            {
+                [IdempotencyKeys.ReplayedHeader] = new OpenApiHeader
+                {
+                    Description = "`true` when this is the stored answer of an earlier request with the same Idempotency-Key.",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("true")] },
+                },
+            };
+        }
+
+        responses["409"] = JsonResponse("The Idempotency-Key was already used with a different request.", Detail, document);
     }
 
     private static void DescribeIdParameter(OpenApiOperation operation)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -58,6 +59,21 @@ public sealed class SecretProtector(MasterKeyRing initialRing)
     {
         Reload(force: false);
         return _ring;
+    }
+
+    /// <summary>The newest master key, for keys derived from it (see <see cref="RequestMacs"/>).</summary>
+    internal MasterKey CurrentKey => CurrentRing().Current;
+
+    /// <summary>A key of the ring by id, re-reading the key file once when the id is not known yet.</summary>
+    internal bool TryGetKey(string keyId, [NotNullWhen(true)] out MasterKey? key)
+    {
+        if (_ring.TryGet(keyId, out key))
+        {
+            return true;
+        }
+
+        Reload(force: true);
+        return _ring.TryGet(keyId, out key);
     }
 
     private static DateTime KeyFileWrittenAt(MasterKeyRing ring) =>

@@ -29,6 +29,7 @@ public static class SecretsServiceCollectionExtensions
         });
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<SecretRotation>();
+        services.AddSingleton<RequestMacs>();
         return services;
     }
 }

@@ -20,22 +20,39 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
 {
     public sealed record Created(SourceRow Row, string? PublicKeySql);
 
-    /// <summary>Creates a source from checked input; the type's own create work runs here.</summary>
-    public async Task<Created> CreateAsync(
-        Caller caller, SourceType type, string accountName, SourceChange change, string? publicKeySql, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a source from checked input; the type's own create work runs here. With an
+    /// Idempotency-Key <paramref name="claim"/>, the key is taken first in the same transaction and
+    /// null is returned, with nothing created, when another request holds it.
+    /// </summary>
+    public async Task<Created?> CreateAsync(
+        Caller caller, SourceType type, string accountName, SourceChange change, string? publicKeySql, IdempotencyClaim? claim,
+        CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+        if (claim is not null && !await claim.TakeAsync(connection, transaction, now, cancellationToken))
+        {
+            await transaction.RollbackAsync(cancellationToken);
+            return null;
+        }
+
         var id = await SourceRows.InsertAsync(connection, transaction, caller.OrganizationId, type.Name, accountName, now, cancellationToken);
         var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
         var row = Apply(type, empty, change, accountName, now);
         await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, cancellationToken);
         var revision = await SourceRevisions.AppendAsync(
             connection, transaction, Revision.By(caller, id, RevisionActions.Create, now, RevisionChanges.Between(type, null, row)), cancellationToken);
+        var created = new Created(row with { Version = 1 }, publicKeySql);
+        if (claim is not null)
+        {
+            await claim.RecordAsync(connection, transaction, created, cancellationToken);
+        }
+
         await transaction.CommitAsync(cancellationToken);
         audit.Record(revision);
-        return new Created(row with { Version = 1 }, publicKeySql);
+        return created;
     }
 
     /// <summary>

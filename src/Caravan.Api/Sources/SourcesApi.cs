@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
@@ -27,7 +28,9 @@ public static class SourcesApi
         group.MapPost("/add/", AddLegacy).WithName("sources_add_create").WithSummary("Add connection (legacy route)");
         foreach (var type in SourceTypes.All.Where(t => t.AddRoute is not null))
         {
-            group.MapPost($"/add/{type.AddRoute}/", (HttpRequest request, SourceWriter writer, CancellationToken ct) => CreateOfType(request, writer, type, ct))
+            group.MapPost(
+                    $"/add/{type.AddRoute}/",
+                    (HttpRequest request, SourceWriter writer, IdempotencyKeys idempotency, CancellationToken ct) => CreateOfType(request, writer, idempotency, type, ct))
                 .WithName($"sources_add_{type.AddRoute}_create")
                 .WithSummary($"Add {type.DisplayName} connection")
                 .WithMetadata(new SourceTypeMetadata(type));
@@ -48,7 +51,8 @@ public static class SourcesApi
             .WithName("sources_partial_update").WithSummary("Partial update data source");
         group.MapDelete("/{id}/", Delete).WithName("sources_destroy").WithSummary("Delete data source");
         group.MapPatch("/{id}/update-config/", UpdateConfig)
-            .WithName("sources_update_config_partial_update").WithSummary("Update data source configuration");
+            .WithName("sources_update_config_partial_update").WithSummary("Update data source configuration")
+            .WithMetadata(RateBucketMetadata.TestsWhen(Verifies));
         return routes;
     }
 
@@ -96,36 +100,83 @@ public static class SourcesApi
             results));
     }
 
-    public static Task<IResult> Create(HttpRequest request, SourceWriter writer, CancellationToken cancellationToken) =>
-        CreateOfType(request, writer, routeType: null, cancellationToken);
+    public static Task<IResult> Create(HttpRequest request, SourceWriter writer, IdempotencyKeys idempotency, CancellationToken cancellationToken) =>
+        CreateOfType(request, writer, idempotency, routeType: null, cancellationToken);
 
-    private static async Task<IResult> CreateOfType(HttpRequest request, SourceWriter writer, SourceType? routeType, CancellationToken cancellationToken)
+    private static async Task<IResult> CreateOfType(
+        HttpRequest request, SourceWriter writer, IdempotencyKeys idempotency, SourceType? routeType, CancellationToken cancellationToken)
     {
-        var input = await ReadCreateAsync(request, routeType, ChangeMode.Create, prepare: true, cancellationToken);
+        var (input, claim) = await ReadIdempotentCreateAsync(request, idempotency, routeType, ChangeMode.Create, prepare: true, cancellationToken);
         if (input.Error is not null)
         {
             return input.Error;
         }
 
-        var created = await writer.CreateAsync(
-            request.HttpContext.Caller(), input.Type!, input.AccountName ?? input.Type!.DisplayName, input.Change!, input.PublicKeySql, cancellationToken);
-        return TypedResults.Ok(new CreatedResponse(created.Row.Id, created.PublicKeySql));
+        return await idempotency.CreateAsync(
+            request.HttpContext,
+            claim,
+            claim => writer.CreateAsync(
+                request.HttpContext.Caller(), input.Type!, input.AccountName ?? input.Type!.DisplayName, input.Change!, input.PublicKeySql, claim, cancellationToken),
+            created => new CreatedResponse(created.Row.Id, created.PublicKeySql),
+            ApiJson.Context.CreatedResponse,
+            cancellationToken);
     }
 
     /// <summary>The legacy route: <c>account_name</c> and <c>type</c> required, the type's fields optional.</summary>
-    public static async Task<IResult> AddLegacy(HttpRequest request, SourceWriter writer, CancellationToken cancellationToken)
+    public static async Task<IResult> AddLegacy(HttpRequest request, SourceWriter writer, IdempotencyKeys idempotency, CancellationToken cancellationToken)
     {
-        var input = await ReadCreateAsync(request, routeType: null, ChangeMode.LegacyCreate, prepare: false, cancellationToken);
+        var (input, claim) = await ReadIdempotentCreateAsync(request, idempotency, routeType: null, ChangeMode.LegacyCreate, prepare: false, cancellationToken);
         if (input.Error is not null)
         {
             return input.Error;
         }
 
-        var created = await writer.CreateAsync(request.HttpContext.Caller(), input.Type!, input.AccountName!, input.Change!, publicKeySql: null, cancellationToken);
-        return TypedResults.Ok(created.Row.ToResponse());
+        return await idempotency.CreateAsync(
+            request.HttpContext,
+            claim,
+            claim => writer.CreateAsync(request.HttpContext.Caller(), input.Type!, input.AccountName!, input.Change!, publicKeySql: null, claim, cancellationToken),
+            created => created.Row.ToResponse(),
+            ApiJson.Context.ConnectionResponse,
+            cancellationToken);
     }
 
-    internal sealed record CreateInput(SourceType? Type, string? AccountName, SourceChange? Change, string? PublicKeySql, IResult? Error);
+    /// <summary>
+    /// A create body, read as <see cref="ReadCreateAsync"/> does, with its Idempotency-Key: a bad
+    /// header, a replay or a 409 comes back as the error, before the body is checked (so a replay
+    /// does no create work, such as generating a key pair, again).
+    /// </summary>
+    private static async Task<(CreateInput Input, IdempotencyClaim? Claim)> ReadIdempotentCreateAsync(
+        HttpRequest request, IdempotencyKeys idempotency, SourceType? routeType, ChangeMode mode, bool prepare, CancellationToken cancellationToken)
+    {
+        if (IdempotencyKeys.ReadHeader(request, out var key) is { } badKey)
+        {
+            return (CreateInput.Answered(badKey), null);
+        }
+
+        var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
+        if (read.Error is not null)
+        {
+            return (CreateInput.Answered(read.Error), null);
+        }
+
+        IdempotencyClaim? claim = null;
+        if (key is not null)
+        {
+            (var stored, claim) = await idempotency.BeginAsync(request, key, read.Body!, cancellationToken);
+            if (stored is not null)
+            {
+                return (CreateInput.Answered(stored), null);
+            }
+        }
+
+        return (CheckCreate(read.Body!, routeType, mode, prepare), claim);
+    }
+
+    internal sealed record CreateInput(SourceType? Type, string? AccountName, SourceChange? Change, string? PublicKeySql, IResult? Error)
+    {
+        /// <summary>The request ends here with <paramref name="answer"/>: a refusal, or a stored idempotent answer.</summary>
+        public static CreateInput Answered(IResult answer) => new(null, null, null, null, answer);
+    }
 
     /// <summary>
     /// Reads and checks a create body, collecting every problem; nothing is written here.
@@ -135,12 +186,11 @@ public static class SourcesApi
         HttpRequest request, SourceType? routeType, ChangeMode mode, bool prepare, CancellationToken cancellationToken)
     {
         var read = await JsonBody.ReadObjectAsync(request, cancellationToken);
-        if (read.Error is not null)
-        {
-            return new CreateInput(null, null, null, null, read.Error);
-        }
+        return read.Error is not null ? CreateInput.Answered(read.Error) : CheckCreate(read.Body!, routeType, mode, prepare);
+    }
 
-        var body = read.Body!;
+    private static CreateInput CheckCreate(JsonObject body, SourceType? routeType, ChangeMode mode, bool prepare)
+    {
         var errors = new ValidationErrors();
         var legacy = mode == ChangeMode.LegacyCreate;
         var type = SourceBodies.ReadType(body, errors, routeType);
@@ -164,7 +214,7 @@ public static class SourcesApi
     }
 
     public static async Task<Results<Ok<ConnectionResponse>, JsonHttpResult<DetailBody>>> Retrieve(
-        string id, HttpContext context, Database database, CancellationToken cancellationToken)
+        string id, HttpContext context, Database database, RateLimits limits, CancellationToken cancellationToken)
     {
         // The hottest route checks the key and reads the source in one query (KeyCheckedInQuery).
         var key = context.Features.Get<PresentedKey>() ?? throw new InvalidOperationException("GET of a source is marked KeyCheckedInQuery.");
@@ -172,10 +222,15 @@ public static class SourcesApi
         var (caller, found) = await SourceRows.FindSummaryForKeyAsync(lease, key.Hash, ParseId(id) ?? 0, cancellationToken);
         if (caller is null)
         {
-            return (JsonHttpResult<DetailBody>)ApiKeyFilter.InvalidKeyChallenge(context);
+            return ApiKeyFilter.InvalidKeyChallenge(context);
         }
 
         context.Features.Set(caller);
+        if (RateLimitFilter.Check(context, limits, RateBucket.Requests) is { } throttled)
+        {
+            return throttled;
+        }
+
         if (found is not { } source)
         {
             return ApiResults.NotFound();
@@ -251,7 +306,7 @@ public static class SourcesApi
             return read.Error;
         }
 
-        if (string.Equals(request.Query["verify"], "true", StringComparison.OrdinalIgnoreCase)
+        if (Verifies(request)
             && await ConnectivityApi.VerifySelectionAsync(request, writer, tester, sourceId, read.Body!, cancellationToken) is { } refused)
         {
             return refused;
@@ -266,6 +321,9 @@ public static class SourcesApi
             _ => ApiResults.NotFound(),
         };
     }
+
+    /// <summary>update-config with <c>?verify=true</c> checks the selection on the database (and counts as a test).</summary>
+    private static bool Verifies(HttpRequest request) => string.Equals(request.Query["verify"], "true", StringComparison.OrdinalIgnoreCase);
 
     private static IResult WithTag(HttpRequest request, SourceRow row, IResult result)
     {

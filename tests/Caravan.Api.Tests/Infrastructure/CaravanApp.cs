@@ -32,11 +32,16 @@ public class CaravanApp : WebApplicationFactory<Program>
         // otherwise the app gets a fresh store of this run's kind.
         _settings = settings.ContainsKey("ConnectionStrings:Caravan") ? [] : TestStore.NewStoreSettings(dataDirectory);
         _settings["Caravan:Secrets:MasterKeyFile"] = Path.Combine(dataDirectory, "master.key");
+
+        // The suite makes many requests with one key; tests about rate limits turn them back on.
+        _settings[RateLimitsEnabled] = "false";
         foreach (var (key, value) in settings)
         {
             _settings[key] = value;
         }
     }
+
+    public const string RateLimitsEnabled = "Caravan:RateLimits:Enabled";
 
     public string DataDirectory { get; }
 

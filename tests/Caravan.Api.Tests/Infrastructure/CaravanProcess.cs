@@ -45,6 +45,8 @@ public static class CaravanProcess
             start.ArgumentList.Add(arg);
         }
 
+        // As in CaravanApp: rate limits off, unless a test's settings say otherwise.
+        start.Environment[CaravanApp.RateLimitsEnabled.Replace(":", "__", StringComparison.Ordinal)] = "false";
         foreach (var (key, value) in settings)
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;

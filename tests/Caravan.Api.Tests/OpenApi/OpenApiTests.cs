@@ -274,6 +274,32 @@ public partial class OpenApiTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task Create_routes_document_the_Idempotency_Key_and_every_operation_its_429()
+    {
+        var document = await GetDocumentAsync();
+        var creates = SourceTypes.All.Where(t => t.AddRoute is not null).Select(t => $"sources_add_{t.AddRoute}_create").ToHashSet(StringComparer.Ordinal);
+        creates.Add("sources_create");
+        creates.Add("sources_add_create");
+
+        foreach (var (path, method, operation) in Operations(document))
+        {
+            var responses = operation["responses"]!;
+            Assert.Equal("#/components/schemas/Detail", Text(responses["429"]?["content"]?["application/json"]?["schema"]?["$ref"]));
+            Assert.Equal("integer", Text(responses["429"]?["headers"]?["Retry-After"]?["schema"]?["type"]));
+
+            var isCreate = creates.Contains(Text(operation["operationId"])!);
+            var key = operation["parameters"]?.AsArray().SingleOrDefault(p => Text(p?["name"]) == "Idempotency-Key");
+            Assert.True(isCreate == key is not null, $"{method.ToUpperInvariant()} {path}: Idempotency-Key should be documented only on creates.");
+            Assert.Equal(isCreate, responses["409"] is not null);
+            if (isCreate)
+            {
+                Assert.Equal(("header", 255), (Text(key!["in"]), key["schema"]!["maxLength"]!.GetValue<int>()));
+                Assert.NotNull(responses["200"]?["headers"]?["Idempotent-Replayed"]);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Id_and_pagination_parameters_are_described_as_camelAI_does()
     {
         var document = await GetDocumentAsync();

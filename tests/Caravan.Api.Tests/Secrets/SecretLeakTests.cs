@@ -155,6 +155,27 @@ public sealed class SecretLeakTests
                 ["host"] = "ch.example.com", ["username"] = "default", ["password"] = secrets.New("ch-pw"),
             }), SourcesUrl + "add/clickhouse/");
 
+            // Creates with an Idempotency-Key, their replays and a conflict: the stored requests and
+            // answers must hold none of the secrets.
+            var keyedMySql = Json(new JsonObject
+            {
+                ["type"] = "MYSQL", ["hostname"] = "my2.example.com", ["username"] = "root", ["password"] = secrets.New("keyed-pw"), ["database_name"] = "shop",
+            });
+            const string keyedSnowflake = """{"type": "snowflake", "account": "xy12345.us-east-1", "user": "keyed-pair"}""";
+            foreach (var (key, body) in new[] { ("leak-key-1", keyedMySql), ("leak-key-1", keyedMySql), ("leak-key-2", keyedSnowflake), ("leak-key-2", keyedSnowflake) })
+            {
+                var answer = await Keyed(http, key, body).Expect(HttpStatusCode.OK);
+                if (key == "leak-key-2")
+                {
+                    secrets.AddPem(await app.RevealAsync(answer["id"]!.GetValue<long>(), "private_key"));
+                }
+            }
+
+            await Keyed(http, "leak-key-1", Json(new JsonObject
+            {
+                ["type"] = "MYSQL", ["hostname"] = "my2.example.com", ["username"] = "root", ["password"] = secrets.New("keyed-conflict-pw"), ["database_name"] = "shop",
+            })).Expect(HttpStatusCode.Conflict);
+
             // Invalid requests that carry secrets: refused, and the refusal must not repeat them.
             var refused = new (string Method, string Url, string Body)[]
             {
@@ -388,6 +409,13 @@ public sealed class SecretLeakTests
 
     private static async Task Ok(Task<HttpResponseMessage> pending) => await pending.Expect(HttpStatusCode.OK);
 
+    private static async Task<HttpResponseMessage> Keyed(HttpClient http, string key, string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, SourcesUrl) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Idempotency-Key", key);
+        return await http.SendAsync(request, TestContext.Current.CancellationToken);
+    }
+
     private static string UpdateConfig(long id) => $"{SourcesUrl}{id}/update-config/";
 
     private static string Json(JsonObject body) => body.ToJsonString();
@@ -459,6 +487,7 @@ public sealed class SecretLeakTests
         }
 
         Assert.Contains("sources", tables);
+        Assert.Contains("idempotency_keys", tables);
         var values = new List<string>();
         foreach (var table in tables)
         {
