@@ -29,6 +29,8 @@ public static class SecretsServiceCollectionExtensions
         });
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<SecretRotation>();
+        services.AddSingleton<ServerKeys>();
+        services.AddOptions<SecurityOptions>().BindConfiguration(SecurityOptions.Section).ValidateOnStart();
         return services;
     }
 }

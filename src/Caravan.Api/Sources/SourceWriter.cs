@@ -5,6 +5,7 @@ using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources.Types;
+using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Sources;
 
@@ -12,7 +13,7 @@ namespace Caravan.Api.Sources;
 /// Writes sources: validation against the stored state, merge, encryption and the write, all in
 /// one transaction that holds the row, so concurrent changes of different fields all survive.
 /// </summary>
-public sealed class SourceWriter(Database database, SecretProtector protector, TimeProvider time)
+public sealed class SourceWriter(Database database, SecretProtector protector, TimeProvider time, IOptions<SecurityOptions> security)
 {
     public sealed record Created(SourceRow Row, string? PublicKeySql);
 
@@ -185,9 +186,15 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         }
 
         var change = SourceBodies.ReadFields(type, body, ChangeMode.Update, errors, SourceBodies.AccountName, SourceBodies.TypeField);
+        var view = View(stored);
         if (errors.IsEmpty)
         {
-            type.Check(change, View(stored), errors);
+            type.Check(change, view, errors);
+        }
+
+        if (!security.Value.AllowSecretRebind)
+        {
+            RebindGuard.Check(type, change, view, errors);
         }
 
         return (type, accountName, change, errors);

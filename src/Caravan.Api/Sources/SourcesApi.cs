@@ -49,6 +49,8 @@ public static class SourcesApi
         group.MapDelete("/{id}/", Delete).WithName("sources_destroy").WithSummary("Delete data source");
         group.MapPatch("/{id}/update-config/", UpdateConfig)
             .WithName("sources_update_config_partial_update").WithSummary("Update data source configuration");
+        group.MapGet("/{id}/config/", SourceConfigApi.Read)
+            .WithName("sources_config_retrieve").WithSummary("Get data source configuration, secrets as fingerprints");
         return routes;
     }
 
