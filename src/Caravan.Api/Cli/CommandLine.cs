@@ -108,6 +108,10 @@ internal static class CommandLine
 
         await output.WriteLineAsync(
             $"Re-encrypted {report.Secrets} secret(s) in {report.Sources} source(s); every stored secret is under master key {report.CurrentKeyId}.");
+        if (report.ServerKeys > 0)
+        {
+            await output.WriteLineAsync($"Re-encrypted {report.ServerKeys} server key(s) (the fingerprint key); fingerprints are unchanged.");
+        }
         return 0;
     }
 

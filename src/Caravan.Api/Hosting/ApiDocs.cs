@@ -82,6 +82,8 @@ internal static class SourcesDocument
     private const string ConnectivityFailure = "ConnectivityFailure";
     private const string Revision = "Revision";
     private const string PaginatedRevisionList = "PaginatedRevisionList";
+    private const string SourceConfig = "SourceConfig";
+    private const string SecretState = "SecretState";
 
     public static readonly HashSet<Type> HandDescribed =
     [
@@ -137,6 +139,15 @@ internal static class SourcesDocument
             case "sources_schemas_list":
                 responses["200"] = JsonResponse("The schemas (databases, datasets) found, system ones excluded.", SchemaDiscovery, document);
                 responses["502"] = JsonResponse("The database could not be reached or refused the request.", ConnectivityFailure, document);
+                break;
+            case "sources_config_retrieve":
+                var config = JsonResponse(
+                    "The stored configuration: non-secret fields by value, secrets by state and fingerprint, never by value.", SourceConfig, document);
+                config.Headers = new Dictionary<string, IOpenApiHeader>
+                {
+                    ["ETag"] = new OpenApiHeader { Description = "The source's strong ETag, the same as on GET of the source; send it as If-Match.", Schema = Text(null) },
+                };
+                responses["200"] = config;
                 break;
             case "sources_update":
                 operation.RequestBody = JsonBody(ConnectionRequest, document);
@@ -361,6 +372,39 @@ internal static class SourcesDocument
             ("next", Url("The next page, or null on the last."), true),
             ("previous", Url("The previous page, or null on the first."), true),
             ("results", new OpenApiSchema { Type = JsonSchemaType.Array, Items = Reference(Revision, document) }, true)));
+
+        yield return (SourceConfig, Object(
+            "A data source's stored configuration. Secrets appear only as their state: never a value, never a connection string.",
+            ("id", Integer("The id of the data source."), true),
+            ("type", Enum(typeNames, "The connection type, always upper case."), true),
+            ("account_name", AccountName(), true),
+            ("version", Integer("Increases with every write of the source; the ETag is `\"<id>-<version>\"`."), true),
+            ("config", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Description = "Every non-secret field of the type (null when not set: the type's default applies). "
+                    + "POSTGRES, SUPABASE and MSSQL show a connection string's parts, plus `options`: its non-secret options.",
+                AdditionalPropertiesAllowed = true,
+            }, true),
+            ("secrets", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Description = "Every secret of the type, set or not. POSTGRES, SUPABASE and MSSQL list `password` and "
+                    + "`secret_options` (credential options from a connection string); MONGODB lists `connection_string`.",
+                AdditionalProperties = Reference(SecretState, document),
+            }, true)));
+
+        yield return (SecretState, Object(
+            "A secret's state. `updated_at` and `fingerprint` are present only when it is set.",
+            ("set", Boolean("Whether a value is stored."), true),
+            ("updated_at", new OpenApiSchema { Type = JsonSchemaType.String, Format = "date-time", Description = "When the value was last written (RFC 3339, UTC)." }, false),
+            ("fingerprint", new OpenApiSchema
+            {
+                Type = JsonSchemaType.String,
+                Pattern = "^[0-9a-f]{8}$",
+                Description = "The first 8 hex characters of an HMAC-SHA256 under a key only the server holds, of the source, "
+                    + "the field and the value: it changes when the value changes, not on a master key rotation, and tells nothing about the value.",
+            }, false)));
 
         yield return (SourceConfigUpdated, Object(
             null,

@@ -14,6 +14,7 @@ namespace Caravan.Api.Hosting;
 [JsonSerializable(typeof(ConnectionPage))]
 [JsonSerializable(typeof(CreatedResponse))]
 [JsonSerializable(typeof(UpdateConfigResponse))]
+[JsonSerializable(typeof(SourceConfigResponse))]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(DetailBody))]
 [JsonSerializable(typeof(ServerErrorBody))]

@@ -83,7 +83,40 @@ public sealed class SecretProtector(MasterKeyRing initialRing)
     {
         ArgumentNullException.ThrowIfNull(field);
         ArgumentNullException.ThrowIfNull(plaintext);
+        return Seal(AssociatedData(sourceId, field), plaintext);
+    }
 
+    /// <exception cref="SecretDecryptionException">The key is unknown, the data is malformed, or it does not authenticate for this source and field.</exception>
+    public string Unprotect(long sourceId, string field, StoredSecret secret)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        ArgumentNullException.ThrowIfNull(secret);
+        return Open(AssociatedData(sourceId, field), secret, "for this source and field",
+            (failure, reason, inner) => new SecretDecryptionException(sourceId, field, failure, reason, inner));
+    }
+
+    /// <summary>
+    /// Encrypts a key the server holds for itself (such as the fingerprint key), bound to its name
+    /// through associated data of its own, so it can never be mistaken for a source's secret.
+    /// </summary>
+    public StoredSecret ProtectServerKey(string name, string plaintext)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(plaintext);
+        return Seal(ServerKeyAssociatedData(name), plaintext);
+    }
+
+    /// <exception cref="SecretDecryptionException">The key is unknown, the data is malformed, or it was not encrypted as this server key.</exception>
+    public string UnprotectServerKey(string name, StoredSecret secret)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(secret);
+        return Open(ServerKeyAssociatedData(name), secret, "as this server key",
+            (failure, reason, inner) => SecretDecryptionException.ForServerKey(name, failure, reason, inner));
+    }
+
+    private StoredSecret Seal(byte[] associatedData, string plaintext)
+    {
         var key = CurrentRing().Current;
         var input = Encoding.UTF8.GetBytes(plaintext);
         var output = new byte[NonceSize + input.Length + TagSize];
@@ -92,7 +125,7 @@ public sealed class SecretProtector(MasterKeyRing initialRing)
             var nonce = output.AsSpan(0, NonceSize);
             RandomNumberGenerator.Fill(nonce);
             using var aes = new AesGcm(key.Material, TagSize);
-            aes.Encrypt(nonce, input, output.AsSpan(NonceSize, input.Length), output.AsSpan(NonceSize + input.Length), AssociatedData(sourceId, field));
+            aes.Encrypt(nonce, input, output.AsSpan(NonceSize, input.Length), output.AsSpan(NonceSize + input.Length), associatedData);
             return new StoredSecret(key.KeyId, Convert.ToBase64String(output));
         }
         finally
@@ -101,12 +134,9 @@ public sealed class SecretProtector(MasterKeyRing initialRing)
         }
     }
 
-    /// <exception cref="SecretDecryptionException">The key is unknown, the data is malformed, or it does not authenticate for this source and field.</exception>
-    public string Unprotect(long sourceId, string field, StoredSecret secret)
+    private string Open(
+        byte[] associatedData, StoredSecret secret, string boundTo, Func<SecretDecryptionFailure, string, Exception?, SecretDecryptionException> failed)
     {
-        ArgumentNullException.ThrowIfNull(field);
-        ArgumentNullException.ThrowIfNull(secret);
-
         var ring = _ring;
         if (secret.KeyId is not null && !ring.TryGet(secret.KeyId, out _) && ring.KeyFilePath is not null)
         {
@@ -119,13 +149,13 @@ public sealed class SecretProtector(MasterKeyRing initialRing)
         {
             // Echo the id only when it looks like one: it is public, but the stored value may be anything.
             var which = IsWellFormedKeyId(secret.KeyId) ? $"the master key {secret.KeyId}" : "the master key it names";
-            throw new SecretDecryptionException(sourceId, field, SecretDecryptionFailure.UnknownKey, $"{which} is not configured");
+            throw failed(SecretDecryptionFailure.UnknownKey, $"{which} is not configured", null);
         }
 
         var data = Decode(secret.Ciphertext);
         if (data is null || data.Length < NonceSize + TagSize)
         {
-            throw new SecretDecryptionException(sourceId, field, SecretDecryptionFailure.Malformed, "it is not a well-formed encrypted value");
+            throw failed(SecretDecryptionFailure.Malformed, "it is not a well-formed encrypted value", null);
         }
 
         var plaintext = new byte[data.Length - NonceSize - TagSize];
@@ -134,13 +164,12 @@ public sealed class SecretProtector(MasterKeyRing initialRing)
             using var aes = new AesGcm(key.Material, TagSize);
             aes.Decrypt(
                 data.AsSpan(0, NonceSize), data.AsSpan(NonceSize, plaintext.Length), data.AsSpan(NonceSize + plaintext.Length),
-                plaintext, AssociatedData(sourceId, field));
+                plaintext, associatedData);
             return Encoding.UTF8.GetString(plaintext);
         }
         catch (AuthenticationTagMismatchException e)
         {
-            throw new SecretDecryptionException(
-                sourceId, field, SecretDecryptionFailure.NotAuthentic, "it was not encrypted for this source and field, or it was altered", e);
+            throw failed(SecretDecryptionFailure.NotAuthentic, $"it was not encrypted {boundTo}, or it was altered", e);
         }
         finally
         {
@@ -157,6 +186,8 @@ public sealed class SecretProtector(MasterKeyRing initialRing)
 
     private static byte[] AssociatedData(long sourceId, string field) =>
         Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"caravan:source:{sourceId}:{field}"));
+
+    private static byte[] ServerKeyAssociatedData(string name) => Encoding.UTF8.GetBytes($"caravan:server:{name}");
 
     private static byte[]? Decode(string? base64)
     {

@@ -18,7 +18,8 @@ public sealed class SecretRotation(
 {
     public const int BatchSize = 100;
 
-    public sealed record Report(string? AddedKeyId, string CurrentKeyId, int Sources, int Secrets);
+    /// <summary>What a rotation did; <paramref name="ServerKeys"/> counts the server's own keys it re-encrypted.</summary>
+    public sealed record Report(string? AddedKeyId, string CurrentKeyId, int Sources, int Secrets, int ServerKeys = 0);
 
     /// <summary>
     /// With a key file, first adds a new key version — unless secrets under older keys remain, which
@@ -39,14 +40,22 @@ public sealed class SecretRotation(
         }
 
         var (sources, secrets) = await ReencryptAsync(cancellationToken);
-        return new Report(added, protector.CurrentKeyId, sources, secrets);
+
+        // The fingerprint key too, so the old master key can be retired; its value stays, and so do fingerprints.
+        var serverKeys = await ServerKeys.ReencryptAsync(database, protector, cancellationToken);
+        return new Report(added, protector.CurrentKeyId, sources, secrets, serverKeys);
     }
 
-    /// <summary>How many stored secrets each master key protects.</summary>
+    /// <summary>How many stored secrets each master key protects, the server's own keys included.</summary>
     public async Task<IReadOnlyDictionary<string, int>> CountByKeyAsync(CancellationToken cancellationToken = default)
     {
         var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
         await using var connection = await database.OpenAsync(cancellationToken);
+        foreach (var (_, secret) in await ServerKeys.ReadAllAsync(connection, null, string.Empty, cancellationToken))
+        {
+            counts[secret.KeyId] = counts.GetValueOrDefault(secret.KeyId) + 1;
+        }
+
         long after = 0;
         while (true)
         {

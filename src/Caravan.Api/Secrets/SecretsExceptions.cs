@@ -43,9 +43,20 @@ public sealed class SecretDecryptionException : Exception
         Failure = failure;
     }
 
+    private SecretDecryptionException(string message, string field, SecretDecryptionFailure failure, Exception? innerException)
+        : base(message, innerException)
+    {
+        Field = field;
+        Failure = failure;
+    }
+
+    /// <summary>The source the secret belongs to; 0 for a key the server holds for itself.</summary>
     public long SourceId { get; }
 
     public string Field { get; }
 
     public SecretDecryptionFailure Failure { get; }
+
+    internal static SecretDecryptionException ForServerKey(string name, SecretDecryptionFailure failure, string reason, Exception? innerException) =>
+        new($"The server's {name} key could not be decrypted: {reason}.", "server:" + name, failure, innerException);
 }

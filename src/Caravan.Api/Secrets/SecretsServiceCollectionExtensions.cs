@@ -30,6 +30,8 @@ public static class SecretsServiceCollectionExtensions
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<SecretRotation>();
         services.AddSingleton<RequestMacs>();
+        services.AddSingleton<ServerKeys>();
+        services.AddOptions<SecurityOptions>().BindConfiguration(SecurityOptions.Section).ValidateOnStart();
         return services;
     }
 }

@@ -8,6 +8,7 @@ using Caravan.Api.Hosting;
 using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources.Types;
+using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Sources;
 
@@ -16,7 +17,7 @@ namespace Caravan.Api.Sources;
 /// one transaction that holds the row, so concurrent changes of different fields all survive.
 /// Each write appends its revision in that transaction and is audited once it committed.
 /// </summary>
-public sealed class SourceWriter(Database database, SecretProtector protector, TimeProvider time, AuditLog audit)
+public sealed class SourceWriter(Database database, SecretProtector protector, TimeProvider time, AuditLog audit, IOptions<SecurityOptions> security)
 {
     public sealed record Created(SourceRow Row, string? PublicKeySql);
 
@@ -219,9 +220,15 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         }
 
         var change = SourceBodies.ReadFields(type, body, ChangeMode.Update, errors, SourceBodies.AccountName, SourceBodies.TypeField);
+        var view = View(stored);
         if (errors.IsEmpty)
         {
-            type.Check(change, View(stored), errors);
+            type.Check(change, view, errors);
+        }
+
+        if (!security.Value.AllowSecretRebind)
+        {
+            RebindGuard.Check(type, change, view, errors);
         }
 
         return (type, accountName, change, errors);

@@ -53,6 +53,8 @@ public static class SourcesApi
         group.MapPatch("/{id}/update-config/", UpdateConfig)
             .WithName("sources_update_config_partial_update").WithSummary("Update data source configuration")
             .WithMetadata(RateBucketMetadata.TestsWhen(Verifies));
+        group.MapGet("/{id}/config/", SourceConfigApi.Read)
+            .WithName("sources_config_retrieve").WithSummary("Get data source configuration, secrets as fingerprints");
         return routes;
     }
 

@@ -14,7 +14,9 @@ public sealed class MigrationTests
 
         Assert.NotEmpty(sqlite);
         Assert.Equal(sqlite.Select(m => (m.Version, m.Name)), postgres.Select(m => (m.Version, m.Name)));
-        Assert.Equal(Enumerable.Range(1, sqlite.Count).Select(v => (long)v), sqlite.Select(m => m.Version));
+        // Numbers are handed out ahead of time to work done in parallel, so gaps are allowed; repeats are not.
+        Assert.Equal(1, sqlite[0].Version);
+        Assert.Equal(sqlite.Select(m => m.Version).Distinct().Order(), sqlite.Select(m => m.Version));
     }
 
     [Fact]

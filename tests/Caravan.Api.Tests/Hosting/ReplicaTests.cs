@@ -78,7 +78,8 @@ public sealed class ReplicaTests : IAsyncLifetime
         using var first = _first!.Client(key);
         using var second = _second!.Client(key);
         var id = await first.CreateSourceAsync("""{"type": "snowflake", "account": "xy12345", "user": "bob", "password": "pw-0"}""");
-        string[] fields = ["warehouse", "database", "role", "user", "account", "password"];
+        // Not "account": changing it while a password is stored is the rebind guard's (RebindGuardTests).
+        string[] fields = ["warehouse", "database", "role", "user", "password"];
 
         for (var round = 0; round < 6; round++)
         {

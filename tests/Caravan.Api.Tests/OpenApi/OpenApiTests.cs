@@ -72,6 +72,7 @@ public partial class OpenApiTests(CaravanApp app)
             ("/api/v1/sources/{id}/", "patch", "sources_partial_update"),
             ("/api/v1/sources/{id}/", "delete", "sources_destroy"),
             ("/api/v1/sources/{id}/update-config/", "patch", "sources_update_config_partial_update"),
+            ("/api/v1/sources/{id}/config/", "get", "sources_config_retrieve"),
             ("/api/v1/sources/test/", "post", "sources_test_create"),
             ("/api/v1/sources/{id}/test/", "post", "sources_test_stored_create"),
             ("/api/v1/sources/{id}/schemas/", "get", "sources_schemas_list"),

@@ -162,9 +162,11 @@ public sealed class SecretLeakTests
                 ["type"] = "MYSQL", ["hostname"] = "my2.example.com", ["username"] = "root", ["password"] = secrets.New("keyed-pw"), ["database_name"] = "shop",
             });
             const string keyedSnowflake = """{"type": "snowflake", "account": "xy12345.us-east-1", "user": "keyed-pair"}""";
+            var keyedIds = new HashSet<long>();
             foreach (var (key, body) in new[] { ("leak-key-1", keyedMySql), ("leak-key-1", keyedMySql), ("leak-key-2", keyedSnowflake), ("leak-key-2", keyedSnowflake) })
             {
                 var answer = await Keyed(http, key, body).Expect(HttpStatusCode.OK);
+                keyedIds.Add(answer["id"]!.GetValue<long>());
                 if (key == "leak-key-2")
                 {
                     secrets.AddPem(await app.RevealAsync(answer["id"]!.GetValue<long>(), "private_key"));
@@ -275,7 +277,7 @@ public sealed class SecretLeakTests
 
             // Every change was audited; the scan of every log line below covers those events too.
             Assert.Equal(
-                ids.Append(mysql).Order(),
+                ids.Append(mysql).Concat(keyedIds).Order(),
                 logs.Events.Where(e => e.Category == Caravan.Api.Revisions.AuditLog.Category).Select(e => (long)e.Properties["SourceId"]!).Distinct().Order());
 
             await http.GetAsync(new Uri(SourcesUrl, UriKind.Relative), TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);

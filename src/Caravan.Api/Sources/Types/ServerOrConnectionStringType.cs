@@ -89,6 +89,14 @@ public abstract partial class ServerOrConnectionStringType : SourceType
         }
     }
 
+    /// <summary>
+    /// A connection string is never stored (it is split into its parts), so it is not listed; the
+    /// options it carried that are credentials are, as one secret.
+    /// </summary>
+    public override IEnumerable<string> StoredSecrets => ["password", SecretOptions];
+
+    public override IEnumerable<string> ExtraSettings => [OptionsSetting];
+
     public override bool IsFullyConfigured(ConfigView config) => config.Text(FormSetting) switch
     {
         ConnectionStringForm => config.Has("hostname"),

@@ -61,6 +61,12 @@ public abstract class SourceType
     /// <summary>True when the stored configuration holds everything the type needs to connect.</summary>
     public virtual bool IsFullyConfigured(ConfigView config) => Fields.Where(f => f.Required).All(f => config.Has(f.Name));
 
+    /// <summary>The secrets the config readback lists, set or not: by default every secret field.</summary>
+    public virtual IEnumerable<string> StoredSecrets => Fields.Where(f => f.IsSecret).Select(f => f.Name);
+
+    /// <summary>Non-secret settings the config readback shows besides the fields, such as connection-string options.</summary>
+    public virtual IEnumerable<string> ExtraSettings => [];
+
     protected static void RequireOnCreate(SourceChange change, ValidationErrors errors, IEnumerable<string> fields)
     {
         foreach (var field in fields)

@@ -1,0 +1,91 @@
+using System.Net;
+using Caravan.Api.Hosting;
+using Caravan.Api.Sources.ConnectionStrings;
+using Caravan.Api.Sources.Types;
+
+namespace Caravan.Api.Sources;
+
+/// <summary>
+/// The rebind guard (contract section 8): an update-config that changes where a connection goes
+/// while stored secrets would be kept is refused, naming every secret to send again. Otherwise
+/// anyone who may edit a source could point it at a server of their own and have Caravan deliver
+/// the stored password there, with a connection test or the next query. Part of validation: it
+/// runs on update-config and on <c>?verify=true</c>'s preview, before anything is written or any
+/// connection is made.
+/// </summary>
+internal static class RebindGuard
+{
+    /// <summary>The fields that say where a connection goes; a type has at most one of them.</summary>
+    private static readonly string[] DestinationFields = ["hostname", "host", "server_hostname", "account"];
+
+    /// <summary>
+    /// Adds an error for each stored secret <paramref name="change"/> would keep while it moves the
+    /// source; <paramref name="change"/> is read after the type's own rules ran (a connection string
+    /// already split into its parts).
+    /// </summary>
+    public static void Check(SourceType type, SourceChange change, ConfigView stored, ValidationErrors errors)
+    {
+        // A new connection string carries its own credentials and replaces every stored one.
+        if (change.Sent.Contains(ServerOrConnectionStringType.ConnectionStringField))
+        {
+            return;
+        }
+
+        foreach (var field in DestinationFields)
+        {
+            // A host refused for a reason of its own will not be stored: it moves nothing.
+            if (!change.Settings.TryGetValue(field, out var sent) || sent?.GetValue<string>() is not { } destination
+                || errors.Has(field) || SameDestination(stored.Text(field), destination))
+            {
+                continue;
+            }
+
+            foreach (var secret in KeptSecrets(type, change, stored))
+            {
+                if (secret == ServerOrConnectionStringType.SecretOptions)
+                {
+                    // Options such as sslpassword came with a connection string and can only be replaced by one.
+                    errors.Add(ServerOrConnectionStringType.ConnectionStringField,
+                        $"Changing {field} requires sending connection_string again: the stored connection options include credentials.");
+                }
+                else
+                {
+                    errors.Add(secret, $"Changing {field} requires sending {secret} again.");
+                }
+            }
+        }
+    }
+
+    /// <summary>Stored secrets the change neither replaces nor clears, in the type's order.</summary>
+    private static IEnumerable<string> KeptSecrets(SourceType type, SourceChange change, ConfigView stored) =>
+        type.Fields.Where(f => f.IsSecret).Select(f => f.Name).Concat(type.StoredSecrets).Distinct(StringComparer.Ordinal)
+            .Where(secret => stored.SecretNames.Contains(secret) && !change.Secrets.ContainsKey(secret));
+
+    /// <summary>
+    /// True when two host names (or Snowflake accounts) name the same place: compared without case,
+    /// IPv6 brackets or a final dot, and IP literals by address (<c>::1</c> is <c>0:0:0:0:0:0:0:1</c>).
+    /// A destination that was not set before is a change.
+    /// </summary>
+    internal static bool SameDestination(string? stored, string sent)
+    {
+        if (stored is null)
+        {
+            return false;
+        }
+
+        var before = Canonical(stored);
+        var after = Canonical(sent);
+        if (IPAddress.TryParse(before, out var storedAddress) && IPAddress.TryParse(after, out var sentAddress))
+        {
+            return storedAddress.Equals(sentAddress);
+        }
+
+        return string.Equals(before, after, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static string Canonical(string host)
+    {
+        var name = HostNames.Normalize(host.Trim());
+        return name.Length > 1 && name.EndsWith('.') ? name[..^1] : name;
+    }
+}
