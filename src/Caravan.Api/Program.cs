@@ -3,6 +3,7 @@ using Caravan.Api.Connectivity;
 using Caravan.Api.Cli;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
+using Caravan.Api.Query;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources;
 using Microsoft.Extensions.Options;
@@ -35,6 +36,7 @@ builder.Services.AddApiKeyAuthentication();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<SourceWriter>();
 builder.Services.AddConnectivity();
+builder.Services.AddQuery();
 builder.Services.AddApiDocs();
 
 var app = builder.Build();
@@ -52,6 +54,7 @@ try
     app.MapApiDocs();
     app.MapSources();
     app.MapConnectivity();
+    app.MapQuery();
     await app.RunAsync();
     return 0;
 }
