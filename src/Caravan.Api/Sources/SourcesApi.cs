@@ -212,6 +212,7 @@ public static class SourcesApi
         }
 
         var outcome = await writer.DeleteAsync(context.Caller(), sourceId, EntityTags.IfMatch(context.Request), cancellationToken);
+        RetireQueryPool(context, outcome, sourceId);
         return outcome switch
         {
             { CurrentTag: { } current } => ApiResults.Stale(current),
@@ -241,6 +242,7 @@ public static class SourcesApi
         }
 
         var outcome = await writer.UpdateConfigAsync(request.HttpContext.Caller(), sourceId, read.Body!, EntityTags.IfMatch(request), cancellationToken);
+        RetireQueryPool(request.HttpContext, outcome, sourceId);
         return outcome switch
         {
             { CurrentTag: { } current } => ApiResults.Stale(current),
@@ -248,6 +250,15 @@ public static class SourcesApi
             { Row: { } row } => WithTag(request, row, TypedResults.Ok(new UpdateConfigResponse(row.Id, row.AccountName, row.Type))),
             _ => ApiResults.NotFound(),
         };
+    }
+
+    /// <summary>A changed or deleted source's query pool closes at once (other replicas notice the new version on their next query).</summary>
+    private static void RetireQueryPool(HttpContext context, WriteOutcome outcome, long sourceId)
+    {
+        if (outcome.Row is not null)
+        {
+            context.RequestServices.GetService<Query.QueryPools>()?.Retire(sourceId, outcome.Row.OrganizationId);
+        }
     }
 
     private static IResult WithTag(HttpRequest request, SourceRow row, IResult result)

@@ -75,6 +75,7 @@ public partial class OpenApiTests(CaravanApp app)
             ("/api/v1/sources/test/", "post", "sources_test_create"),
             ("/api/v1/sources/{id}/test/", "post", "sources_test_stored_create"),
             ("/api/v1/sources/{id}/schemas/", "get", "sources_schemas_list"),
+            ("/api/v1/sources/{id}/query/", "post", "sources_query_create"),
         };
         expected.AddRange(SourceTypes.All
             .Where(t => t.AddRoute is not null)

@@ -85,6 +85,28 @@ public sealed class PostgresQueryTests(CaravanApp app)
         Assert.Equal("one,two", QueryKit.Rows(names)[0]![0]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task Session_settings_a_statement_changes_do_not_outlive_it()
+    {
+        Assert.SkipWhen(Pg.Missing, Pg.NoServer);
+        await using var db = await ScratchDatabase.CreateAsync();
+        await db.AdminAsync($"CREATE TABLE items (id int); GRANT ALL ON items TO {db.Role};");
+        await using var app = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Query:MaxConcurrentPerSource"] = "1" });
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(db.Body());
+
+        // One pooled session: each of these runs on it, one after the other.
+        await org.Http.QueryAsync(id, "SET SESSION default_transaction_read_only = off", HttpStatusCode.OK);
+        await org.Http.QueryAsync(id, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", HttpStatusCode.OK);
+        await org.Http.QueryAsync(id, "SELECT set_config('search_path', 'nowhere', false)", HttpStatusCode.OK);
+        await org.Http.QueryAsync(id, "COMMIT", HttpStatusCode.OK);
+        var path = await org.Http.QueryAsync(id, "SHOW search_path", HttpStatusCode.OK);
+        await org.Http.QueryAsync(id, "INSERT INTO items VALUES (1)", HttpStatusCode.BadRequest);
+
+        Assert.Equal("\"$user\", public", QueryKit.Rows(path)[0]![0]!.GetValue<string>());
+        Assert.Equal(0, await db.CountAsync("items"));
+    }
+
     [Theory]
     [InlineData("SELECT 1; SELECT 2")]
     [InlineData("SELECT 1; DELETE FROM items")]

@@ -32,12 +32,15 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
                 settings.MaxPoolSize = Math.Max(1, run.Options.MaxConcurrentPerSource);
                 settings.ConnectionIdleLifetime = 60;
                 settings.CommandTimeout = 0;
+                // Every statement runs in a transaction that is rolled back, which undoes any SET it
+                // made: no DISCARD ALL is needed between two queries.
+                settings.NoResetOnClose = true;
             }));
         await using var session = await PostgresDriver.OpenAsync(lease.Pool, run.Token);
+        var closed = false;
         try
         {
-            await BeginAsync(session, run);
-            await StatementAsync(session, run);
+            closed = await ExecuteAsync(session, run);
         }
         catch (PostgresException exception)
         {
@@ -53,7 +56,10 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         }
         finally
         {
-            await RollbackAsync(session);
+            if (!closed)
+            {
+                await RollbackAsync(session);
+            }
         }
     }
 
@@ -79,42 +85,49 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         };
     }
 
-    /// <summary>One round trip: the read-only transaction and its local settings.</summary>
-    private static async Task BeginAsync(NpgsqlConnection session, QueryRun run)
+    /// <summary>
+    /// One round trip on the way that succeeds: <c>BEGIN READ ONLY</c>, the local settings, the
+    /// statement (alone in its own Parse: a batch command is never split or rewritten) and
+    /// <c>ROLLBACK</c>, in one batch. A failure skips the rest of the batch; the caller then rolls back.
+    /// </summary>
+    private static async Task<bool> ExecuteAsync(NpgsqlConnection session, QueryRun run)
     {
         await using var batch = new NpgsqlBatch(session);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN TRANSACTION READ ONLY"));
         var timeout = new NpgsqlBatchCommand("SELECT pg_catalog.set_config('statement_timeout', $1, true)");
         timeout.Parameters.Add(new NpgsqlParameter { Value = run.Request.TimeoutMs.ToString(CultureInfo.InvariantCulture) });
         batch.BatchCommands.Add(timeout);
+        var settings = 1;
         if (run.Request.Uid is { } uid)
         {
             var setting = new NpgsqlBatchCommand("SELECT pg_catalog.set_config($1, $2, true)");
             setting.Parameters.Add(new NpgsqlParameter { Value = run.Options.UidSetting });
             setting.Parameters.Add(new NpgsqlParameter { Value = uid });
             batch.BatchCommands.Add(setting);
+            settings++;
         }
 
-        await batch.ExecuteNonQueryAsync(run.Token);
-    }
-
-    private static async Task StatementAsync(NpgsqlConnection session, QueryRun run)
-    {
-        // A batch command is sent as written (no client-side splitting or rewriting): one Parse message.
-        await using var batch = new NpgsqlBatch(session);
         batch.BatchCommands.Add(new NpgsqlBatchCommand(run.Statement));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("ROLLBACK"));
         var reader = await batch.ExecuteReaderAsync(run.Token);
         var cancelled = false;
         try
         {
-            var columns = new QueryColumn[reader.FieldCount];
+            // The reader starts at the first result set: the settings' one-row answers come first.
+            var hasResult = true;
+            for (var i = 0; i < settings && hasResult; i++)
+            {
+                hasResult = await reader.NextResultAsync(run.Token);
+            }
+
+            var columns = new QueryColumn[hasResult ? reader.FieldCount : 0];
             for (var i = 0; i < columns.Length; i++)
             {
                 columns[i] = new QueryColumn(reader.GetName(i), reader.GetDataTypeName(i));
             }
 
             await run.BeginAsync(columns);
-            while (await reader.ReadAsync(run.Token))
+            while (hasResult && await reader.ReadAsync(run.Token))
             {
                 var row = new object?[columns.Length];
                 for (var i = 0; i < row.Length; i++)
@@ -130,6 +143,14 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
                     break;
                 }
             }
+
+            if (!cancelled)
+            {
+                while (await reader.NextResultAsync(run.Token))
+                {
+                    // Drain to the end of the batch, so its ROLLBACK has run.
+                }
+            }
         }
         finally
         {
@@ -142,6 +163,8 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
                 // The cancellation asked for above.
             }
         }
+
+        return !cancelled;
     }
 
     private static object? Read(NpgsqlDataReader reader, int ordinal, QueryColumn column, QueryRun run)
