@@ -6,6 +6,9 @@
 #   - starts Caravan and the baseline on the same store (same schema, same rows), seeds sources;
 #   - runs wrk against them in alternation (warm-up, then ROUNDS rounds, the order swapped every
 #     round) for GET a source and PATCH update-config, and computes throughput ratios and p99;
+#   - on the PostgreSQL store, also POST query (SELECT 1) through Caravan's query route to a source
+#     pointing at the bench's own PostgreSQL, against the same statement over a raw pooled Npgsql
+#     connection in the baseline;
 #   - reads the peak RSS (VmHWM) of both processes after all their load;
 #   - measures list latency (one connection, page_size 50) with 1,000 and then 100,000 sources in
 #     the store, page 1 and a deep page (page 20 of 20, page 1,990 of 2,000).
@@ -112,6 +115,7 @@ start_servers() {
   export ConnectionStrings__Caravan="$caravan_cs" Caravan__Storage__Provider="$store" \
     Caravan__Secrets__MasterKeyFile="$dir/master.key" Caravan__BootstrapApiKey="$key" \
     Caravan__RateLimits__Enabled=false
+    Caravan__Query__MaxConcurrentPerSource=16
   if [ "$store" = Postgres ]; then
     dotnet "$caravan_dll" migrate >"$dir/migrate.log" 2>&1 || { cat "$dir/migrate.log"; exit 1; }
   fi
@@ -140,9 +144,19 @@ print(ids[0], ids[-1])
 PY
 )
 
+  # The query route's target: the bench's own PostgreSQL (trust auth, so any password logs in).
+  query_id=
+  query_db=
+  if [ "$store" = Postgres ]; then
+    query_id=$(curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+      -d "{\"type\": \"postgres\", \"account_name\": \"Query target\", \"hostname\": \"127.0.0.1\", \"port\": $pg_port, \"username\": \"postgres\", \"password\": \"trust\", \"database_name\": \"bench\"}" \
+      "$caravan_url/api/v1/sources/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    query_db="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=bench;Maximum Pool Size=16"
+  fi
+
   port=$(free_port)
   baseline_url="http://127.0.0.1:$port"
-  BASELINE_STORE="$store" BASELINE_DB="$baseline_cs" BASELINE_KEY="$key" \
+  BASELINE_QUERY_DB="$query_db" BASELINE_STORE="$store" BASELINE_DB="$baseline_cs" BASELINE_KEY="$key" \
     dotnet "$baseline_dll" --urls "$baseline_url" >"$dir/baseline.log" 2>&1 &
   baseline_pid=$!
   pids+=("$baseline_pid")
@@ -162,6 +176,12 @@ PY
   b=$(curl -fsS -X PATCH -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"port": 5433}' "$baseline_url/api/v1/sources/$first_id/update-config/")
   [ "$a" = "$b" ] || { log "PATCH differs: Caravan $a / baseline $b"; exit 1; }
   log "$store: both answer GET $a"
+  if [ -n "$query_id" ]; then
+    a=$(curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"sql": "SELECT 1"}' "$caravan_url/api/v1/sources/$query_id/query/")
+    b=$(curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"sql": "SELECT 1"}' "$baseline_url/api/v1/sources/$query_id/query/")
+    [ "${a%%\"row_count*}" = "${b%%\"row_count*}" ] || { log "query differs: Caravan $a / baseline $b"; exit 1; }
+    log "$store: both answer query $a"
+  fi
 }
 
 stop_servers() {
@@ -176,7 +196,7 @@ hwm_mb() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 run_wrk() {
   local store=$1 server=$2 url=$3 kind=$4 phase=$5 label=$6 seconds=$7 conns=$8 page=${9:-1} threads=$THREADS out
   [ "$conns" -lt "$threads" ] && threads=$conns
-  out=$(BENCH_KIND=$kind BENCH_KEY=$key BENCH_ID_MIN=$first_id BENCH_ID_MAX=$last_id BENCH_PAGE=$page \
+  out=$(BENCH_QUERY_ID=${query_id:-1} BENCH_KIND=$kind BENCH_KEY=$key BENCH_ID_MIN=$first_id BENCH_ID_MAX=$last_id BENCH_PAGE=$page \
     wrk -t"$threads" -c"$conns" -d"${seconds}s" --timeout 10s -s bench/wrk/sources.lua "$url" 2>&1) \
     || { echo "$out"; log "wrk failed"; exit 1; }
   local line
@@ -225,14 +245,16 @@ for store in $STORES; do
   log "=== $store ==="
   start_servers "$store"
 
+  kinds="get patch"
+  [ -n "$query_id" ] && kinds="get patch query"
   log "$store: warm-up"
-  for kind in get patch; do
+  for kind in $kinds; do
     run_wrk "$store" caravan "$caravan_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
     run_wrk "$store" baseline "$baseline_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
   done
 
   for round in $(seq 1 "$ROUNDS"); do
-    for kind in get patch; do
+    for kind in $kinds; do
       if [ $((round % 2)) = 1 ]; then order="caravan baseline"; else order="baseline caravan"; fi
       for server in $order; do
         if [ "$server" = caravan ]; then url=$caravan_url; else url=$baseline_url; fi
@@ -285,11 +307,12 @@ p(f"- machine: {machine}")
 p(f"- load: wrk -t{threads} -c{conns}, {rounds} rounds x {secs} s per route and server, alternating (order swapped each round), after a warm-up; "
   f"load generator and servers share the same cores")
 p(f"- list latency: wrk -t1 -c1 for {list_secs} s per page, page_size 50\n")
-p("## Throughput (GET a source, PATCH update-config)\n")
+p("## Throughput (GET a source, PATCH update-config; on PostgreSQL also POST query with SELECT 1)\n")
 p("| store | route | Caravan req/s | baseline req/s | ratio (per-round min-max) | target | Caravan p99 ms | baseline p99 ms |")
 p("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
 for store in stores:
-    for kind, label, target in (("get", "GET /sources/{id}/", 0.6), ("patch", "PATCH update-config", 0.35 if store == "Sqlite" else None)):
+    for kind, label, target in (("get", "GET /sources/{id}/", 0.6), ("patch", "PATCH update-config", 0.35 if store == "Sqlite" else None),
+                                ("query", "POST query SELECT 1 (vs raw pooled Npgsql)", 0.5)):
         def sel(server):
             return [r for r in rows if r[0] == store and r[1] == server and r[2] == kind and r[3] == "round"]
         c, b = sel("caravan"), sel("baseline")

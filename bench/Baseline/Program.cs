@@ -8,6 +8,8 @@
 //   BASELINE_STORE  Sqlite (default) or Postgres
 //   BASELINE_DB     connection string of the store Caravan uses
 //   BASELINE_KEY    the one valid API key; BASELINE_ORG the organization name it acts for (default)
+//   BASELINE_QUERY_DB  optional: a PostgreSQL connection string; POST /{id}/query/ then runs the
+//                   body's "sql" over one raw pooled Npgsql data source (any id), answering as Caravan does
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Data.Common;
@@ -28,13 +30,15 @@ var apiKey = Environment.GetEnvironmentVariable("BASELINE_KEY") ?? throw new Inv
 var organization = Environment.GetEnvironmentVariable("BASELINE_ORG") ?? "default";
 Store store = isPostgres ? new PostgresStore(connectionString) : new SqliteStore(connectionString);
 var organizationId = await store.OrganizationIdAsync(organization);
-var handler = new Handler(store, "Bearer " + apiKey, organizationId);
+var queryDb = Environment.GetEnvironmentVariable("BASELINE_QUERY_DB");
+var handler = new Handler(store, "Bearer " + apiKey, organizationId,
+    string.IsNullOrEmpty(queryDb) ? null : NpgsqlDataSource.Create(queryDb));
 
 app.Run(handler.HandleAsync);
 await app.RunAsync();
 
 /// <summary>Routes by hand: /api/v1/sources/, /api/v1/sources/{id}/, /api/v1/sources/{id}/update-config/.</summary>
-internal sealed class Handler(Store store, string expectedAuthorization, long organizationId)
+internal sealed class Handler(Store store, string expectedAuthorization, long organizationId, NpgsqlDataSource? queryTarget)
 {
     private const string Prefix = "/api/v1/sources";
     private static readonly byte[] NotFoundBody = """{"detail":"Not found."}"""u8.ToArray();
@@ -95,10 +99,79 @@ internal sealed class Handler(Store store, string expectedAuthorization, long or
                     await UpdateConfigAsync(context, id);
                     return;
                 }
+
+                if (action.SequenceEqual("query") && HttpMethods.IsPost(request.Method) && queryTarget is not null)
+                {
+                    await QueryAsync(context, queryTarget);
+                    return;
+                }
             }
         }
 
         await WriteAsync(context, 404, NotFoundBody);
+    }
+
+    /// <summary>The statement of the body over a raw pooled connection, rows written as Caravan writes them.</summary>
+    private static async Task QueryAsync(HttpContext context, NpgsqlDataSource target)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var body = await ReadBodyAsync(context.Request);
+        string sql;
+        using (var document = JsonDocument.Parse(body))
+        {
+            sql = document.RootElement.GetProperty("sql").GetString()!;
+        }
+
+        await using var command = target.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync(context.RequestAborted);
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await using var json = new Utf8JsonWriter(context.Response.BodyWriter);
+        json.WriteStartObject();
+        json.WriteStartArray("columns");
+        for (var i = 0; i < reader.FieldCount; i++)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", reader.GetName(i));
+            json.WriteString("type", reader.GetDataTypeName(i));
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("rows");
+        var count = 0;
+        while (await reader.ReadAsync(context.RequestAborted))
+        {
+            count++;
+            json.WriteStartArray();
+            for (var i = 0; i < reader.FieldCount; i++)
+            {
+                switch (reader.GetValue(i))
+                {
+                    case DBNull:
+                        json.WriteNullValue();
+                        break;
+                    case int number:
+                        json.WriteNumberValue(number);
+                        break;
+                    case long number:
+                        json.WriteNumberValue(number);
+                        break;
+                    case var other:
+                        json.WriteStringValue(Convert.ToString(other, CultureInfo.InvariantCulture));
+                        break;
+                }
+            }
+
+            json.WriteEndArray();
+        }
+
+        json.WriteEndArray();
+        json.WriteNumber("row_count", count);
+        json.WriteBoolean("truncated", false);
+        json.WriteNumber("duration_ms", (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        json.WriteEndObject();
+        await json.FlushAsync(context.RequestAborted);
     }
 
     private async Task GetAsync(HttpContext context, long id)

@@ -1,5 +1,6 @@
 -- wrk script for the Caravan benchmark. Chosen by environment:
---   BENCH_KIND   get | patch | list
+--   BENCH_KIND   get | patch | list | query
+--   BENCH_QUERY_ID  query: the source whose database runs SELECT 1
 --   BENCH_KEY    the API key, sent as Authorization: Bearer
 --   BENCH_ID_MIN / BENCH_ID_MAX   get and patch pick a source id uniformly in this range
 --   BENCH_PAGE   list: the page number (page_size is 50)
@@ -9,6 +10,8 @@ local key = os.getenv("BENCH_KEY") or ""
 local id_min = tonumber(os.getenv("BENCH_ID_MIN") or "1")
 local id_max = tonumber(os.getenv("BENCH_ID_MAX") or "1")
 local page = os.getenv("BENCH_PAGE") or "1"
+local query_id = os.getenv("BENCH_QUERY_ID") or "1"
+local query_body = '{"sql": "SELECT 1"}'
 
 local headers = { ["Authorization"] = "Bearer " .. key }
 local patch_headers = { ["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json" }
@@ -27,6 +30,9 @@ end
 function request()
   if kind == "list" then
     return wrk.format("GET", list_path, headers)
+  end
+  if kind == "query" then
+    return wrk.format("POST", "/api/v1/sources/" .. query_id .. "/query/", patch_headers, query_body)
   end
   local id = math.random(id_min, id_max)
   if kind == "patch" then

@@ -84,6 +84,9 @@ internal static class SourcesDocument
     private const string PaginatedRevisionList = "PaginatedRevisionList";
     private const string SourceConfig = "SourceConfig";
     private const string SecretState = "SecretState";
+    private const string QueryRequest = "QueryRequest";
+    private const string QueryResult = "QueryResult";
+    private const string QueryFailure = "QueryFailure";
 
     public static readonly HashSet<Type> HandDescribed =
     [
@@ -149,6 +152,9 @@ internal static class SourcesDocument
                 };
                 responses["200"] = config;
                 break;
+            case Query.QueryApi.OperationId:
+                DescribeQuery(operation, responses, document);
+                break;
             case "sources_update":
                 operation.RequestBody = JsonBody(ConnectionRequest, document);
                 responses["200"] = JsonResponse("The renamed data source.", Connection, document);
@@ -193,7 +199,8 @@ internal static class SourcesDocument
         {
             DescribeIdParameter(operation);
             responses.TryAdd("404", JsonResponse("No such data source in your organization.", Detail, document));
-            if (!string.Equals(context.Description.HttpMethod, "GET", StringComparison.OrdinalIgnoreCase))
+            if (!string.Equals(context.Description.HttpMethod, "GET", StringComparison.OrdinalIgnoreCase)
+                && operation.OperationId != Query.QueryApi.OperationId)
             {
                 // Optimistic concurrency (a Caravan extension): the ETag of a GET, sent back as If-Match.
                 operation.Parameters ??= [];
@@ -406,6 +413,31 @@ internal static class SourcesDocument
                     + "the field and the value: it changes when the value changes, not on a master key rotation, and tells nothing about the value.",
             }, false)));
 
+        yield return (QueryRequest, Object(
+            "One read-only statement.",
+            ("sql", Text("Exactly one statement; a trailing ';' and comments are allowed."), true),
+            ("max_rows", Integer("Rows to return at most (default 1000, larger values are clamped to 100000); `truncated` says when there were more."), false),
+            ("timeout_ms", Integer("Time limit in milliseconds (default 30000, larger values are clamped to 300000); the statement is cancelled in the database."), false),
+            ("uid", Text("Handed to the database for row-level security (PostgreSQL: the setting `caravan.uid`, set locally). Refused where the database cannot take it."), false)));
+
+        yield return (QueryResult, Object(
+            "The result of a statement. With `Accept: application/x-ndjson` the same parts come as lines: `{\"columns\"}`, one JSON array per row, then `{\"row_count\", \"truncated\", \"duration_ms\"}` (or `{\"error\"}`); with `Accept: text/csv` a header row and the rows (RFC 4180).",
+            ("columns", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Array,
+                Items = Object(null, ("name", Text("The column's name."), true), ("type", Text("The database's name for the column's type."), true)),
+            }, true),
+            ("rows", new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema() } }, true),
+            ("row_count", Integer("Rows returned."), true),
+            ("truncated", Boolean("True when the statement had more rows than max_rows, or more bytes than the server's cap."), true),
+            ("duration_ms", Integer("How long the query took."), true)));
+
+        yield return (QueryFailure, Object(
+            null,
+            ("detail", Text("What went wrong, for people; never a secret."), true),
+            ("code", Enum([.. FailureCodeNames, "not_configured", "syntax_error", "undefined_object", "query_failed", "source_busy"],
+                "The stable failure code."), true)));
+
         yield return (SourceConfigUpdated, Object(
             null,
             ("id", Integer("Connection ID"), true),
@@ -461,6 +493,24 @@ internal static class SourcesDocument
                 Mapping = SourceTypes.All.ToDictionary(t => t.Name, t => Reference(RequestSchemaName(t), document)),
             },
         });
+    }
+
+    private static void DescribeQuery(OpenApiOperation operation, OpenApiResponses responses, OpenApiDocument? document)
+    {
+        operation.Description = "Runs one read-only statement on the source's database. The database enforces read-only wherever it can "
+            + "(docs/query.md says how, per type); a write is refused with 400 on `sql` and changes nothing. "
+            + "Rows stream as they arrive; a failure after the first row is told in the body (see docs/query.md).";
+        operation.RequestBody = JsonBody(QueryRequest, document);
+        var result = JsonResponse("The result (streamed).", QueryResult, document);
+        result.Content!["text/csv"] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Description = "A header row, then the rows." } };
+        result.Content["application/x-ndjson"] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Description = "One JSON document per line." } };
+        responses["200"] = result;
+        responses["406"] = JsonResponse("The Accept header names none of application/json, text/csv, application/x-ndjson.", Detail, document);
+        responses["409"] = JsonResponse("The source is not fully configured (`not_configured`).", QueryFailure, document);
+        responses["422"] = JsonResponse("The database refused or failed the statement: syntax, missing table, permission.", QueryFailure, document);
+        responses["502"] = JsonResponse("The database could not be reached or refused the login.", QueryFailure, document);
+        responses["503"] = JsonResponse("Too many queries are running on this source (`source_busy`); retry after `Retry-After` seconds.", QueryFailure, document);
+        responses["504"] = JsonResponse("The time limit passed; the statement was cancelled (`timeout`).", QueryFailure, document);
     }
 
     /// <summary>The create body of one type: its name, its type, and its fields (contract section 5).</summary>

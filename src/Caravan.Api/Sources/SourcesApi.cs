@@ -286,6 +286,7 @@ public static class SourcesApi
         }
 
         var outcome = await writer.DeleteAsync(context.Caller(), sourceId, EntityTags.IfMatch(context.Request), cancellationToken);
+        RetireQueryPool(context, outcome, sourceId);
         return outcome switch
         {
             { CurrentTag: { } current } => ApiResults.Stale(current),
@@ -315,6 +316,7 @@ public static class SourcesApi
         }
 
         var outcome = await writer.UpdateConfigAsync(request.HttpContext.Caller(), sourceId, read.Body!, EntityTags.IfMatch(request), cancellationToken);
+        RetireQueryPool(request.HttpContext, outcome, sourceId);
         return outcome switch
         {
             { CurrentTag: { } current } => ApiResults.Stale(current),
@@ -326,6 +328,15 @@ public static class SourcesApi
 
     /// <summary>update-config with <c>?verify=true</c> checks the selection on the database (and counts as a test).</summary>
     private static bool Verifies(HttpRequest request) => string.Equals(request.Query["verify"], "true", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A changed or deleted source's query pool closes at once (other replicas notice the new version on their next query).</summary>
+    private static void RetireQueryPool(HttpContext context, WriteOutcome outcome, long sourceId)
+    {
+        if (outcome.Row is not null)
+        {
+            context.RequestServices.GetService<Query.QueryPools>()?.Retire(sourceId, outcome.Row.OrganizationId);
+        }
+    }
 
     private static IResult WithTag(HttpRequest request, SourceRow row, IResult result)
     {

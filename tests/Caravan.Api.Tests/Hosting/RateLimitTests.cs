@@ -60,18 +60,20 @@ public sealed class RateLimitTests
     [Fact]
     public async Task Tests_and_discovery_count_against_their_own_bucket_only()
     {
-        await using var caravan = await LimitedCaravan.StartAsync(requestsPerMinute: 100, testsPerMinute: 2);
+        await using var caravan = await LimitedCaravan.StartAsync(requestsPerMinute: 100, testsPerMinute: 3);
         using var client = await caravan.NewKeyAsync(LimitedCaravan.NewOrganization());
         var id = await client.CreateSourceAsync("""{"type": "motherduck", "database_name": "d", "token": "t"}""");
 
-        // Two tests of a source that does not exist: answered (404), and counted.
+        // Three tests of a source that does not exist: answered (404), and counted.
         (await SendAsync(client, HttpMethod.Post, SourcesUrl + "999999999/test/")).AssertStatus(HttpStatusCode.NotFound);
         (await SendAsync(client, HttpMethod.Get, SourcesUrl + "999999999/schemas/")).AssertStatus(HttpStatusCode.NotFound);
+        (await SendAsync(client, HttpMethod.Post, SourcesUrl + "999999999/query/", """{"sql": "SELECT 1"}""")).AssertStatus(HttpStatusCode.NotFound);
 
-        (await SendAsync(client, HttpMethod.Post, SourcesUrl + $"{id}/test/")).AssertThrottled(retryAfter: 30);
-        (await SendAsync(client, HttpMethod.Get, SourcesUrl + $"{id}/schemas/")).AssertThrottled(30);
-        (await SendAsync(client, HttpMethod.Post, SourcesUrl + "test/", """{"type": "motherduck", "database_name": "d", "token": "t"}""")).AssertThrottled(30);
-        (await SendAsync(client, new HttpMethod("PATCH"), SourcesUrl + $"{id}/update-config/?verify=true", """{"database_name": "e"}""")).AssertThrottled(30);
+        (await SendAsync(client, HttpMethod.Post, SourcesUrl + $"{id}/test/")).AssertThrottled(retryAfter: 20);
+        (await SendAsync(client, HttpMethod.Get, SourcesUrl + $"{id}/schemas/")).AssertThrottled(20);
+        (await SendAsync(client, HttpMethod.Post, SourcesUrl + "test/", """{"type": "motherduck", "database_name": "d", "token": "t"}""")).AssertThrottled(20);
+        (await SendAsync(client, new HttpMethod("PATCH"), SourcesUrl + $"{id}/update-config/?verify=true", """{"database_name": "e"}""")).AssertThrottled(20);
+        (await SendAsync(client, HttpMethod.Post, SourcesUrl + $"{id}/query/", """{"sql": "SELECT 1"}""")).AssertThrottled(20);
 
         // Everything else still passes: the requests bucket is untouched by tests.
         (await SendAsync(client, new HttpMethod("PATCH"), SourcesUrl + $"{id}/update-config/", """{"database_name": "e"}""")).AssertStatus(HttpStatusCode.OK);
