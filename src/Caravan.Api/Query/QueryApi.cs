@@ -1,5 +1,6 @@
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
+using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
 using Microsoft.Net.Http.Headers;
@@ -37,12 +38,34 @@ public static class QueryApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("query");
         group.MapPost("/{id}/query/", Run).WithName(OperationId).WithSummary("Run a read-only query")
-            .WithMetadata(RateBucketMetadata.Tests);
+            .WithMetadata(RateBucketMetadata.Tests, KeyCheckedInQuery.Instance);
         return routes;
     }
 
-    public static async Task<IResult> Run(string id, HttpContext context, QueryGateway gateway, CancellationToken cancellationToken)
+    public static async Task<IResult> Run(
+        string id, HttpContext context, QueryGateway gateway, Database database, RateLimits limits, CancellationToken cancellationToken)
     {
+        // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
+        // round trip before the database is reached. Still 401, then 429, before anything else.
+        var key = context.Features.Get<PresentedKey>() ?? throw new InvalidOperationException("The query route is marked KeyCheckedInQuery.");
+        Caller? caller;
+        SourceRow? row;
+        await using (var lease = await database.LeaseReadAsync(cancellationToken))
+        {
+            (caller, row) = await SourceRows.FindForKeyAsync(lease, key.Hash, SourcesApi.ParseId(id) ?? 0, cancellationToken);
+        }
+
+        if (caller is null)
+        {
+            return ApiKeyFilter.InvalidKeyChallenge(context);
+        }
+
+        context.Features.Set(caller);
+        if (RateLimitFilter.Check(context, limits, RateBucket.Tests) is { } throttled)
+        {
+            return throttled;
+        }
+
         if (SourcesApi.ParseId(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
@@ -66,7 +89,7 @@ public static class QueryApi
         }
 
         var sink = new HttpRowSink(context.Response, format);
-        var failure = await gateway.RunAsync(context.Caller(), sourceId, request, sink, cancellationToken);
+        var failure = await gateway.RunAsync(caller, sourceId, new QueryGateway.Found(row), request, sink, cancellationToken);
         if (failure is null || failure.Kind == QueryFailureKind.Aborted)
         {
             return Results.Empty;

@@ -31,7 +31,15 @@ public sealed class QueryGateway(
     private readonly ILogger _logger = loggers.CreateLogger<QueryGateway>();
 
     /// <summary>Runs one statement; rows go to <paramref name="sink"/>. Returns null on success, else the failure.</summary>
-    public async Task<QueryFailure?> RunAsync(Caller caller, long sourceId, QueryRequest request, IRowSink sink, CancellationToken cancellationToken)
+    public Task<QueryFailure?> RunAsync(Caller caller, long sourceId, QueryRequest request, IRowSink sink, CancellationToken cancellationToken) =>
+        RunAsync(caller, sourceId, found: null, request, sink, cancellationToken);
+
+    /// <summary>
+    /// The same, with the source already read by the caller in the caller's organization (the HTTP
+    /// route reads it with its key check): <paramref name="found"/> holds the row, or none when there is no such source.
+    /// </summary>
+    public async Task<QueryFailure?> RunAsync(
+        Caller caller, long sourceId, Found? found, QueryRequest request, IRowSink sink, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var type = "?";
@@ -39,7 +47,7 @@ public sealed class QueryGateway(
         QueryFailure? failure;
         try
         {
-            (failure, run, type) = await ExecuteAsync(caller, sourceId, request, sink, clock, cancellationToken);
+            (failure, run, type) = await ExecuteAsync(caller, sourceId, found, request, sink, clock, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -53,9 +61,9 @@ public sealed class QueryGateway(
     }
 
     private async Task<(QueryFailure? Failure, QueryRun? Run, string Type)> ExecuteAsync(
-        Caller caller, long sourceId, QueryRequest request, IRowSink sink, Stopwatch clock, CancellationToken cancellationToken)
+        Caller caller, long sourceId, Found? found, QueryRequest request, IRowSink sink, Stopwatch clock, CancellationToken cancellationToken)
     {
-        var row = await sources.FindAsync(caller, sourceId, cancellationToken);
+        var row = found is not null ? found.Row : await sources.FindAsync(caller, sourceId, cancellationToken);
         if (row is null)
         {
             pools.Retire(sourceId, caller.OrganizationId);
@@ -132,6 +140,9 @@ public sealed class QueryGateway(
             return (new QueryFailure(QueryFailureKind.Unreachable, FailureCodes.DriverError, scrubber.Scrub(Shorten(exception.Message))), run, row.Type);
         }
     }
+
+    /// <summary>A source read ahead of the gateway; <see cref="Row"/> is null when it does not exist.</summary>
+    public sealed record Found(SourceRow? Row);
 
     private static QueryFailure Invalid(string field, string code, string message) => new(QueryFailureKind.Invalid, code, message, field);
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Caravan.Api.Query;
 using Caravan.Api.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Caravan.Api.Tests.Query;
 
@@ -114,6 +115,39 @@ public sealed class QueryRouteTests(CaravanApp app)
         var answer = await client.PostJsonAsync(QueryKit.Url(1), QueryKit.Body("SELECT 1")).Expect(HttpStatusCode.Unauthorized);
 
         Assert.Equal("Authentication credentials were not provided.", answer["detail"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("{id}", """{"sql": "SELECT 1"}""")]
+    [InlineData("{id}", "not json")]
+    [InlineData("999999999", """{"sql": "SELECT 1"}""")]
+    [InlineData("abc", """{"sql": "SELECT 1"}""")]
+    public async Task A_wrong_or_revoked_key_is_401_before_any_other_answer(string id, string body)
+    {
+        // The route checks the key in the same store query that reads the source: a bad key is a
+        // 401 whatever the id or the body, and never reaches the database.
+        var org = await app.NewOrganizationAsync();
+        var source = await org.Http.CreateSourceAsync(Mysql);
+        using var wrong = app.CreateClient();
+        wrong.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Caravan.Api.Auth.ApiKeys.NewKey());
+        var revoked = await app.NewOrganizationAsync();
+        Assert.True(await app.Services.GetRequiredService<Caravan.Api.Auth.ApiKeys>().RevokeAsync(revoked.KeyId));
+
+        foreach (var client in new[] { wrong, revoked.Http, org.Http })
+        {
+            using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+            var url = $"/api/v1/sources/{id.Replace("{id}", source.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)}/query/";
+            using var response = await client.PostAsync(new Uri(url, UriKind.Relative), content);
+            if (client == org.Http)
+            {
+                Assert.NotEqual(HttpStatusCode.Unauthorized, response.StatusCode);
+                continue;
+            }
+
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("""{"detail":"Invalid API key."}""", await response.Content.ReadAsStringAsync());
+            Assert.Equal("Bearer", response.Headers.WwwAuthenticate.ToString());
+        }
     }
 
     [Fact]
