@@ -3,6 +3,7 @@ using Caravan.Api.Connectivity;
 using Caravan.Api.Cli;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
+using Caravan.Api.Query;
 using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources;
@@ -39,6 +40,7 @@ builder.Services.AddSingleton<SourceWriter>();
 builder.Services.AddRevisions();
 builder.Services.AddSingleton<IdempotencyKeys>();
 builder.Services.AddConnectivity();
+builder.Services.AddQuery();
 builder.Services.AddApiDocs();
 
 var app = builder.Build();
@@ -57,6 +59,7 @@ try
     app.MapSources();
     app.MapRevisions();
     app.MapConnectivity();
+    app.MapQuery();
     await app.RunAsync();
     return 0;
 }

@@ -193,6 +193,9 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         return stored is null ? null : new SourceConnection(SourceTypes.Find(stored.Type)!, stored.Settings, Reveal(stored));
     }
 
+    /// <summary>The configuration of a stored source, secrets decrypted (for a query, which also needs the row's version).</summary>
+    public SourceConnection Connect(SourceRow row) => new(SourceTypes.Find(row.Type)!, row.Settings, Reveal(row));
+
     /// <summary>An unsaved configuration, checked as a create would check it.</summary>
     public static SourceConnection Unsaved(SourceType type, SourceChange change) =>
         new(type,

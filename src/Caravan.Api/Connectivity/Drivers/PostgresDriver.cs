@@ -67,11 +67,12 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
     /// A data source for one checked address: the driver never resolves the name itself, while TLS
     /// still verifies the certificate against the host name the user gave.
     /// </summary>
-    public static NpgsqlDataSource DataSource(SourceConnection connection, string host, IPAddress address, TimeSpan limit)
+    public static NpgsqlDataSource DataSource(
+        SourceConnection connection, string host, IPAddress address, TimeSpan limit, Action<NpgsqlConnectionStringBuilder>? adjust = null)
     {
         var seconds = (int)Math.Clamp(Math.Ceiling(limit.TotalSeconds), 1, 300);
         var options = connection.Options;
-        var builder = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder
+        var settings = new NpgsqlConnectionStringBuilder
         {
             Host = address.ToString(),
             Port = connection.Port,
@@ -84,7 +85,9 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
             CommandTimeout = seconds,
             Options = "-c default_transaction_read_only=on",
             SslMode = options.TryGetValue("sslmode", out var mode) ? ParseSslMode(mode) : SslMode.Prefer,
-        }.ConnectionString);
+        };
+        adjust?.Invoke(settings);
+        var builder = new NpgsqlDataSourceBuilder(settings.ConnectionString);
         builder.UseSslClientAuthenticationOptionsCallback(ssl => ssl.TargetHost = host.Trim('[', ']'));
         return builder.Build();
     }

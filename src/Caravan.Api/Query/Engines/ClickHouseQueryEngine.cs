@@ -1,0 +1,291 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using Caravan.Api.Connectivity;
+using Caravan.Api.Connectivity.Drivers;
+
+namespace Caravan.Api.Query.Engines;
+
+/// <summary>
+/// CLICKHOUSE over its HTTP interface with <c>readonly=1</c> (set last, after the limits it may
+/// not change): <c>max_execution_time</c>, <c>max_result_rows</c>/<c>max_result_bytes</c> with
+/// <c>result_overflow_mode=break</c>, and <c>uid</c> as the custom setting <c>SQL_caravan_uid</c>.
+/// Rows stream as <c>TabSeparatedWithNamesAndTypes</c>, read line by line.
+/// </summary>
+public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryEngine, IDisposable
+{
+    public const string UidSetting = "SQL_caravan_uid";
+    private const int ErrorBodyLimit = 64 * 1024;
+
+    private readonly HttpClient _http = Client(network.HttpHandler());
+
+    public IReadOnlyCollection<string> Types { get; } = ["CLICKHOUSE"];
+
+    public SqlDialect Dialect => SqlDialect.ClickHouse;
+
+    public string? UidUnsupported => null;
+
+    public void Dispose() => _http.Dispose();
+
+    /// <summary>The query string of one statement: limits first, readonly=1 last (settings after it would be refused).</summary>
+    public static string Settings(QueryRun run)
+    {
+        var parts = new List<string>
+        {
+            "default_format=TabSeparatedWithNamesAndTypes",
+            "max_execution_time=" + Math.Max(1, (int)Math.Ceiling(run.Request.TimeoutMs / 1000.0)).ToString(CultureInfo.InvariantCulture),
+            "max_result_rows=" + (run.Request.MaxRows + 1L).ToString(CultureInfo.InvariantCulture),
+            "max_result_bytes=" + run.Options.MaxResultBytes.ToString(CultureInfo.InvariantCulture),
+            "result_overflow_mode=break",
+        };
+        if (run.Connection.Text("database") is { } database)
+        {
+            parts.Add("database=" + Uri.EscapeDataString(database));
+        }
+
+        if (run.Request.Uid is { } uid)
+        {
+            parts.Add(UidSetting + "=" + Uri.EscapeDataString(uid));
+        }
+
+        parts.Add("readonly=1");
+        return string.Join('&', parts);
+    }
+
+    public async Task RunAsync(QueryRun run)
+    {
+        var host = run.Connection.Text("host") ?? throw DriverFailures.Unconfigured();
+        var secure = ClickHouseDriver.IsSecure(run.Connection);
+        var uri = new UriBuilder(secure ? Uri.UriSchemeHttps : Uri.UriSchemeHttp, host.Trim('[', ']'), run.Connection.Port, "/")
+        {
+            Query = Settings(run),
+        }.Uri;
+        using var request = new HttpRequestMessage(HttpMethod.Post, uri)
+        {
+            Content = new StringContent(run.Statement, Encoding.UTF8, "text/plain"),
+        };
+        try
+        {
+            request.Headers.Add("X-ClickHouse-User", run.Connection.Text("username") ?? string.Empty);
+            request.Headers.Add("X-ClickHouse-Key", run.Connection.Secret("password") ?? string.Empty);
+        }
+        catch (FormatException exception)
+        {
+            throw new ConnectivityException(FailureCodes.AuthFailed, "The user name or password contains a line break, which HTTP headers cannot carry.", exception);
+        }
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
+        limit.CancelAfter(run.Request.Timeout + TimeSpan.FromSeconds(1));
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, limit.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw Map(response.StatusCode, await ReadErrorAsync(response.Content, limit.Token), run);
+            }
+
+            await using var stream = await response.Content.ReadAsStreamAsync(limit.Token);
+            using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024);
+            await ReadRowsAsync(reader, run, limit.Token);
+        }
+        catch (OperationCanceledException exception) when (limit.IsCancellationRequested && !run.Token.IsCancellationRequested)
+        {
+            throw run.TimedOut(exception);
+        }
+        catch (Exception exception) when (exception is HttpRequestException or IOException && !run.Token.IsCancellationRequested)
+        {
+            throw ClickHouseDriver.Map(exception);
+        }
+    }
+
+    /// <summary>The answer for a ClickHouse error text (<c>Code: N, ...</c>).</summary>
+    public static Exception Map(HttpStatusCode status, string body, QueryRun run)
+    {
+        var line = body.Split('\n', 2)[0].Trim();
+        var match = ErrorCode().Match(line);
+        if (!match.Success)
+        {
+            return ClickHouseDriver.MapError(status, body);
+        }
+
+        var code = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        var message = Tidy(line);
+        var said = $"ClickHouse error {code}: {message}";
+        return code switch
+        {
+            164 => run.Refused($"Queries are read-only; the database refused this statement ({message})."),
+            115 when message.Contains(UidSetting, StringComparison.Ordinal) => new QueryException(new QueryFailure(QueryFailureKind.Invalid,
+                QueryCodes.Unsupported,
+                $"This ClickHouse server does not accept the custom setting {UidSetting} (ClickHouse 20.5 or newer with custom_settings_prefixes including SQL_), so uid cannot be handed to it.",
+                "uid")),
+            62 when message.Contains("Multi-statements", StringComparison.OrdinalIgnoreCase) => new QueryException(new QueryFailure(
+                QueryFailureKind.Invalid, QueryCodes.MultipleStatements, "Send one statement per query; this text holds more than one.", "sql")),
+            62 => run.Failed(QueryCodes.SyntaxError, said),
+            159 or 394 => run.TimedOut(),
+            60 or 47 or 81 or 46 or 16 => run.Failed(QueryCodes.UndefinedObject, said),
+            497 or 291 => run.Failed(QueryCodes.InsufficientPrivilege, said),
+            192 or 193 or 194 or 516 => ClickHouseDriver.MapError(status, body),
+            _ => run.Failed(QueryCodes.QueryFailed, said),
+        };
+    }
+
+    /// <summary>The value of one TSV field of a column of the given ClickHouse type.</summary>
+    public static object? Convert(string field, string type)
+    {
+        if (field == "\\N")
+        {
+            return null;
+        }
+
+        var text = Unescape(field);
+        var bare = Unwrap(type);
+        var invariant = CultureInfo.InvariantCulture;
+        if (bare.StartsWith("UInt64", StringComparison.Ordinal) && ulong.TryParse(text, NumberStyles.None, invariant, out var big))
+        {
+            return big;
+        }
+
+        if ((bare.StartsWith("Int", StringComparison.Ordinal) || bare.StartsWith("UInt", StringComparison.Ordinal))
+            && !bare.Contains("128", StringComparison.Ordinal) && !bare.Contains("256", StringComparison.Ordinal)
+            && long.TryParse(text, NumberStyles.AllowLeadingSign, invariant, out var whole))
+        {
+            return whole;
+        }
+
+        if (bare.StartsWith("Float", StringComparison.Ordinal) && double.TryParse(text, NumberStyles.Float, invariant, out var real) && double.IsFinite(real))
+        {
+            return real;
+        }
+
+        if (bare.StartsWith("Decimal", StringComparison.Ordinal) && decimal.TryParse(text, NumberStyles.Number, invariant, out var exact))
+        {
+            return exact;
+        }
+
+        return bare == "Bool" ? text == "true" : text;
+    }
+
+    private static string Unwrap(string type)
+    {
+        foreach (var wrapper in new[] { "Nullable(", "LowCardinality(" })
+        {
+            while (type.StartsWith(wrapper, StringComparison.Ordinal) && type.EndsWith(')'))
+            {
+                type = type[wrapper.Length..^1];
+            }
+        }
+
+        return type;
+    }
+
+    private static string Unescape(string field)
+    {
+        if (!field.Contains('\\', StringComparison.Ordinal))
+        {
+            return field;
+        }
+
+        var text = new StringBuilder(field.Length);
+        for (var i = 0; i < field.Length; i++)
+        {
+            if (field[i] != '\\' || i + 1 == field.Length)
+            {
+                text.Append(field[i]);
+                continue;
+            }
+
+            i++;
+            text.Append(field[i] switch
+            {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                'b' => '\b',
+                'f' => '\f',
+                '0' => '\0',
+                var other => other,
+            });
+        }
+
+        return text.ToString();
+    }
+
+    private static async Task ReadRowsAsync(StreamReader reader, QueryRun run, CancellationToken cancellationToken)
+    {
+        var names = await reader.ReadLineAsync(cancellationToken);
+        var types = await reader.ReadLineAsync(cancellationToken);
+        if (names is null || types is null)
+        {
+            // A statement without a result (none reach here read-only, but be exact).
+            await run.BeginAsync([]);
+            return;
+        }
+
+        if (ErrorCode().IsMatch(names))
+        {
+            throw Map(HttpStatusCode.OK, names, run);
+        }
+
+        var nameList = names.Split('\t').Select(Unescape).ToArray();
+        var typeList = types.Split('\t');
+        var columns = nameList.Select((n, i) => new QueryColumn(n, i < typeList.Length ? typeList[i] : "String")).ToArray();
+        await run.BeginAsync(columns);
+        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        {
+            var fields = line.Split('\t');
+            if (fields.Length != columns.Length || ErrorCode().IsMatch(line) && columns.Length == 1 && line.Contains("DB::Exception", StringComparison.Ordinal))
+            {
+                // ClickHouse reports a failure that happens mid-result as text after the rows it sent.
+                var rest = line + "\n" + await reader.ReadToEndAsync(cancellationToken);
+                throw ErrorCode().IsMatch(line)
+                    ? Map(HttpStatusCode.OK, rest, run)
+                    : run.Failed(QueryCodes.QueryFailed, "ClickHouse sent a row Caravan could not read.");
+            }
+
+            var row = new object?[columns.Length];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = Convert(fields[i], columns[i].Type);
+            }
+
+            if (!await run.AddAsync(row))
+            {
+                return;
+            }
+        }
+    }
+
+    private static async Task<string> ReadErrorAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+        var buffer = new byte[ErrorBodyLimit];
+        var total = 0;
+        int read;
+        while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken)) > 0)
+        {
+            total += read;
+        }
+
+        return Encoding.UTF8.GetString(buffer, 0, total);
+    }
+
+    private static string Tidy(string line)
+    {
+        var text = ErrorCode().Replace(line, string.Empty, 1)
+            .Replace("e.displayText() = ", string.Empty, StringComparison.Ordinal)
+            .Replace("DB::Exception: ", string.Empty, StringComparison.Ordinal);
+        var what = text.IndexOf(", e.what() = ", StringComparison.Ordinal);
+        text = (what >= 0 ? text[..what] : text).Trim();
+        return text.Length > 300 ? text[..300] + "…" : text;
+    }
+
+    private static HttpClient Client(SocketsHttpHandler handler)
+    {
+        handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8;
+        return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    [GeneratedRegex(@"^Code:\s*(\d+)[.,]?\s*")]
+    private static partial Regex ErrorCode();
+}

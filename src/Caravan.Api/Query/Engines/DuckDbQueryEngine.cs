@@ -1,0 +1,157 @@
+using System.Text.Json;
+using Caravan.Api.Connectivity;
+using Caravan.Api.Connectivity.Drivers;
+using DuckDB.NET.Data;
+
+namespace Caravan.Api.Query.Engines;
+
+/// <summary>
+/// MOTHERDUCK (and local DuckDB files, when the operator allows them): DuckDB's own parser first
+/// decides whether the text is one SELECT (<c>json_serialize_sql</c> serializes nothing else),
+/// then a local file is opened with <c>access_mode=read_only</c> and external access off. DuckDB
+/// cannot be interrupted from here: past the time limit the answer is 504 and the statement's
+/// connection is closed when it ends.
+/// </summary>
+public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) : IQueryEngine
+{
+    public IReadOnlyCollection<string> Types { get; } = ["MOTHERDUCK"];
+
+    public SqlDialect Dialect => SqlDialect.DuckDb;
+
+    public string? UidUnsupported =>
+        "DuckDB and MotherDuck have no row-level security to hand uid to; Caravan refuses it rather than ignore it.";
+
+    public async Task RunAsync(QueryRun run)
+    {
+        var name = run.Connection.Text("database_name")
+            ?? throw new ConnectivityException(FailureCodes.DriverError, "The source has no database_name yet; complete its configuration with update-config.");
+        string connectionString;
+        if (MotherDuckDriver.IsLocalFile(name))
+        {
+            if (!policy.AllowLocalFiles)
+            {
+                throw new ConnectivityException(FailureCodes.EgressDenied,
+                    "database_name names a local DuckDB file; Caravan opens local files only when Caravan__Egress__AllowLocalFiles=true.");
+            }
+
+            connectionString = MotherDuckDriver.LocalConnectionString(name);
+        }
+        else
+        {
+            await network.ResolveAllowedAsync(MotherDuckDriver.ServiceHost, run.Token);
+            connectionString = MotherDuckDriver.CloudConnectionString(name, run.Connection.Secret("token"));
+        }
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
+        limit.CancelAfter(run.Request.Timeout);
+        try
+        {
+            await Task.Run(() => CheckSelect(run), CancellationToken.None).WaitAsync(limit.Token);
+            var session = await MotherDuckDriver.OpenAsync(connectionString, limit.Token);
+            var work = Task.Run(() => Read(session, run, limit.Token), CancellationToken.None);
+            try
+            {
+                await work.WaitAsync(limit.Token);
+            }
+            finally
+            {
+                _ = work.ContinueWith(_ => session.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+        }
+        catch (OperationCanceledException exception) when (limit.IsCancellationRequested && !run.Token.IsCancellationRequested)
+        {
+            throw run.TimedOut(exception);
+        }
+        catch (DuckDBException exception)
+        {
+            throw Map(exception, run);
+        }
+    }
+
+    public static Exception Map(DuckDBException exception, QueryRun run)
+    {
+        var message = exception.Message.Split('\n', 2)[0].Trim();
+        bool Says(string text) => message.Contains(text, StringComparison.OrdinalIgnoreCase);
+        if (Says("read-only") || Says("read only"))
+        {
+            return run.Refused($"Queries are read-only; the database refused this statement ({message}).");
+        }
+
+        if (Says("Parser Error") || Says("syntax error"))
+        {
+            return run.Failed(QueryCodes.SyntaxError, "DuckDB error: " + message, exception);
+        }
+
+        if (Says("Catalog Error") || Says("Binder Error") || Says("does not exist"))
+        {
+            return run.Failed(QueryCodes.UndefinedObject, "DuckDB error: " + message, exception);
+        }
+
+        if (Says("Permission Error"))
+        {
+            return run.Failed(QueryCodes.InsufficientPrivilege, "DuckDB error: " + message, exception);
+        }
+
+        return run.Failed(QueryCodes.QueryFailed, "DuckDB error: " + message, exception);
+    }
+
+    /// <summary>Refuses anything but one SELECT, by DuckDB's own parser (in a private in-memory database).</summary>
+    private static void CheckSelect(QueryRun run)
+    {
+        using var parser = new DuckDBConnection("DataSource=:memory:");
+        parser.Open();
+        using var command = parser.CreateCommand();
+        command.CommandText = "SELECT json_serialize_sql($1::VARCHAR)";
+        command.Parameters.Add(new DuckDBParameter(run.Statement));
+        if (command.ExecuteScalar() is not string text)
+        {
+            return;
+        }
+
+        using var document = JsonDocument.Parse(text);
+        var root = document.RootElement;
+        if (root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.True)
+        {
+            var message = root.TryGetProperty("error_message", out var said) ? said.GetString() ?? string.Empty : string.Empty;
+            if (message.Contains("Only SELECT", StringComparison.OrdinalIgnoreCase))
+            {
+                throw run.Refused("Queries are read-only: DuckDB's parser found a statement that is not a SELECT.");
+            }
+        }
+        else if (root.TryGetProperty("statements", out var statements) && statements.GetArrayLength() > 1)
+        {
+            throw new QueryException(new QueryFailure(QueryFailureKind.Invalid, QueryCodes.MultipleStatements,
+                "Send one statement per query; this text holds more than one.", "sql"));
+        }
+    }
+
+    private static async Task Read(DuckDBConnection session, QueryRun run, CancellationToken cancellationToken)
+    {
+        using var command = session.CreateCommand();
+        command.CommandText = run.Statement;
+        command.UseStreamingMode = true;
+        using var reader = command.ExecuteReader();
+        var columns = new QueryColumn[reader.FieldCount];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            columns[i] = new QueryColumn(reader.GetName(i), reader.GetDataTypeName(i));
+        }
+
+        await run.BeginAsync(columns);
+        while (!cancellationToken.IsCancellationRequested && reader.Read())
+        {
+            var row = new object?[columns.Length];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = reader.IsDBNull(i) ? null : QueryValues.Normalize(reader.GetValue(i), columns[i].Type);
+            }
+
+            if (!await run.AddAsync(row))
+            {
+                return;
+            }
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+}

@@ -1,0 +1,173 @@
+using System.Data.Common;
+using Caravan.Api.Connectivity;
+using Caravan.Api.Connectivity.Drivers;
+using MySqlConnector;
+
+namespace Caravan.Api.Query.Engines;
+
+/// <summary>
+/// MYSQL and SINGLESTORE: sessions made read-only (<c>SET SESSION TRANSACTION READ ONLY</c>, which
+/// also covers the implicit commit of DDL) and each statement in a <c>START TRANSACTION READ ONLY</c>
+/// rolled back afterwards. The time limit is enforced by cancelling the statement, which
+/// MySqlConnector does in the server (<c>KILL QUERY</c>). Times are read in UTC.
+/// </summary>
+public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQueryEngine
+{
+    private static readonly string[] WriteVerbs =
+        ["INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME", "REPLACE", "GRANT", "REVOKE", "LOCK", "INDEX", "EXECUTE"];
+
+    public IReadOnlyCollection<string> Types { get; } = ["MYSQL", "SINGLESTORE"];
+
+    public SqlDialect Dialect => SqlDialect.MySql;
+
+    public string? UidUnsupported =>
+        "MySQL has no row-level security to hand uid to; Caravan refuses it rather than ignore it. Filter by the user in the statement, or use a view per user.";
+
+    public async Task RunAsync(QueryRun run)
+    {
+        var host = run.Connection.Text("hostname") ?? throw DriverFailures.Unconfigured();
+        var address = await network.ResolveAllowedAsync(host, run.Token);
+        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{address}", () =>
+            new Pool(new MySqlConnectionStringBuilder(MySqlDriver.ConnectionString(run.Connection, address, network.ConnectLimit))
+            {
+                Pooling = true,
+                MinimumPoolSize = 0,
+                MaximumPoolSize = (uint)Math.Max(1, run.Options.MaxConcurrentPerSource),
+                ConnectionIdleTimeout = 60,
+                ConnectionReset = true,
+                AllowUserVariables = true,
+                DefaultCommandTimeout = 0,
+            }.ConnectionString));
+        await using var session = await MySqlDriver.OpenAsync(lease.Pool.ConnectionString, run.Token);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
+        limit.CancelAfter(run.Request.Timeout);
+        try
+        {
+            await ExecuteAsync(session, "SET time_zone = '+00:00'; START TRANSACTION READ ONLY", run.Token);
+            await StatementAsync(session, run, limit.Token);
+        }
+        catch (MySqlException exception) when (limit.IsCancellationRequested && !run.Token.IsCancellationRequested)
+        {
+            throw run.TimedOut(exception);
+        }
+        catch (OperationCanceledException exception) when (limit.IsCancellationRequested && !run.Token.IsCancellationRequested)
+        {
+            throw run.TimedOut(exception);
+        }
+        catch (MySqlException exception)
+        {
+            throw Map(exception, run);
+        }
+        finally
+        {
+            if (session.State == System.Data.ConnectionState.Open)
+            {
+                try
+                {
+                    await ExecuteAsync(session, "ROLLBACK", CancellationToken.None);
+                }
+                catch (MySqlException)
+                {
+                    // A broken session is not reused.
+                }
+            }
+        }
+    }
+
+    public static Exception Map(MySqlException exception, QueryRun run)
+    {
+        var said = $"MySQL error {exception.Number}: {exception.Message}";
+        var verb = exception.Message.Split(' ', 2)[0].ToUpperInvariant();
+        return exception.ErrorCode switch
+        {
+            MySqlErrorCode.CannotExecuteInReadOnlyTransaction or MySqlErrorCode.OptionPreventsStatement or (MySqlErrorCode)1836 =>
+                run.Refused($"Queries are read-only; the database refused this statement ({exception.Message})."),
+            MySqlErrorCode.TableAccessDenied or MySqlErrorCode.ColumnAccessDenied when WriteVerbs.Contains(verb) =>
+                run.Refused($"Queries are read-only; the database refused this statement ({exception.Message})."),
+            MySqlErrorCode.QueryInterrupted or (MySqlErrorCode)3024 or (MySqlErrorCode)1969 => run.TimedOut(exception),
+            MySqlErrorCode.ParseError or MySqlErrorCode.SyntaxError => run.Failed(QueryCodes.SyntaxError, said, exception),
+            MySqlErrorCode.NoSuchTable or MySqlErrorCode.BadFieldError or MySqlErrorCode.UnknownDatabase or (MySqlErrorCode)1305 or (MySqlErrorCode)1630 =>
+                run.Failed(QueryCodes.UndefinedObject, said, exception),
+            MySqlErrorCode.TableAccessDenied or MySqlErrorCode.ColumnAccessDenied or MySqlErrorCode.DatabaseAccessDenied
+                or MySqlErrorCode.SpecifiedAccessDeniedError or (MySqlErrorCode)1370 => run.Failed(QueryCodes.InsufficientPrivilege, said, exception),
+            MySqlErrorCode.UnableToConnectToHost or MySqlErrorCode.AccessDenied => MySqlDriver.Map(exception),
+            _ when exception.Number >= 2000 && exception.Number < 3000 => MySqlDriver.Map(exception),
+            _ => run.Failed(QueryCodes.QueryFailed, said, exception),
+        };
+    }
+
+    private static async Task ExecuteAsync(MySqlConnection session, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new MySqlCommand(sql, session);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task StatementAsync(MySqlConnection session, QueryRun run, CancellationToken cancellationToken)
+    {
+        await using var command = new MySqlCommand(run.Statement, session);
+        var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var cancelled = false;
+        try
+        {
+            var columns = new QueryColumn[reader.FieldCount];
+            for (var i = 0; i < columns.Length; i++)
+            {
+                columns[i] = new QueryColumn(reader.GetName(i), reader.GetDataTypeName(i));
+            }
+
+            await run.BeginAsync(columns);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var row = new object?[columns.Length];
+                for (var i = 0; i < row.Length; i++)
+                {
+                    row[i] = Read(reader, i, columns[i].Type);
+                }
+
+                if (!await run.AddAsync(row))
+                {
+                    cancelled = true;
+                    command.Cancel();
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            try
+            {
+                await reader.DisposeAsync();
+            }
+            catch (MySqlException exception) when (cancelled && exception.ErrorCode == MySqlErrorCode.QueryInterrupted)
+            {
+                // The cancellation asked for above.
+            }
+        }
+    }
+
+    private static object? Read(DbDataReader reader, int ordinal, string type)
+    {
+        if (reader.IsDBNull(ordinal))
+        {
+            return null;
+        }
+
+        var value = reader.GetValue(ordinal);
+        // The session's time zone is UTC, so TIMESTAMP values are UTC instants.
+        return value is DateTime time && type.Equals("TIMESTAMP", StringComparison.OrdinalIgnoreCase)
+            ? QueryValues.Normalize(DateTime.SpecifyKind(time, DateTimeKind.Utc), type)
+            : value is MySqlDateTime { IsValidDateTime: false } ? null : QueryValues.Normalize(value, type);
+    }
+
+    /// <summary>MySqlConnector pools by connection string; retiring the pool clears it.</summary>
+    private sealed class Pool(string connectionString) : IAsyncDisposable
+    {
+        public string ConnectionString => connectionString;
+
+        public async ValueTask DisposeAsync()
+        {
+            await using var connection = new MySqlConnection(connectionString);
+            await MySqlConnection.ClearPoolAsync(connection);
+        }
+    }
+}

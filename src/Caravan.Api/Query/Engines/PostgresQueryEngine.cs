@@ -1,0 +1,195 @@
+using System.Globalization;
+using Caravan.Api.Connectivity;
+using Caravan.Api.Connectivity.Drivers;
+using Npgsql;
+
+namespace Caravan.Api.Query.Engines;
+
+/// <summary>
+/// POSTGRES and SUPABASE: each statement in its own <c>BEGIN READ ONLY</c> transaction, rolled
+/// back, with <c>statement_timeout</c> and the <c>uid</c> setting made <c>LOCAL</c> to it through
+/// parameters (never interpolated). The statement goes alone in one extended-protocol Parse, so
+/// the server itself refuses a text holding two statements. Sessions come from a pool per source
+/// and configuration version, and start with <c>default_transaction_read_only=on</c> as well.
+/// </summary>
+public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) : IQueryEngine
+{
+    public IReadOnlyCollection<string> Types { get; } = ["POSTGRES", "SUPABASE"];
+
+    public SqlDialect Dialect => SqlDialect.Postgres;
+
+    public string? UidUnsupported => null;
+
+    public async Task RunAsync(QueryRun run)
+    {
+        var host = run.Connection.Text("hostname") ?? throw DriverFailures.Unconfigured();
+        var address = await network.ResolveAllowedAsync(host, run.Token);
+        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{address}", () =>
+            PostgresDriver.DataSource(run.Connection, host, address, network.ConnectLimit, settings =>
+            {
+                settings.Pooling = true;
+                settings.MinPoolSize = 0;
+                settings.MaxPoolSize = Math.Max(1, run.Options.MaxConcurrentPerSource);
+                settings.ConnectionIdleLifetime = 60;
+                settings.CommandTimeout = 0;
+            }));
+        await using var session = await PostgresDriver.OpenAsync(lease.Pool, run.Token);
+        try
+        {
+            await BeginAsync(session, run);
+            await StatementAsync(session, run);
+        }
+        catch (PostgresException exception)
+        {
+            throw Map(exception, run);
+        }
+        catch (NpgsqlException exception) when (exception.InnerException is TimeoutException)
+        {
+            throw run.TimedOut(exception);
+        }
+        catch (NpgsqlException exception) when (!run.Token.IsCancellationRequested)
+        {
+            throw PostgresDriver.Map(exception);
+        }
+        finally
+        {
+            await RollbackAsync(session);
+        }
+    }
+
+    /// <summary>The stable code for an error of the statement.</summary>
+    public static Exception Map(PostgresException exception, QueryRun run)
+    {
+        var said = $"PostgreSQL error {exception.SqlState}: {exception.MessageText}";
+        return exception.SqlState switch
+        {
+            // read_only_sql_transaction: the database refused a write.
+            "25006" => run.Refused($"Queries are read-only; the database refused this statement ({exception.MessageText})."),
+            // invalid_transaction_termination, active_sql_transaction and friends: transaction control.
+            "2D000" or "25001" or "25P01" or "0B000" => run.Refused($"Queries cannot control transactions ({exception.MessageText})."),
+            "57014" => run.TimedOut(exception),
+            "42601" when exception.MessageText.Contains("multiple commands", StringComparison.Ordinal) =>
+                new QueryException(new QueryFailure(QueryFailureKind.Invalid, QueryCodes.MultipleStatements,
+                    "Send one statement per query; this text holds more than one.", "sql"), exception),
+            "42601" => run.Failed(QueryCodes.SyntaxError, said, exception),
+            "42501" => run.Failed(QueryCodes.InsufficientPrivilege, said, exception),
+            "42P01" or "42703" or "42883" or "42704" or "3F000" or "42P02" or "3D000" => run.Failed(QueryCodes.UndefinedObject, said, exception),
+            ['0', '8', ..] or "57P01" or "57P02" or "57P03" or "28P01" or "28000" => PostgresDriver.Map(exception),
+            _ => run.Failed(QueryCodes.QueryFailed, said, exception),
+        };
+    }
+
+    /// <summary>One round trip: the read-only transaction and its local settings.</summary>
+    private static async Task BeginAsync(NpgsqlConnection session, QueryRun run)
+    {
+        await using var batch = new NpgsqlBatch(session);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN TRANSACTION READ ONLY"));
+        var timeout = new NpgsqlBatchCommand("SELECT pg_catalog.set_config('statement_timeout', $1, true)");
+        timeout.Parameters.Add(new NpgsqlParameter { Value = run.Request.TimeoutMs.ToString(CultureInfo.InvariantCulture) });
+        batch.BatchCommands.Add(timeout);
+        if (run.Request.Uid is { } uid)
+        {
+            var setting = new NpgsqlBatchCommand("SELECT pg_catalog.set_config($1, $2, true)");
+            setting.Parameters.Add(new NpgsqlParameter { Value = run.Options.UidSetting });
+            setting.Parameters.Add(new NpgsqlParameter { Value = uid });
+            batch.BatchCommands.Add(setting);
+        }
+
+        await batch.ExecuteNonQueryAsync(run.Token);
+    }
+
+    private static async Task StatementAsync(NpgsqlConnection session, QueryRun run)
+    {
+        // A batch command is sent as written (no client-side splitting or rewriting): one Parse message.
+        await using var batch = new NpgsqlBatch(session);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(run.Statement));
+        var reader = await batch.ExecuteReaderAsync(run.Token);
+        var cancelled = false;
+        try
+        {
+            var columns = new QueryColumn[reader.FieldCount];
+            for (var i = 0; i < columns.Length; i++)
+            {
+                columns[i] = new QueryColumn(reader.GetName(i), reader.GetDataTypeName(i));
+            }
+
+            await run.BeginAsync(columns);
+            while (await reader.ReadAsync(run.Token))
+            {
+                var row = new object?[columns.Length];
+                for (var i = 0; i < row.Length; i++)
+                {
+                    row[i] = Read(reader, i, columns[i], run);
+                }
+
+                if (!await run.AddAsync(row))
+                {
+                    // Enough rows: stop the statement in the database rather than read the rest of its result.
+                    cancelled = true;
+                    batch.Cancel();
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            try
+            {
+                await reader.DisposeAsync();
+            }
+            catch (PostgresException exception) when (cancelled && exception.SqlState == "57014")
+            {
+                // The cancellation asked for above.
+            }
+        }
+    }
+
+    private static object? Read(NpgsqlDataReader reader, int ordinal, QueryColumn column, QueryRun run)
+    {
+        if (reader.IsDBNull(ordinal))
+        {
+            return null;
+        }
+
+        try
+        {
+            return QueryValues.Normalize(reader.GetValue(ordinal), column.Type);
+        }
+        catch (Exception exception) when (exception is InvalidCastException or OverflowException or NotSupportedException)
+        {
+            if (column.Type.StartsWith("numeric", StringComparison.Ordinal))
+            {
+                // numeric beyond decimal's range, NaN or Infinity.
+                try
+                {
+                    return reader.GetFieldValue<double>(ordinal);
+                }
+                catch (Exception again) when (again is InvalidCastException or OverflowException or NotSupportedException)
+                {
+                    // Said below.
+                }
+            }
+
+            throw run.Failed(QueryCodes.QueryFailed,
+                $"Column {column.Name} has the type {column.Type}, which Caravan cannot read; cast it to text in the query ({column.Name}::text).", exception);
+        }
+    }
+
+    private static async Task RollbackAsync(NpgsqlConnection session)
+    {
+        if (session.FullState != System.Data.ConnectionState.Open)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var rollback = new NpgsqlCommand("ROLLBACK", session);
+            await rollback.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (Exception exception) when (exception is NpgsqlException or InvalidOperationException)
+        {
+            // A broken session is not returned to the pool in a usable state anyway.
+        }
+    }
+}

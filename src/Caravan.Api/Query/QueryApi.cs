@@ -1,0 +1,131 @@
+using Caravan.Api.Auth;
+using Caravan.Api.Connectivity;
+using Caravan.Api.Hosting;
+using Caravan.Api.Sources;
+using Microsoft.Net.Http.Headers;
+
+namespace Caravan.Api.Query;
+
+/// <summary>The read-only query route (contract section 8, <c>POST /api/v1/sources/{id}/query/</c>).</summary>
+public static class QueryApi
+{
+    public const string OperationId = "sources_query_create";
+
+    public static IServiceCollection AddQuery(this IServiceCollection services)
+    {
+        services.AddOptions<QueryOptions>().BindConfiguration(QueryOptions.Section)
+            .Validate(o => o.MaxResultBytes >= 1024, "Caravan__Query__MaxResultBytes must be at least 1024 (bytes).")
+            .Validate(o => o.MaxConcurrentPerSource is >= 1 and <= 1000, "Caravan__Query__MaxConcurrentPerSource must be from 1 to 1000.")
+            .Validate(o => o.ConcurrencyWaitMilliseconds is >= 0 and <= 60_000, "Caravan__Query__ConcurrencyWaitMilliseconds must be from 0 to 60000.")
+            .Validate(o => QueryOptions.IsValidUidSetting(o.UidSetting),
+                "Caravan__Query__UidSetting must be a custom setting name of the form prefix.name (letters, digits, underscores), such as caravan.uid.")
+            .Validate(o => o.MaxPools is >= 1 and <= 100_000, "Caravan__Query__MaxPools must be from 1 to 100000.")
+            .Validate(o => o.PoolIdleSeconds is >= 1 and <= 86_400, "Caravan__Query__PoolIdleSeconds must be from 1 to 86400.")
+            .ValidateOnStart();
+        services.AddSingleton<QueryPools>();
+        services.AddSingleton<QueryConcurrency>();
+        services.AddSingleton<QueryGateway>();
+        foreach (var engine in typeof(IQueryEngine).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IQueryEngine).IsAssignableFrom(t)))
+        {
+            services.AddSingleton(typeof(IQueryEngine), engine);
+        }
+
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapQuery(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("query");
+        group.MapPost("/{id}/query/", Run).WithName(OperationId).WithSummary("Run a read-only query")
+            .WithMetadata(new QueryRouteMarker());
+        return routes;
+    }
+
+    public static async Task<IResult> Run(string id, HttpContext context, QueryGateway gateway, CancellationToken cancellationToken)
+    {
+        if (SourcesApi.ParseId(id) is not { } sourceId)
+        {
+            return ApiResults.NotFound();
+        }
+
+        var read = await JsonBody.ReadObjectAsync(context.Request, cancellationToken);
+        if (read.Error is not null)
+        {
+            return read.Error;
+        }
+
+        var (request, errors) = QueryRequestReader.Read(read.Body!);
+        if (request is null)
+        {
+            return ApiResults.Invalid(errors);
+        }
+
+        if (Negotiate(context.Request) is not { } format)
+        {
+            return ApiResults.Detail(StatusCodes.Status406NotAcceptable, "Could not satisfy the request Accept header.");
+        }
+
+        var sink = new HttpRowSink(context.Response, format);
+        var failure = await gateway.RunAsync(context.Caller(), sourceId, request, sink, cancellationToken);
+        if (failure is null || failure.Kind == QueryFailureKind.Aborted)
+        {
+            return Results.Empty;
+        }
+
+        if (sink.Started)
+        {
+            await sink.FailAsync(failure);
+            return Results.Empty;
+        }
+
+        return Answer(context, failure);
+    }
+
+    /// <summary>The answer for a failure before any row was sent.</summary>
+    public static IResult Answer(HttpContext context, QueryFailure failure)
+    {
+        switch (failure.Kind)
+        {
+            case QueryFailureKind.NotFound:
+                return ApiResults.NotFound();
+            case QueryFailureKind.Invalid:
+                var errors = new ValidationErrors();
+                errors.Add(failure.Field ?? ValidationErrors.NonField, failure.Message);
+                return ApiResults.Invalid(errors);
+            case QueryFailureKind.Busy:
+                context.Response.Headers.RetryAfter = "1";
+                break;
+        }
+
+        return TypedResults.Json(new ConnectivityFailureBody(failure.Message, failure.Code), ApiJson.Context.ConnectivityFailureBody,
+            statusCode: failure.Status);
+    }
+
+    /// <summary>The format the Accept header asks for (JSON when it names none); null when it accepts none of them.</summary>
+    public static QueryFormat? Negotiate(HttpRequest request)
+    {
+        var accept = request.Headers.Accept;
+        if (accept.Count == 0 || !MediaTypeHeaderValue.TryParseList(accept, out var types) || types.Count == 0)
+        {
+            return QueryFormat.Json;
+        }
+
+        foreach (var type in types.Where(t => t.Quality is not 0).OrderByDescending(t => t.Quality ?? 1))
+        {
+            var name = type.MediaType.Value?.ToLowerInvariant();
+            QueryFormat? format = name switch
+            {
+                "application/json" or "application/*" or "*/*" => QueryFormat.Json,
+                "text/csv" or "text/*" => QueryFormat.Csv,
+                "application/x-ndjson" or "application/ndjson" or "application/jsonl" => QueryFormat.Ndjson,
+                _ => null,
+            };
+            if (format is not null)
+            {
+                return format;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using Caravan.Api.Auth;
+using Caravan.Api.Connectivity;
+using Caravan.Api.Sources;
+using Microsoft.Extensions.Options;
+
+namespace Caravan.Api.Query;
+
+/// <summary>
+/// The one door to a source's database for a statement: finds the source in the caller's
+/// organization, checks the request against its type, waits for a slot on the source, runs the
+/// statement read-only through the type's engine within the limits, and records the query in the
+/// audit log. Used by the HTTP route and usable without HTTP (the MCP server).
+/// </summary>
+public sealed class QueryGateway(
+    SourceWriter sources,
+    IEnumerable<IQueryEngine> engines,
+    QueryConcurrency concurrency,
+    QueryPools pools,
+    IOptions<QueryOptions> options,
+    ILoggerFactory loggers)
+{
+    /// <summary>How long after the time limit the gateway itself gives up, should the database not have stopped the statement.</summary>
+    public static readonly TimeSpan Backstop = TimeSpan.FromSeconds(2);
+
+    private readonly Dictionary<string, IQueryEngine> _engines = engines
+        .SelectMany(e => e.Types.Select(t => (Type: t, Engine: e)))
+        .ToDictionary(p => p.Type, p => p.Engine, StringComparer.OrdinalIgnoreCase);
+
+    private readonly ILogger _audit = loggers.CreateLogger(QueryAudit.Category);
+    private readonly ILogger _logger = loggers.CreateLogger<QueryGateway>();
+
+    /// <summary>Runs one statement; rows go to <paramref name="sink"/>. Returns null on success, else the failure.</summary>
+    public async Task<QueryFailure?> RunAsync(Caller caller, long sourceId, QueryRequest request, IRowSink sink, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var type = "?";
+        QueryRun? run = null;
+        QueryFailure? failure;
+        try
+        {
+            (failure, run, type) = await ExecuteAsync(caller, sourceId, request, sink, clock, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            failure = new QueryFailure(QueryFailureKind.Aborted, QueryCodes.Aborted, "The client went away.");
+        }
+
+        var outcome = failure is null ? (run!.Truncated ? "truncated" : "succeeded") : failure.Kind.ToString().ToLowerInvariant();
+        QueryAudit.QueryRan(_audit, outcome, sourceId, type, caller.OrganizationId, caller.KeyId, run?.RowCount ?? 0, run?.Truncated ?? false,
+            (long)clock.Elapsed.TotalMilliseconds, failure?.Status ?? StatusCodes.Status200OK, failure?.Code ?? "ok", request.Sql.Length, request.Uid is not null);
+        return failure;
+    }
+
+    private async Task<(QueryFailure? Failure, QueryRun? Run, string Type)> ExecuteAsync(
+        Caller caller, long sourceId, QueryRequest request, IRowSink sink, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var row = await sources.FindAsync(caller, sourceId, cancellationToken);
+        if (row is null)
+        {
+            pools.Retire(sourceId, caller.OrganizationId);
+            return (new QueryFailure(QueryFailureKind.NotFound, "not_found", "Not found."), null, "?");
+        }
+
+        if (!_engines.TryGetValue(row.Type, out var engine))
+        {
+            return (Invalid(Hosting.ValidationErrors.NonField, QueryCodes.Unsupported, Unsupported(row.Type)), null, row.Type);
+        }
+
+        var (count, statement) = SqlText.Split(request.Sql, engine.Dialect);
+        if (count == 0)
+        {
+            return (Invalid("sql", QueryCodes.SyntaxError, "The text holds no statement, only comments."), null, row.Type);
+        }
+
+        if (count > 1)
+        {
+            return (Invalid("sql", QueryCodes.MultipleStatements, "Send one statement per query; this text holds more than one."), null, row.Type);
+        }
+
+        if (request.Uid is not null && engine.UidUnsupported is { } why)
+        {
+            return (Invalid("uid", QueryCodes.Unsupported, why), null, row.Type);
+        }
+
+        if (!row.IsFullyConfigured)
+        {
+            return (new QueryFailure(QueryFailureKind.NotConfigured, QueryCodes.NotConfigured,
+                "The source is not fully configured yet; complete its configuration with update-config."), null, row.Type);
+        }
+
+        using var slot = await concurrency.EnterAsync(sourceId, cancellationToken);
+        if (slot is null)
+        {
+            return (new QueryFailure(QueryFailureKind.Busy, QueryCodes.SourceBusy,
+                $"{options.Value.MaxConcurrentPerSource} queries are already running on this source; try again shortly."), null, row.Type);
+        }
+
+        var connection = sources.Connect(row);
+        var scrubber = new SecretScrubber(connection.SecretValues());
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(request.Timeout - clock.Elapsed + Backstop);
+        var run = new QueryRun(connection, sourceId, caller.OrganizationId, row.Version, statement, request, options.Value, sink, scrubber, limit.Token);
+        try
+        {
+            await engine.RunAsync(run);
+            if (!run.Begun)
+            {
+                await run.BeginAsync([]);
+            }
+
+            await sink.EndAsync(new QuerySummary(run.RowCount, run.Truncated, (long)clock.Elapsed.TotalMilliseconds), cancellationToken);
+            return (null, run, row.Type);
+        }
+        catch (QueryException known)
+        {
+            return (known.Failure, run, row.Type);
+        }
+        catch (ConnectivityException unreachable)
+        {
+            return (new QueryFailure(QueryFailureKind.Unreachable, unreachable.Code, scrubber.Scrub(unreachable.Message)), run, row.Type);
+        }
+        catch (Exception exception) when (exception is OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            return (new QueryFailure(QueryFailureKind.Timeout, QueryCodes.Timeout,
+                $"The statement did not finish within {request.TimeoutMs} ms and was cancelled."), run, row.Type);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException && !cancellationToken.IsCancellationRequested
+            && exception is not (OutOfMemoryException or InvalidProgramException))
+        {
+            _logger.LogWarning("A query on a {Type} source failed with {Exception}", row.Type, exception.GetType().Name);
+            return (new QueryFailure(QueryFailureKind.Unreachable, FailureCodes.DriverError, scrubber.Scrub(Shorten(exception.Message))), run, row.Type);
+        }
+    }
+
+    private static QueryFailure Invalid(string field, string code, string message) => new(QueryFailureKind.Invalid, code, message, field);
+
+    private static string Unsupported(string type) => type == "MONGODB"
+        ? "MONGODB sources do not take SQL: the query route runs SQL statements only. Use the connection test and schema discovery routes for MongoDB."
+        : $"Caravan cannot run queries on {type} sources yet.";
+
+    private static string Shorten(string message) => message.Length > 300 ? message[..300] + "…" : message;
+}

@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Caravan.Api.Tests.Connectivity;
+using Caravan.Api.Tests.Infrastructure;
+using Npgsql;
+
+namespace Caravan.Api.Tests.Query;
+
+/// <summary>What the query tests share: sending a query, and a PostgreSQL database with data to read.</summary>
+internal static class QueryKit
+{
+    public static string Url(long id) => string.Create(CultureInfo.InvariantCulture, $"/api/v1/sources/{id}/query/");
+
+    public static string Body(string sql, int? maxRows = null, int? timeoutMs = null, string? uid = null)
+    {
+        var body = new JsonObject { ["sql"] = sql };
+        if (maxRows is not null)
+        {
+            body["max_rows"] = maxRows;
+        }
+
+        if (timeoutMs is not null)
+        {
+            body["timeout_ms"] = timeoutMs;
+        }
+
+        if (uid is not null)
+        {
+            body["uid"] = uid;
+        }
+
+        return body.ToJsonString();
+    }
+
+    public static Task<HttpResponseMessage> QueryAsync(this HttpClient client, long id, string body, string? accept = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, Url(id)) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (accept is not null)
+        {
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
+        }
+
+        return client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+    }
+
+    public static Task<JsonNode> QueryAsync(this HttpClient client, long id, string sql, System.Net.HttpStatusCode status, int? maxRows = null, int? timeoutMs = null, string? uid = null) =>
+        client.QueryAsync(id, Body(sql, maxRows, timeoutMs, uid)).Expect(status);
+
+    public static List<JsonNode?> Rows(JsonNode answer) => [.. answer["rows"]!.AsArray()];
+
+    /// <summary>Runs statements on a scratch database as the server's administrator.</summary>
+    public static Task AdminAsync(this ScratchDatabase db, string sql) => Pg.ExecuteAsync(sql, db.Database);
+
+    public static async Task<long> CountAsync(this ScratchDatabase db, string table)
+    {
+        var builder = Pg.Admin;
+        builder.Database = db.Database;
+        builder.Pooling = false;
+        await using var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"SELECT count(*) FROM {table}", connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    public static async Task<object?> AdminScalarAsync(string sql)
+    {
+        var builder = Pg.Admin;
+        builder.Pooling = false;
+        await using var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync();
+    }
+}
