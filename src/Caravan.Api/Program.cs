@@ -3,6 +3,7 @@ using Caravan.Api.Connectivity;
 using Caravan.Api.Cli;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
+using Caravan.Api.Mcp;
 using Caravan.Api.Query;
 using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
@@ -41,6 +42,7 @@ builder.Services.AddRevisions();
 builder.Services.AddSingleton<IdempotencyKeys>();
 builder.Services.AddConnectivity();
 builder.Services.AddQuery();
+builder.Services.AddMcp();
 builder.Services.AddApiDocs();
 
 var app = builder.Build();
@@ -60,6 +62,7 @@ try
     app.MapRevisions();
     app.MapConnectivity();
     app.MapQuery();
+    app.MapMcpServer();
     await app.RunAsync();
     return 0;
 }

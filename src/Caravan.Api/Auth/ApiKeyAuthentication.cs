@@ -23,8 +23,7 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
             return Challenge(http, NoCredentials);
         }
 
-        // A key is short printable ASCII; anything else cannot be one and never reaches the store.
-        if (key.Length is 0 or > 200 || key.Any(c => c is < '!' or > '~'))
+        if (!IsWellFormed(key))
         {
             return Challenge(http, InvalidKey);
         }
@@ -47,13 +46,20 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
     /// <summary>The 401 for a key the store does not know or has revoked.</summary>
     public static JsonHttpResult<DetailBody> InvalidKeyChallenge(HttpContext http) => Challenge(http, InvalidKey);
 
+    /// <summary>The 401 for a request that sent no key.</summary>
+    public static JsonHttpResult<DetailBody> MissingKeyChallenge(HttpContext http) => Challenge(http, NoCredentials);
+
+    /// <summary>A key is short printable ASCII; anything else cannot be one and never reaches the store.</summary>
+    public static bool IsWellFormed(string key) => key.Length is > 0 and <= 200 && !key.Any(c => c is < '!' or > '~');
+
     private static JsonHttpResult<DetailBody> Challenge(HttpContext http, string detail)
     {
         http.Response.Headers.WWWAuthenticate = "Bearer";
         return ApiResults.Detail(StatusCodes.Status401Unauthorized, detail);
     }
 
-    private static string? ReadKey(HttpRequest request)
+    /// <summary>The key sent as <c>Authorization: Bearer</c> or <c>X-API-Key</c>; empty for another scheme, null when none was sent.</summary>
+    public static string? ReadKey(HttpRequest request)
     {
         var authorization = request.Headers.Authorization.ToString();
         if (authorization.Length > 0)

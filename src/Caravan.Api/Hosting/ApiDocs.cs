@@ -259,7 +259,9 @@ internal static class SourcesDocument
             Version = "1.0.0",
             Description = "Caravan stores the connection configurations of your databases and keeps their credentials safe. "
                 + "It is wire-compatible with the camelAI sources API: a client written for camelAI works against Caravan unchanged. "
-                + "Every route under /api/v1/ needs an API key, sent as `Authorization: Bearer <key>` or as `X-API-Key: <key>`.",
+                + "Every route under /api/v1/ needs an API key, sent as `Authorization: Bearer <key>` or as `X-API-Key: <key>`. "
+                + "AI agents connect to the Model Context Protocol server at `/mcp` (Streamable HTTP, the same API keys; "
+                + "tools list_sources, list_schemas, describe_table, run_query): see docs/mcp.md.",
         };
 
         // Every Caravan path ends in a slash, as camelAI's do; the generator drops it.

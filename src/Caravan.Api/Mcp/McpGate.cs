@@ -1,0 +1,108 @@
+using System.Text.Json;
+using Caravan.Api.Auth;
+using Caravan.Api.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Caravan.Api.Mcp;
+
+/// <summary>
+/// What every request to <c>/mcp</c> passes before the MCP SDK reads it: the API key (the same
+/// 401 bodies and <c>WWW-Authenticate: Bearer</c> as the API), the body limit (413), and the rate
+/// limit. A call of a tool that reaches a database counts against <c>TestsPerMinute</c> only (the
+/// tool takes that token itself, and answers a throttled call with an error result); every other
+/// request counts against <c>RequestsPerMinute</c> and is a 429 when it is over.
+/// </summary>
+internal static class McpGate
+{
+    public static async Task InvokeAsync(HttpContext http, RequestDelegate next)
+    {
+        if (await RefuseAsync(http) is { } refusal)
+        {
+            await refusal.ExecuteAsync(http);
+            return;
+        }
+
+        await next(http);
+    }
+
+    private static async Task<IResult?> RefuseAsync(HttpContext http)
+    {
+        var key = ApiKeyFilter.ReadKey(http.Request);
+        if (key is null)
+        {
+            return ApiKeyFilter.MissingKeyChallenge(http);
+        }
+
+        if (!ApiKeyFilter.IsWellFormed(key)
+            || await http.RequestServices.GetRequiredService<ApiKeys>().AuthenticateAsync(key, http.RequestAborted) is not { } caller)
+        {
+            return ApiKeyFilter.InvalidKeyChallenge(http);
+        }
+
+        http.Features.Set(caller);
+        var body = await BufferBodyAsync(http);
+        if (body is null)
+        {
+            return ApiResults.Detail(StatusCodes.Status413PayloadTooLarge, "Request body too large.");
+        }
+
+        return CallsDatabaseTool(body)
+            ? null
+            : RateLimitFilter.Check(http, http.RequestServices.GetRequiredService<RateLimits>(), RateBucket.Requests);
+    }
+
+    /// <summary>
+    /// Reads the body into memory, at most the configured limit (null when it is larger), and puts
+    /// it back for the SDK to read.
+    /// </summary>
+    private static async Task<byte[]?> BufferBodyAsync(HttpContext http)
+    {
+        var request = http.Request;
+        var limit = http.RequestServices.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxBodyBytes;
+        if (request.ContentLength > limit)
+        {
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        var bytes = buffer.ToArray();
+        request.Body = new MemoryStream(bytes, writable: false);
+        return bytes;
+    }
+
+    /// <summary>Whether the message is a <c>tools/call</c> of a tool that reaches a database.</summary>
+    internal static bool CallsDatabaseTool(byte[] body)
+    {
+        if (body.Length == 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var message = JsonDocument.Parse(body);
+            return message.RootElement.ValueKind == JsonValueKind.Object
+                && message.RootElement.TryGetProperty("method", out var method) && method.ValueKind == JsonValueKind.String
+                && method.ValueEquals("tools/call")
+                && message.RootElement.TryGetProperty("params", out var parameters) && parameters.ValueKind == JsonValueKind.Object
+                && parameters.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
+                && CaravanTools.DatabaseTools.Contains(name.GetString()!);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+}
