@@ -6,6 +6,7 @@ using Caravan.Api.Hosting;
 using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources;
+using Caravan.Api.WebConsole;
 using Microsoft.Extensions.Options;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -57,6 +58,8 @@ try
     app.MapSources();
     app.MapRevisions();
     app.MapConnectivity();
+    app.MapSourceTypes();
+    app.MapWebConsole();
     await app.RunAsync();
     return 0;
 }
