@@ -93,6 +93,7 @@ public sealed class ConsoleBrowserTests(ConsoleBrowser browser) : IClassFixture<
         await Expect(page.Locator("#steps li[data-step=authenticate]")).ToHaveAttributeAsync("data-status", "ok");
         await Expect(page.Locator("#steps li[data-step=schemas]")).ToHaveAttributeAsync("data-status", "ok");
         await Expect(page.Locator("#steps li[data-status=failed]")).ToHaveCountAsync(0);
+        Assert.DoesNotContain("null", await page.Locator("#test-panel").InnerTextAsync(), StringComparison.Ordinal);
         await tab.ShotAsync("source-test");
 
         // Schemas: pick two of the three, and the API stores exactly those.

@@ -1,7 +1,7 @@
 // The Caravan console: a hash-routed single page over the public API. Views:
 //   #/sign-in, #/sources (?q=&page=), #/add, #/sources/<id>[/settings|/test|/schemas|/history]
 
-import { h, clear, when } from './dom.js';
+import { h, append, clear, when } from './dom.js';
 import {
   api, getJson, readJson, session, whenUnauthorized, sourceTypes, forgetTypes, streamTest,
   ApiError, Unauthorized,
@@ -251,12 +251,13 @@ function testPanel() {
     const li = item(step.name);
     li.className = `step ${step.status}`;
     li.dataset.status = step.status;
-    clear(li).append(
+    append(clear(li), [
       h('span', { class: 'status' }, STATUS[step.status] ?? step.status),
       h('span', { class: 'name' }, step.name),
       h('span', { class: 'duration' }, step.status === 'ok' || step.status === 'failed' ? `${step.duration_ms} ms` : ''),
       step.code ? h('code', { class: 'code' }, step.code) : null,
-      step.message ? h('span', { class: 'message' }, step.message) : null);
+      step.message ? h('span', { class: 'message' }, step.message) : null,
+    ]);
   }
 
   return {
