@@ -41,6 +41,8 @@ missing=()
 command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || missing+=(mariadb-server)
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
 command -v openssl >/dev/null || missing+=(openssl)
+# Debian's Chromium for the web console's browser tests (Playwright drives it; it never downloads one).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]} ..."
   # Packages must not start their system services: the tests start their own servers.

@@ -8,6 +8,7 @@ using Caravan.Api.Query;
 using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources;
+using Caravan.Api.WebConsole;
 using Microsoft.Extensions.Options;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -63,6 +64,8 @@ try
     app.MapConnectivity();
     app.MapQuery();
     app.MapMcpServer();
+    app.MapSourceTypes();
+    app.MapWebConsole();
     await app.RunAsync();
     return 0;
 }

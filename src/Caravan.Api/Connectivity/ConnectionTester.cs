@@ -11,9 +11,9 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
 
     public TimeSpan Deadline => TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60));
 
-    public async Task<TestReport> TestAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<TestReport> TestAsync(SourceConnection connection, CancellationToken cancellationToken, ITestObserver? observer = null)
     {
-        using var run = new TestRun(new SecretScrubber(connection.SecretValues()), Deadline, cancellationToken);
+        using var run = new TestRun(new SecretScrubber(connection.SecretValues()), Deadline, cancellationToken) { Observer = observer };
         if (_drivers.TryGetValue(connection.Type.Name, out var driver))
         {
             await driver.TestAsync(run, connection);

@@ -35,6 +35,7 @@ public static class ConnectivityApi
         services.AddSingleton<EgressPolicy>();
         services.AddSingleton<NetworkPath>();
         services.AddSingleton<ConnectionTester>();
+        services.AddSingleton<LastTests>();
         foreach (var driver in typeof(IDriver).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IDriver).IsAssignableFrom(t)))
         {
             services.AddSingleton(typeof(IDriver), driver);
@@ -63,11 +64,18 @@ public static class ConnectivityApi
             return input.Error;
         }
 
-        var report = await tester.TestAsync(SourceWriter.Unsaved(input.Type!, input.Change!), cancellationToken);
+        var connection = SourceWriter.Unsaved(input.Type!, input.Change!);
+        if (StreamedTest.IsWanted(request))
+        {
+            return new StreamedTest((observer, token) => tester.TestAsync(connection, token, observer));
+        }
+
+        var report = await tester.TestAsync(connection, cancellationToken);
         return TypedResults.Json(report, ApiJson.Context.TestReport);
     }
 
-    public static async Task<IResult> TestStored(string id, HttpContext context, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
+    public static async Task<IResult> TestStored(
+        string id, HttpContext context, SourceWriter writer, ConnectionTester tester, LastTests lastTests, CancellationToken cancellationToken)
     {
         if (SourcesApi.ParseId(id) is not { } sourceId
             || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
@@ -75,8 +83,21 @@ public static class ConnectivityApi
             return ApiResults.NotFound();
         }
 
-        var report = await tester.TestAsync(connection, cancellationToken);
-        return TypedResults.Json(report, ApiJson.Context.TestReport);
+        // The outcome is kept for the list's include=last_test (extension), whichever way it is answered.
+        var organizationId = context.Caller().OrganizationId;
+        async Task<TestReport> RunAsync(ITestObserver? observer, CancellationToken token)
+        {
+            var report = await tester.TestAsync(connection, token, observer);
+            await lastTests.RecordAsync(organizationId, sourceId, report, CancellationToken.None);
+            return report;
+        }
+
+        if (StreamedTest.IsWanted(context.Request))
+        {
+            return new StreamedTest(RunAsync);
+        }
+
+        return TypedResults.Json(await RunAsync(null, cancellationToken), ApiJson.Context.TestReport);
     }
 
     public static async Task<IResult> Schemas(string id, HttpContext context, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)

@@ -48,6 +48,9 @@ public sealed class TestRun : IDisposable
 
     public bool HasFailed { get; private set; }
 
+    /// <summary>Told of the plan and of every step as it finishes (the streaming mode of the test routes).</summary>
+    public ITestObserver? Observer { get; init; }
+
     public TimeSpan Remaining => Deadline - _clock.Elapsed;
 
     /// <summary>
@@ -102,7 +105,11 @@ public sealed class TestRun : IDisposable
     /// Declares the steps of this test in report order. A planned step that never runs (an
     /// earlier one failed, or it does not apply) is reported as skipped.
     /// </summary>
-    public void Plan(params string[] names) => _plan.AddRange(names);
+    public void Plan(params string[] names)
+    {
+        _plan.AddRange(names);
+        Observer?.Planned(_plan);
+    }
 
     /// <summary>Records a step that does not apply to this source, with the reason.</summary>
     public void Skip(string name, string? reason = null)
@@ -114,7 +121,9 @@ public sealed class TestRun : IDisposable
 
         if (!_plan.Contains(name))
         {
-            _steps.Add(new TestStep(name, Skipped, 0, null, reason));
+            var skipped = new TestStep(name, Skipped, 0, null, reason);
+            _steps.Add(skipped);
+            Observer?.Finished(skipped);
         }
     }
 
@@ -142,7 +151,9 @@ public sealed class TestRun : IDisposable
             HasFailed = true;
         }
 
-        _steps.Add(new TestStep(name, status, (long)(_clock.Elapsed - started).TotalMilliseconds, code, message is null ? null : _scrubber.Scrub(message)));
+        var step = new TestStep(name, status, (long)(_clock.Elapsed - started).TotalMilliseconds, code, message is null ? null : _scrubber.Scrub(message));
+        _steps.Add(step);
+        Observer?.Finished(step);
     }
 
     private string Describe(Exception exception)

@@ -87,6 +87,9 @@ internal static class SourcesDocument
     private const string QueryRequest = "QueryRequest";
     private const string QueryResult = "QueryResult";
     private const string QueryFailure = "QueryFailure";
+    private const string ConnectionTestStreamLine = "ConnectionTestStreamLine";
+    private const string SourceTypeList = "SourceTypeList";
+    private const string Ndjson = "application/x-ndjson";
 
     public static readonly HashSet<Type> HandDescribed =
     [
@@ -115,6 +118,9 @@ internal static class SourcesDocument
                 [
                     QueryInteger("page", "A page number within the paginated result set."),
                     QueryInteger("page_size", "Number of results to return per page."),
+                    QueryText("search", "Extension: only sources whose name contains this text, ignoring case; `count` and the pages count those."),
+                    QueryText("include", "Extension: `last_test` adds `last_test` to each result: the source's last connection test "
+                        + "`{\"ok\", \"failed_step\", \"code\", \"duration_ms\", \"at\"}`, or null when never tested."),
                 ];
                 responses["200"] = JsonResponse("A page of the organization's data sources, ordered by id.", PaginatedConnectionList, document);
                 responses["404"] = JsonResponse("The page does not exist (`Invalid page.`).", Detail, document);
@@ -134,10 +140,11 @@ internal static class SourcesDocument
                 break;
             case "sources_test_create":
                 operation.RequestBody = JsonBody(ConnectionCreateRequest, document);
-                responses["200"] = JsonResponse("The test ran (see `ok`); nothing was stored.", ConnectionTestReport, document);
+                responses["200"] = WithStream(JsonResponse("The test ran (see `ok`); nothing was stored.", ConnectionTestReport, document), document);
                 break;
             case "sources_test_stored_create":
-                responses["200"] = JsonResponse("The test ran against the stored configuration (see `ok`).", ConnectionTestReport, document);
+                responses["200"] = WithStream(JsonResponse(
+                    "The test ran against the stored configuration (see `ok`); its outcome is kept as the source's `last_test`.", ConnectionTestReport, document), document);
                 break;
             case "sources_schemas_list":
                 responses["200"] = JsonResponse("The schemas (databases, datasets) found, system ones excluded.", SchemaDiscovery, document);
@@ -169,6 +176,10 @@ internal static class SourcesDocument
             case "sources_update_config_partial_update":
                 operation.RequestBody = JsonBody(PatchedSourceConfigUpdateRequest, document);
                 responses["200"] = JsonResponse("The configuration was updated.", SourceConfigUpdated, document);
+                break;
+            case "source_types_list":
+                responses["200"] = JsonResponse(
+                    "Extension: every connection type with its fields, as the API validates them; forms are generated from it.", SourceTypeList, document);
                 break;
             case "sources_revisions_list":
                 operation.Parameters ??= [];
@@ -333,6 +344,49 @@ internal static class SourcesDocument
             ("ok", Boolean("True when no step failed."), true),
             ("duration_ms", Integer("How long the whole test took."), true),
             ("steps", new OpenApiSchema { Type = JsonSchemaType.Array, Items = step }, true)));
+
+        yield return (ConnectionTestStreamLine, Object(
+            "One line of a streamed test (`Accept: application/x-ndjson`): exactly one of `plan` (the steps, when known), "
+                + "`step` (a step that just finished) or `report` (the last line, the same report as without streaming).",
+            ("plan", new OpenApiSchema { Type = JsonSchemaType.Array, Items = Text(null) }, false),
+            ("step", step, false),
+            ("report", Reference(ConnectionTestReport, document), false)));
+
+        var formField = Object(
+            "One field of a connection type.",
+            ("name", Text("The field's name in bodies."), true),
+            ("label", Text("A label for people."), true),
+            ("kind", Enum(["text", "host", "port", "boolean", "name_list", "secret", "service_account_key", "pem"], "How the field is entered and checked."), true),
+            ("required", Boolean("Required on create (for types with forms, see `forms`)."), true),
+            ("default", new OpenApiSchema { Description = "The default when omitted (not stored): a number or boolean, or null." }, true),
+            ("secret", Boolean("Write-only: stored encrypted, never returned."), true),
+            ("minimum", Nullable(Integer("Smallest value (ports).")), true),
+            ("maximum", Nullable(Integer("Largest value (ports).")), true),
+            ("max_length", Nullable(Integer("Longest text accepted.")), true),
+            ("max_items", Nullable(Integer("Most items of a list.")), true),
+            ("help", Text("What to enter."), true));
+        var form = Object(
+            "One way to fill in the connection; fields in no form belong to every form.",
+            ("name", Text("`fields` or `connection_string`."), true),
+            ("label", Text("A label for people."), true),
+            ("fields", new OpenApiSchema { Type = JsonSchemaType.Array, Items = Text(null) }, true),
+            ("required", new OpenApiSchema { Type = JsonSchemaType.Array, Items = Text(null) }, true));
+        yield return (SourceTypeList, Object(
+            null,
+            ("results", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Array,
+                Items = Object(
+                    "A connection type.",
+                    ("type", Enum(typeNames, "The type name, upper case."), true),
+                    ("display_name", Text("The name people know it by; the default account_name."), true),
+                    ("add_route", Nullable(Text("The slug of POST /api/v1/sources/add/<slug>/, or null.")), true),
+                    ("fields", new OpenApiSchema { Type = JsonSchemaType.Array, Items = formField }, true),
+                    ("forms", new OpenApiSchema { Type = JsonSchemaType.Array, Items = form }, true),
+                    ("key_pair", Nullable(Object(
+                        "A create without any of `unless` gets a generated key pair and answers `public_key_sql`.",
+                        ("unless", new OpenApiSchema { Type = JsonSchemaType.Array, Items = Text(null) }, true))), true)),
+            }, true)));
 
         yield return (SchemaDiscovery, Object(
             null,
@@ -656,6 +710,24 @@ internal static class SourcesDocument
     {
         Description = description,
         Content = new Dictionary<string, OpenApiMediaType> { [Json] = new() { Schema = Reference(schema, document) } },
+    };
+
+    /// <summary>The streaming mode of the test routes (extension): the same 200, as NDJSON lines.</summary>
+    private static OpenApiResponse WithStream(OpenApiResponse response, OpenApiDocument? document)
+    {
+        response.Description += " With `Accept: application/x-ndjson` (extension) the answer streams one JSON line per event as the test runs: "
+            + "`{\"plan\": [...]}`, `{\"step\": {...}}` as each step finishes, and `{\"report\": {...}}` last.";
+        response.Content![Ndjson] = new OpenApiMediaType { Schema = Reference(ConnectionTestStreamLine, document) };
+        return response;
+    }
+
+    private static OpenApiParameter QueryText(string name, string description) => new()
+    {
+        Name = name,
+        In = ParameterLocation.Query,
+        Required = false,
+        Description = description,
+        Schema = Text(null),
     };
 
     private static OpenApiResponses Sorted(OpenApiResponses responses)

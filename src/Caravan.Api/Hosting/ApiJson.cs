@@ -24,6 +24,9 @@ namespace Caravan.Api.Hosting;
 [JsonSerializable(typeof(Connectivity.ConnectivityFailureBody))]
 [JsonSerializable(typeof(HealthBody))]
 [JsonSerializable(typeof(Revisions.RevisionPage))]
+[JsonSerializable(typeof(Connectivity.TestStreamLine))]
+[JsonSerializable(typeof(SourceTypeList))]
+[JsonSerializable(typeof(ListedConnectionPage))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 
 /// <summary>Timestamps leave as RFC 3339 UTC with a Z and whole seconds, as camelAI shows them.</summary>

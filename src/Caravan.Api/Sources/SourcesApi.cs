@@ -23,7 +23,7 @@ public static class SourcesApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("sources");
 
-        group.MapGet("/", List).WithName("sources_list").WithSummary("List data sources");
+        group.MapGet("/", SourceListing.List).WithName("sources_list").WithSummary("List data sources");
         group.MapPost("/", Create).WithName("sources_create").WithSummary("Add connection");
         group.MapPost("/add/", AddLegacy).WithName("sources_add_create").WithSummary("Add connection (legacy route)");
         foreach (var type in SourceTypes.All.Where(t => t.AddRoute is not null))

@@ -78,6 +78,7 @@ public partial class OpenApiTests(CaravanApp app)
             ("/api/v1/sources/{id}/schemas/", "get", "sources_schemas_list"),
             ("/api/v1/sources/{id}/revisions/", "get", "sources_revisions_list"),
             ("/api/v1/sources/{id}/query/", "post", "sources_query_create"),
+            ("/api/v1/source-types/", "get", "source_types_list"),
         };
         expected.AddRange(SourceTypes.All
             .Where(t => t.AddRoute is not null)

@@ -125,6 +125,12 @@ public sealed class MongoDbType : SourceType
         change.Set(FormSetting, JsonValue.Create(ServerOrConnectionStringType.FieldsForm));
     }
 
+    public override IReadOnlyList<FieldForm> Forms =>
+    [
+        new(ServerOrConnectionStringType.ConnectionStringForm, "Connection string", [ConnectionString], [ConnectionString]),
+        new(ServerOrConnectionStringType.FieldsForm, "Individual fields (older form)", OlderForm, OlderFormRequired),
+    ];
+
     public override bool IsFullyConfigured(ConfigView config) =>
         config.Has(ConnectionString) || OlderFormRequired.All(config.Has);
 }

@@ -97,6 +97,12 @@ public abstract partial class ServerOrConnectionStringType : SourceType
 
     public override IEnumerable<string> ExtraSettings => [OptionsSetting];
 
+    public override IReadOnlyList<FieldForm> Forms =>
+    [
+        new(FieldsForm, "Individual fields", Parts, RequiredParts),
+        new(ConnectionStringForm, "Connection string", [ConnectionStringField], [ConnectionStringField]),
+    ];
+
     public override bool IsFullyConfigured(ConfigView config) => config.Text(FormSetting) switch
     {
         ConnectionStringForm => config.Has("hostname"),

@@ -35,6 +35,8 @@ public sealed partial class SnowflakeType : SourceType
         Field.Names("selected_schemas", "Schemas to include, as schema or database.schema"),
     ];
 
+    public override IReadOnlyList<string> KeyPairUnless => ["password", PublicKey, PrivateKey];
+
     public override void Check(SourceChange change, ConfigView? stored, ValidationErrors errors)
     {
         base.Check(change, stored, errors);

@@ -67,6 +67,15 @@ public abstract class SourceType
     /// <summary>Non-secret settings the config readback shows besides the fields, such as connection-string options.</summary>
     public virtual IEnumerable<string> ExtraSettings => [];
 
+    /// <summary>
+    /// The alternative sets of fields a create may use (a connection string, or the individual
+    /// fields), for forms; empty when the type has one set. Fields in no form belong to every form.
+    /// </summary>
+    public virtual IReadOnlyList<FieldForm> Forms => [];
+
+    /// <summary>Fields whose absence on create makes Caravan generate a key pair (Snowflake); empty otherwise.</summary>
+    public virtual IReadOnlyList<string> KeyPairUnless => [];
+
     protected static void RequireOnCreate(SourceChange change, ValidationErrors errors, IEnumerable<string> fields)
     {
         foreach (var field in fields)
@@ -89,6 +98,9 @@ public abstract class SourceType
         }
     }
 }
+
+/// <summary>One way to fill in a type's connection: the fields it takes and which of them it needs.</summary>
+public sealed record FieldForm(string Name, string Label, IReadOnlyList<string> Fields, IReadOnlyList<string> Required);
 
 public enum ChangeMode
 {
