@@ -85,12 +85,17 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
 
             await ReadAsync(service, project, jobId, location, token, run, deadline.Token);
         }
-        catch (OperationCanceledException exception) when (deadline.IsCancellationRequested && !run.Token.IsCancellationRequested)
+        catch (OperationCanceledException exception) when (deadline.IsCancellationRequested)
         {
             if (inserted && token is not null)
             {
                 var path = $"{project}/jobs/{Uri.EscapeDataString(jobId)}/cancel" + Location(location, '?');
                 await RestQuery.CancelAsync(cancel => SendAsync(HttpMethod.Post, service, path, null, token, run, cancel));
+            }
+
+            if (run.Token.IsCancellationRequested)
+            {
+                throw;
             }
 
             throw run.TimedOut(exception);

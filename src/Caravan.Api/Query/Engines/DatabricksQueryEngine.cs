@@ -83,11 +83,16 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
 
             await ReadAsync(answer, service, token, run, deadline.Token);
         }
-        catch (OperationCanceledException exception) when (deadline.IsCancellationRequested && !run.Token.IsCancellationRequested)
+        catch (OperationCanceledException exception) when (deadline.IsCancellationRequested)
         {
             if (id is { Length: > 0 })
             {
                 await RestQuery.CancelAsync(cancel => SendAsync(service, HttpMethod.Post, Statement(id) + "/cancel", null, token, cancel));
+            }
+
+            if (run.Token.IsCancellationRequested)
+            {
+                throw;
             }
 
             throw run.TimedOut(exception);

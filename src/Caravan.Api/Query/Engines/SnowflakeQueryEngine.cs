@@ -87,11 +87,16 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
 
             await ReadAsync(answer, service, handle, jwt, run, deadline.Token);
         }
-        catch (OperationCanceledException exception) when (deadline.IsCancellationRequested && !run.Token.IsCancellationRequested)
+        catch (OperationCanceledException exception) when (deadline.IsCancellationRequested)
         {
             if (handle is { Length: > 0 })
             {
                 await RestQuery.CancelAsync(token => SendAsync(Request(HttpMethod.Post, service, Statement(handle) + "/cancel", null, jwt), token));
+            }
+
+            if (run.Token.IsCancellationRequested)
+            {
+                throw;
             }
 
             throw run.TimedOut(exception);
