@@ -380,6 +380,24 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Contains(rig.StandIn.Requests, r => r is { Method: "POST", Path: "/api/2.0/sql/statements/st-9/cancel" });
     }
 
+    [Theory]
+    [InlineData("SELECT 1", true)]
+    [InlineData("with x as (select 1) select * from x", true)]
+    [InlineData("SHOW TABLES", true)]
+    [InlineData("DESC TABLE orders", true)]
+    [InlineData("EXPLAIN SELECT 1", true)]
+    [InlineData("/* c */ SELECT 'a''delete', \"drop\", `update`, REPLACE(a, 'x', 'y'), o.set FROM t -- update", true)]
+    [InlineData("UPDATE t SET a = 1", false)]
+    [InlineData("(SELECT 1)", false)]
+    [InlineData("SELECT 1 /* not closed", false)]
+    [InlineData("SELECT 'it\\' delete '", false)]
+    [InlineData("WITH a AS (SELECT 1) MERGE INTO t USING a ON true WHEN MATCHED THEN DELETE", false)]
+    [InlineData("SELECT * FROM t WHERE x IN (SELECT 1) // ok\nUNION ALL SELECT 2", true)]
+    public void The_warehouse_lexer_check_is_conservative(string sql, bool allowed)
+    {
+        Assert.Equal(allowed, Caravan.Api.Query.Engines.WarehouseStatements.Refusal(sql, Caravan.Api.Query.Engines.WarehouseSyntax.Snowflake) is null);
+    }
+
     // ---------------------------------------------------------------- all three
 
     [Theory]

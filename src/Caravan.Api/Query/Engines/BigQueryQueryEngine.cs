@@ -124,6 +124,9 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
             "notFound" => run.Failed(QueryCodes.UndefinedObject, text),
             "accessDenied" => run.Failed(QueryCodes.InsufficientPrivilege, text),
             "invalid" or "resourcesExceeded" or "responseTooLarge" => run.Failed(QueryCodes.QueryFailed, text),
+            _ when status == HttpStatusCode.NotFound => run.Failed(QueryCodes.UndefinedObject, text),
+            _ when status == HttpStatusCode.Forbidden => run.Failed(QueryCodes.InsufficientPrivilege, text),
+            _ when status == HttpStatusCode.BadRequest => run.Failed(QueryCodes.QueryFailed, text),
             _ => null,
         };
         return known ?? new ConnectivityException(status == HttpStatusCode.Unauthorized ? FailureCodes.AuthFailed : FailureCodes.DriverError,
