@@ -94,6 +94,9 @@ public sealed class QueryRun(
         return true;
     }
 
+    /// <summary>Marks the result as cut short by the service itself (its own row or byte limit).</summary>
+    public void MarkTruncated() => Truncated = true;
+
     /// <summary>A scrubbed failure of the statement, 422.</summary>
     public QueryException Failed(string code, string message, Exception? inner = null) =>
         new(new QueryFailure(QueryFailureKind.Database, code, Scrub(message)), inner);

@@ -103,7 +103,7 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
             : throw new ConnectivityException(FailureCodes.AuthFailed, "The key's token_uri is not an https URL.");
     }
 
-    private async Task<string> AccessTokenAsync(ServiceAccount account, CancellationToken cancellationToken)
+    internal async Task<string> AccessTokenAsync(ServiceAccount account, CancellationToken cancellationToken)
     {
         var tokenUri = TokenUri(account);
         using var key = RSA.Create();
@@ -220,7 +220,7 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
         new(failure.Code, RestService.Redact(failure.Message, accessToken, account.PrivateKey), failure.InnerException, failure.Step);
 
     /// <summary>The parts of a service-account key the driver uses.</summary>
-    private sealed record ServiceAccount(string ProjectId, string ClientEmail, string PrivateKey, string? PrivateKeyId, string? TokenUri)
+    internal sealed record ServiceAccount(string ProjectId, string ClientEmail, string PrivateKey, string? PrivateKeyId, string? TokenUri)
     {
         public static ServiceAccount From(SourceConnection connection)
         {

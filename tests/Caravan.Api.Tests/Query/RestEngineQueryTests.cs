@@ -1,0 +1,568 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Caravan.Api.Tests.Connectivity;
+using Caravan.Api.Tests.Infrastructure;
+
+namespace Caravan.Api.Tests.Query;
+
+/// <summary>The SNOWFLAKE, BIGQUERY and DATABRICKS query engines against local stand-ins of their REST APIs.</summary>
+public sealed class RestEngineQueryTests : IDisposable
+{
+    private const string SnowflakeSource = """
+        {"type": "snowflake", "account_name": "Snow", "account": "xy12345.us-east-1", "user": "analyst",
+         "warehouse": "COMPUTE_WH", "database": "SALES", "role": "READER"}
+        """;
+
+    private const string DatabricksToken = "dapi0123456789abcdef-secret";
+    private const string DatabricksSource = $$"""
+        {"type": "databricks", "account_name": "Lakehouse", "server_hostname": "adb-1234567890.1.azuredatabricks.net",
+         "http_path": "/sql/1.0/warehouses/abc123def", "access_token": "{{DatabricksToken}}", "catalog": "main"}
+        """;
+
+    private const string Project = "acme-analytics";
+    private const string AccessToken = "ya29.stand-in-access-token-5d4c3b2a";
+
+    private readonly RSA _key = RSA.Create(2048);
+
+    public void Dispose() => _key.Dispose();
+
+    // ---------------------------------------------------------------- SNOWFLAKE
+
+    [Fact]
+    public async Task Snowflake_runs_one_statement_with_the_JWT_maps_types_and_fetches_the_second_partition()
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 1));
+        var created = await rig.Http.PostJsonAsync("/api/v1/sources/", SnowflakeSource).Expect(HttpStatusCode.OK);
+        var id = created["id"]!.GetValue<long>();
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, timeoutMs: 20_000);
+
+        AssertJson(
+            """[{"name":"ID","type":"NUMBER(38,0)"},{"name":"PRICE","type":"NUMBER(10,2)"},{"name":"NAME","type":"VARCHAR"},{"name":"OK","type":"BOOLEAN"},{"name":"DAY","type":"DATE"},{"name":"AT","type":"TIMESTAMP_TZ"},{"name":"DOC","type":"VARIANT"}]""",
+            answer["columns"]!);
+        Assert.Equal(
+            """[[1,12.50,"a",true,"2024-01-02","2024-01-01T00:00:00.5Z",{"k":[1,2]}],[2,null,null,false,null,null,null],[3,1.00,"c",false,"1970-01-01","1970-01-01T00:00:00Z",null]]""",
+            answer["rows"]!.Compact());
+        Assert.False(answer["truncated"]!.GetValue<bool>());
+
+        var requests = rig.StandIn.Requests;
+        // The statement, a poll while it runs, the poll that brings partition 0, then partition 1.
+        Assert.Equal(["POST /api/v2/statements", "GET /api/v2/statements/01b2-handle", "GET /api/v2/statements/01b2-handle", "GET /api/v2/statements/01b2-handle"],
+            requests.Select(r => $"{r.Method} {r.Path}"));
+        Assert.StartsWith("?async=true&requestId=", requests[0].Query, StringComparison.Ordinal);
+        Assert.Equal("?partition=1", requests[3].Query);
+        var body = requests[0].Json;
+        Assert.Equal("SELECT * FROM orders", body["statement"]!.GetValue<string>());
+        Assert.Equal(20, body["timeout"]!.GetValue<int>());
+        Assert.Equal("1", body["parameters"]!["MULTI_STATEMENT_COUNT"]!.GetValue<string>());
+        Assert.Equal(("COMPUTE_WH", "SALES", "READER"),
+            (body["warehouse"]!.GetValue<string>(), body["database"]!.GetValue<string>(), body["role"]!.GetValue<string>()));
+        foreach (var request in requests)
+        {
+            Assert.Equal("KEYPAIR_JWT", request.Header("X-Snowflake-Authorization-Token-Type"));
+            var jwt = Jwt.Decode(request.Header("Authorization")!["Bearer ".Length..]);
+            Assert.Equal("XY12345.ANALYST", jwt.Claim("sub"));
+        }
+
+        var jwtText = requests[0].Header("Authorization")!["Bearer ".Length..];
+        rig.AssertNoSecrets([answer.ToJsonString()], await rig.App.RevealAsync(id, "private_key"), jwtText);
+    }
+
+    [Fact]
+    public async Task Snowflake_truncates_at_max_rows_without_fetching_more_partitions()
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 0));
+        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1);
+
+        Assert.Single(QueryKit.Rows(answer));
+        Assert.True(answer["truncated"]!.GetValue<bool>());
+        Assert.DoesNotContain(rig.StandIn.Requests, r => r.Query.Contains("partition", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("INSERT INTO orders VALUES (1)")]
+    [InlineData("WITH p AS PROCEDURE () RETURNS INT LANGUAGE SQL AS $$ BEGIN DELETE FROM t; RETURN 1; END $$ CALL p()")]
+    [InlineData("WITH x AS (SELECT 1) DELETE FROM orders")]
+    [InlineData("/* hi */ drop table orders")]
+    [InlineData("CALL cleanup()")]
+    public async Task Snowflake_refuses_a_write_without_sending_it(string sql)
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 0));
+        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+
+        var answer = await rig.Http.QueryAsync(id, sql, HttpStatusCode.BadRequest);
+
+        // Refused as a write, or (a ';' inside a $$ string) as more than one statement: never sent.
+        var message = answer["errors"]!["sql"]![0]!.GetValue<string>();
+        Assert.True(message.Contains("read-only", StringComparison.Ordinal) || sql.Contains("$$", StringComparison.Ordinal), message);
+        Assert.Empty(rig.StandIn.Requests);
+    }
+
+    [Fact]
+    public async Task Snowflake_allows_writing_words_inside_strings_quoted_names_comments_and_function_calls()
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 0));
+        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+
+        await rig.Http.QueryAsync(id, """SELECT 'delete', "UPDATE", INSERT('abc', 1, 1, 'x'), t.set -- drop it""", HttpStatusCode.OK);
+
+        Assert.Single(rig.StandIn.Requests, r => r.Method == "POST");
+    }
+
+    [Fact]
+    public async Task Snowflake_statement_errors_are_422_with_stable_codes()
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", _ => Reply.Json(422,
+            """{"code": "002003", "sqlState": "42S02", "message": "SQL compilation error:\nObject 'NOPE' does not exist or not authorized.", "statementHandle": "01b2-handle"}"""));
+        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM nope", (HttpStatusCode)422);
+
+        Assert.Equal("undefined_object", answer["code"]!.GetValue<string>());
+        Assert.Contains("does not exist", answer["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        rig.StandIn.Handler = _ => Reply.Json(422, """{"code": "001003", "message": "SQL compilation error: syntax error line 1 at position 7"}""");
+        Assert.Equal("syntax_error", (await rig.Http.QueryAsync(id, "SELECT FROM", (HttpStatusCode)422))["code"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Snowflake_time_limit_cancels_the_statement_in_the_service()
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", request => request switch
+        {
+            { Method: "POST", Path: "/api/v2/statements/01b2-handle/cancel" } => Reply.Json("""{"code": "000604", "message": "Statement canceled."}"""),
+            _ => Reply.Json(202, """{"code": "333334", "message": "Asynchronous execution in progress.", "statementHandle": "01b2-handle"}"""),
+        });
+        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+
+        var clock = Stopwatch.StartNew();
+        var answer = await rig.Http.QueryAsync(id, "SELECT SYSTEM$WAIT(10)", HttpStatusCode.GatewayTimeout, timeoutMs: 500);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), clock.Elapsed.ToString());
+        Assert.Equal("timeout", answer["code"]!.GetValue<string>());
+        Assert.Contains(rig.StandIn.Requests, r => r is { Method: "POST", Path: "/api/v2/statements/01b2-handle/cancel" });
+    }
+
+    [Fact]
+    public async Task Snowflake_password_sources_and_uid_are_refused()
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 0));
+        var password = await rig.Http.CreateSourceAsync(SnowflakeSource.Replace("\"role\"", "\"password\": \"pw-Secret-4711\", \"role\"", StringComparison.Ordinal));
+        var keyPair = await rig.Http.CreateSourceAsync(SnowflakeSource);
+
+        var refused = await rig.Http.QueryAsync(password, "SELECT 1", HttpStatusCode.BadRequest);
+        Assert.Contains("key-pair", refused["errors"]!["non_field_errors"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        var uid = await rig.Http.QueryAsync(keyPair, "SELECT 1", HttpStatusCode.BadRequest, uid: "user-1");
+        Assert.NotNull(uid["errors"]!["uid"]);
+        Assert.Empty(rig.StandIn.Requests);
+        rig.AssertNoSecrets([refused.ToJsonString()], "pw-Secret-4711");
+    }
+
+    // ---------------------------------------------------------------- BIGQUERY
+
+    [Fact]
+    public async Task BigQuery_dry_runs_then_inserts_the_job_and_reads_every_page()
+    {
+        await using var rig = await Rig.StartAsync("BIGQUERY", Google("SELECT"));
+        var id = await rig.Http.CreateSourceAsync(BigQuerySource());
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM sales.orders", HttpStatusCode.OK, timeoutMs: 15_000);
+
+        AssertJson(
+            """[{"name":"id","type":"INT64"},{"name":"price","type":"NUMERIC"},{"name":"ok","type":"BOOL"},{"name":"at","type":"TIMESTAMP"},{"name":"tags","type":"ARRAY<STRING>"},{"name":"who","type":"STRUCT"}]""",
+            answer["columns"]!);
+        Assert.Equal(
+            """[[1,12.5,true,"2024-01-01T00:00:00.5Z",["a","b"],{"name":"x","n":7}],[2,null,false,null,[],null],[3,3,true,"1970-01-01T00:00:00Z",[],null]]""",
+            answer["rows"]!.Compact());
+
+        var requests = rig.StandIn.Requests;
+        var jobs = $"/bigquery/v2/projects/{Project}/jobs";
+        Assert.Equal(["POST /token", $"POST {jobs}", $"POST {jobs}"], requests.Take(3).Select(r => $"{r.Method} {r.Path}"));
+        Assert.Equal("""{"configuration":{"dryRun":true,"query":{"query":"SELECT * FROM sales.orders","useLegacySql":false}}}""", requests[1].Json.Compact());
+        var job = requests[2].Json;
+        var jobId = job["jobReference"]!["jobId"]!.GetValue<string>();
+        Assert.StartsWith("caravan_", jobId, StringComparison.Ordinal);
+        Assert.Equal("15000", job["configuration"]!["jobTimeoutMs"]!.GetValue<string>());
+        Assert.False(job["configuration"]!["dryRun"] is not null);
+        var pages = requests.Skip(3).ToList();
+        Assert.Equal(3, pages.Count);
+        Assert.All(pages, p => Assert.Equal($"GET /bigquery/v2/projects/{Project}/queries/{jobId}", $"{p.Method} {p.Path}"));
+        Assert.Contains("maxResults=1001", pages[0].Query, StringComparison.Ordinal);
+        Assert.Contains("location=EU", pages[0].Query, StringComparison.Ordinal);
+        Assert.Contains("formatOptions.useInt64Timestamp=true", pages[0].Query, StringComparison.Ordinal);
+        Assert.Contains("pageToken=page-2", pages[2].Query, StringComparison.Ordinal);
+        Assert.All(requests.Skip(1), r => Assert.Equal($"Bearer {AccessToken}", r.Header("Authorization")));
+        rig.AssertNoSecrets([answer.ToJsonString()], AccessToken, PemLine());
+    }
+
+    [Fact]
+    public async Task BigQuery_truncates_at_max_rows_without_reading_the_next_page()
+    {
+        await using var rig = await Rig.StartAsync("BIGQUERY", Google("SELECT"));
+        var id = await rig.Http.CreateSourceAsync(BigQuerySource());
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM sales.orders", HttpStatusCode.OK, maxRows: 1);
+
+        Assert.Single(QueryKit.Rows(answer));
+        Assert.True(answer["truncated"]!.GetValue<bool>());
+        Assert.DoesNotContain(rig.StandIn.Requests, r => r.Query.Contains("pageToken", StringComparison.Ordinal));
+        Assert.Contains("maxResults=2", rig.StandIn.Requests[^1].Query, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("INSERT")]
+    [InlineData("CREATE_TABLE_AS_SELECT")]
+    [InlineData("SCRIPT")]
+    public async Task BigQuery_refuses_what_the_dry_run_says_is_not_a_SELECT_and_never_runs_it(string statementType)
+    {
+        await using var rig = await Rig.StartAsync("BIGQUERY", Google(statementType));
+        var id = await rig.Http.CreateSourceAsync(BigQuerySource());
+
+        var answer = await rig.Http.QueryAsync(id, "INSERT INTO sales.orders VALUES (1)", HttpStatusCode.BadRequest);
+
+        Assert.Contains(statementType, answer["errors"]!["sql"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        var requests = rig.StandIn.Requests;
+        Assert.Equal(2, requests.Count);
+        Assert.True(requests[1].Json["configuration"]!["dryRun"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task BigQuery_errors_are_422_and_a_refused_token_is_502()
+    {
+        await using var rig = await Rig.StartAsync("BIGQUERY", Google("SELECT"));
+        var id = await rig.Http.CreateSourceAsync(BigQuerySource());
+        var google = rig.StandIn.Handler;
+        rig.StandIn.Handler = r => r.Path.EndsWith("/jobs", StringComparison.Ordinal)
+            ? Reply.Json(404, """{"error": {"code": 404, "message": "Not found: Table acme-analytics:sales.nope was not found in location EU", "errors": [{"reason": "notFound", "message": "Not found: Table"}]}}""")
+            : google(r);
+
+        var missing = await rig.Http.QueryAsync(id, "SELECT * FROM sales.nope", (HttpStatusCode)422);
+        Assert.Equal("undefined_object", missing["code"]!.GetValue<string>());
+
+        rig.StandIn.Handler = r => r.Path.EndsWith("/jobs", StringComparison.Ordinal)
+            ? Reply.Json(400, """{"error": {"code": 400, "message": "Syntax error: Unexpected end of script at [1:12]", "errors": [{"reason": "invalidQuery"}]}}""")
+            : google(r);
+        var syntax = await rig.Http.QueryAsync(id, "SELECT FROM", (HttpStatusCode)422);
+        Assert.Equal("syntax_error", syntax["code"]!.GetValue<string>());
+
+        rig.StandIn.Handler = r => r.Path.EndsWith("/jobs", StringComparison.Ordinal)
+            ? Reply.Json(401, $$$"""{"error": {"code": 401, "message": "Invalid token {{{AccessToken}}}"}}""")
+            : google(r);
+        var refused = await rig.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
+        Assert.Equal("auth_failed", refused["code"]!.GetValue<string>());
+        rig.AssertNoSecrets([missing.ToJsonString(), syntax.ToJsonString(), refused.ToJsonString()], AccessToken, PemLine());
+    }
+
+    [Fact]
+    public async Task BigQuery_time_limit_cancels_the_job()
+    {
+        var google = Google("SELECT");
+        await using var rig = await Rig.StartAsync("BIGQUERY", r => r.Path.Contains("/queries/", StringComparison.Ordinal)
+            ? Reply.Json("""{"kind": "bigquery#getQueryResultsResponse", "jobComplete": false}""")
+            : google(r));
+        var id = await rig.Http.CreateSourceAsync(BigQuerySource());
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM huge", HttpStatusCode.GatewayTimeout, timeoutMs: 600);
+
+        Assert.Equal("timeout", answer["code"]!.GetValue<string>());
+        var jobId = rig.StandIn.Requests[2].Json["jobReference"]!["jobId"]!.GetValue<string>();
+        var cancel = Assert.Single(rig.StandIn.Requests, r => r.Path.EndsWith("/cancel", StringComparison.Ordinal));
+        Assert.Equal($"/bigquery/v2/projects/{Project}/jobs/{jobId}/cancel", cancel.Path);
+        Assert.Equal("?location=EU", cancel.Query);
+        Assert.Equal("POST", cancel.Method);
+    }
+
+    // ---------------------------------------------------------------- DATABRICKS
+
+    [Fact]
+    public async Task Databricks_sends_the_limits_polls_and_reads_the_next_chunk()
+    {
+        await using var rig = await Rig.StartAsync("DATABRICKS", Databricks(running: 1));
+        var id = await rig.Http.CreateSourceAsync(DatabricksSource);
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM main.sales.orders", HttpStatusCode.OK, maxRows: 50);
+
+        AssertJson(
+            """[{"name":"id","type":"bigint"},{"name":"price","type":"decimal(10,2)"},{"name":"ok","type":"boolean"},{"name":"tags","type":"array<string>"},{"name":"name","type":"string"}]""",
+            answer["columns"]!);
+        Assert.Equal("""[[1,12.50,true,["a"],"x"],[2,null,false,null,null],[3,0.50,true,[],"z"]]""", answer["rows"]!.Compact());
+        Assert.False(answer["truncated"]!.GetValue<bool>());
+
+        var requests = rig.StandIn.Requests;
+        Assert.Equal(["POST /api/2.0/sql/statements", "GET /api/2.0/sql/statements/st-1", "GET /api/2.0/sql/statements/st-1", "GET /api/2.0/sql/statements/st-1/result/chunks/1"],
+            requests.Select(r => $"{r.Method} {r.Path}"));
+        Assert.All(requests, r => Assert.Equal($"Bearer {DatabricksToken}", r.Header("Authorization")));
+        var body = requests[0].Json;
+        Assert.Equal("abc123def", body["warehouse_id"]!.GetValue<string>());
+        Assert.Equal("SELECT * FROM main.sales.orders", body["statement"]!.GetValue<string>());
+        Assert.Equal("0s", body["wait_timeout"]!.GetValue<string>());
+        Assert.Equal("CONTINUE", body["on_wait_timeout"]!.GetValue<string>());
+        Assert.Equal(51, body["row_limit"]!.GetValue<long>());
+        Assert.True(body["byte_limit"]!.GetValue<long>() > 0);
+        Assert.Equal("INLINE", body["disposition"]!.GetValue<string>());
+        Assert.Equal("JSON_ARRAY", body["format"]!.GetValue<string>());
+        Assert.Equal("main", body["catalog"]!.GetValue<string>());
+        rig.AssertNoSecrets([answer.ToJsonString()], DatabricksToken);
+    }
+
+    [Fact]
+    public async Task Databricks_truncates_at_max_rows_and_when_the_service_cut_the_result()
+    {
+        await using var rig = await Rig.StartAsync("DATABRICKS", Databricks(running: 0));
+        var id = await rig.Http.CreateSourceAsync(DatabricksSource);
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1);
+        Assert.Single(QueryKit.Rows(answer));
+        Assert.True(answer["truncated"]!.GetValue<bool>());
+        Assert.DoesNotContain(rig.StandIn.Requests, r => r.Path.Contains("/chunks/", StringComparison.Ordinal));
+
+        rig.StandIn.Handler = _ => Reply.Json("""
+            {"statement_id": "st-2", "status": {"state": "SUCCEEDED"},
+             "manifest": {"schema": {"columns": [{"name": "n", "type_name": "INT", "type_text": "int"}]}, "truncated": true},
+             "result": {"chunk_index": 0, "data_array": [["1"]]}}
+            """);
+        var cut = await rig.Http.QueryAsync(id, "SELECT n FROM big", HttpStatusCode.OK);
+        Assert.True(cut["truncated"]!.GetValue<bool>());
+    }
+
+    [Theory]
+    [InlineData("INSERT INTO orders VALUES (1)")]
+    [InlineData("WITH x AS (SELECT 1) INSERT INTO orders SELECT * FROM x")]
+    [InlineData("OPTIMIZE orders")]
+    [InlineData("SELECT 1; DROP TABLE orders")]
+    public async Task Databricks_refuses_a_write_without_sending_it(string sql)
+    {
+        await using var rig = await Rig.StartAsync("DATABRICKS", Databricks(running: 0));
+        var id = await rig.Http.CreateSourceAsync(DatabricksSource);
+
+        var answer = await rig.Http.QueryAsync(id, sql, HttpStatusCode.BadRequest);
+
+        Assert.NotNull(answer["errors"]!["sql"]);
+        Assert.Empty(rig.StandIn.Requests);
+    }
+
+    [Fact]
+    public async Task Databricks_statement_failures_are_422_and_a_refused_token_is_502()
+    {
+        await using var rig = await Rig.StartAsync("DATABRICKS", _ => Reply.Json("""
+            {"statement_id": "st-3", "status": {"state": "FAILED", "error": {"error_code": "BAD_REQUEST",
+             "message": "[TABLE_OR_VIEW_NOT_FOUND] The table or view `nope` cannot be found."}}}
+            """));
+        var id = await rig.Http.CreateSourceAsync(DatabricksSource);
+
+        var missing = await rig.Http.QueryAsync(id, "SELECT * FROM nope", (HttpStatusCode)422);
+        Assert.Equal("undefined_object", missing["code"]!.GetValue<string>());
+        Assert.Contains("cannot be found", missing["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        rig.StandIn.Handler = _ => Reply.Json(403, $$"""{"error_code": "403", "message": "Invalid access token {{DatabricksToken}}."}""");
+        var refused = await rig.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
+        Assert.Equal("auth_failed", refused["code"]!.GetValue<string>());
+        rig.AssertNoSecrets([missing.ToJsonString(), refused.ToJsonString()], DatabricksToken);
+    }
+
+    [Fact]
+    public async Task Databricks_time_limit_cancels_the_statement()
+    {
+        await using var rig = await Rig.StartAsync("DATABRICKS", request => request.Path.EndsWith("/cancel", StringComparison.Ordinal)
+            ? Reply.Json("{}")
+            : Reply.Json("""{"statement_id": "st-9", "status": {"state": "RUNNING"}}"""));
+        var id = await rig.Http.CreateSourceAsync(DatabricksSource);
+
+        var clock = Stopwatch.StartNew();
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM huge", HttpStatusCode.GatewayTimeout, timeoutMs: 500);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), clock.Elapsed.ToString());
+        Assert.Equal("timeout", answer["code"]!.GetValue<string>());
+        Assert.Contains(rig.StandIn.Requests, r => r is { Method: "POST", Path: "/api/2.0/sql/statements/st-9/cancel" });
+    }
+
+    [Theory]
+    [InlineData("SELECT 1", true)]
+    [InlineData("with x as (select 1) select * from x", true)]
+    [InlineData("SHOW TABLES", true)]
+    [InlineData("DESC TABLE orders", true)]
+    [InlineData("EXPLAIN SELECT 1", true)]
+    [InlineData("/* c */ SELECT 'a''delete', \"drop\", `update`, REPLACE(a, 'x', 'y'), o.set FROM t -- update", true)]
+    [InlineData("UPDATE t SET a = 1", false)]
+    [InlineData("(SELECT 1)", false)]
+    [InlineData("SELECT 1 /* not closed", false)]
+    [InlineData("SELECT 'it\\' delete '", false)]
+    [InlineData("WITH a AS (SELECT 1) MERGE INTO t USING a ON true WHEN MATCHED THEN DELETE", false)]
+    [InlineData("SELECT * FROM t WHERE x IN (SELECT 1) // ok\nUNION ALL SELECT 2", true)]
+    public void The_warehouse_lexer_check_is_conservative(string sql, bool allowed)
+    {
+        Assert.Equal(allowed, Caravan.Api.Query.Engines.WarehouseStatements.Refusal(sql, Caravan.Api.Query.Engines.WarehouseSyntax.Snowflake) is null);
+    }
+
+    // ---------------------------------------------------------------- all three
+
+    [Theory]
+    [InlineData("SNOWFLAKE")]
+    [InlineData("BIGQUERY")]
+    [InlineData("DATABRICKS")]
+    public async Task An_unreachable_service_is_502(string type)
+    {
+        await using var app = new OwnCaravan(new Dictionary<string, string?> { [$"Caravan:Connectivity:Endpoints:{type}"] = "http://127.0.0.1:1" });
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(type switch
+        {
+            "SNOWFLAKE" => SnowflakeSource,
+            "BIGQUERY" => BigQuerySource(),
+            _ => DatabricksSource,
+        });
+
+        var answer = await org.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
+
+        Assert.Equal("port_closed", answer["code"]!.GetValue<string>());
+        foreach (var secret in new[] { DatabricksToken, PemLine() })
+        {
+            Assert.DoesNotContain(secret, answer.ToJsonString(), StringComparison.Ordinal);
+            Assert.DoesNotContain(app.Logs.Lines, line => line.Contains(secret, StringComparison.Ordinal));
+        }
+    }
+
+    private static Func<Recorded, Reply?> Snowflake(int running)
+    {
+        var polls = 0;
+        return request =>
+        {
+            if (request is { Method: "POST", Path: "/api/v2/statements" })
+            {
+                return Reply.Json(202, """{"code": "333334", "message": "Asynchronous execution in progress.", "statementHandle": "01b2-handle", "statementStatusUrl": "/api/v2/statements/01b2-handle"}""");
+            }
+
+            if (request is { Method: "GET", Path: "/api/v2/statements/01b2-handle" } && request.Query == "?partition=1")
+            {
+                return Reply.Json("""{"data": [["3", "1.00", "c", "false", "0", "0.000000000 1440", null]]}""");
+            }
+
+            if (request is { Method: "GET", Path: "/api/v2/statements/01b2-handle" } && Interlocked.Increment(ref polls) <= running)
+            {
+                return Reply.Json(202, """{"code": "333334", "message": "Asynchronous execution in progress.", "statementHandle": "01b2-handle"}""");
+            }
+
+            return request.Method == "GET"
+                ? Reply.Json("""
+                    {"resultSetMetaData": {"numRows": 3, "format": "jsonv2", "rowType": [
+                       {"name": "ID", "type": "fixed", "precision": 38, "scale": 0},
+                       {"name": "PRICE", "type": "fixed", "precision": 10, "scale": 2},
+                       {"name": "NAME", "type": "text"}, {"name": "OK", "type": "boolean"}, {"name": "DAY", "type": "date"},
+                       {"name": "AT", "type": "timestamp_tz", "scale": 9}, {"name": "DOC", "type": "variant"}],
+                      "partitionInfo": [{"rowCount": 2}, {"rowCount": 1}]},
+                     "data": [["1", "12.50", "a", "true", "19724", "1704067200.500000000 1500", "{\"k\": [1, 2]}"],
+                              ["2", null, null, "false", null, null, null]],
+                     "code": "090001", "statementHandle": "01b2-handle", "message": "Statement executed successfully."}
+                    """)
+                : Reply.Json(404, "{}");
+        };
+    }
+
+    private static Func<Recorded, Reply?> Databricks(int running)
+    {
+        var polls = 0;
+        return request => request switch
+        {
+            { Method: "POST", Path: "/api/2.0/sql/statements" } => Reply.Json("""{"statement_id": "st-1", "status": {"state": "PENDING"}}"""),
+            { Method: "GET", Path: "/api/2.0/sql/statements/st-1/result/chunks/1" } => Reply.Json("""
+                {"chunk_index": 1, "row_offset": 2, "row_count": 1, "data_array": [["3", "0.50", "true", "[]", "z"]]}
+                """),
+            { Method: "GET", Path: "/api/2.0/sql/statements/st-1" } when Interlocked.Increment(ref polls) <= running =>
+                Reply.Json("""{"statement_id": "st-1", "status": {"state": "RUNNING"}}"""),
+            { Method: "GET", Path: "/api/2.0/sql/statements/st-1" } => Reply.Json("""
+                {"statement_id": "st-1", "status": {"state": "SUCCEEDED"},
+                 "manifest": {"format": "JSON_ARRAY", "schema": {"column_count": 5, "columns": [
+                    {"name": "id", "type_name": "LONG", "type_text": "bigint", "position": 0},
+                    {"name": "price", "type_name": "DECIMAL", "type_text": "decimal(10,2)", "position": 1},
+                    {"name": "ok", "type_name": "BOOLEAN", "type_text": "boolean", "position": 2},
+                    {"name": "tags", "type_name": "ARRAY", "type_text": "array<string>", "position": 3},
+                    {"name": "name", "type_name": "STRING", "type_text": "string", "position": 4}]},
+                  "total_chunk_count": 2, "total_row_count": 3, "truncated": false},
+                 "result": {"chunk_index": 0, "row_offset": 0, "row_count": 2,
+                   "data_array": [["1", "12.50", "true", "[\"a\"]", "x"], ["2", null, "false", null, null]],
+                   "next_chunk_index": 1, "next_chunk_internal_link": "/api/2.0/sql/statements/st-1/result/chunks/1?row_offset=2"}}
+                """),
+            _ => Reply.Json(404, """{"error_code": "NOT_FOUND", "message": "no such route"}"""),
+        };
+    }
+
+    private static Func<Recorded, Reply?> Google(string statementType)
+    {
+        var firstPageAsks = 0;
+        return request => GoogleReply(request, statementType, ref firstPageAsks);
+    }
+
+    private static Reply GoogleReply(Recorded request, string statementType, ref int firstPageAsks)
+    {
+        var authorized = request.Header("Authorization") == $"Bearer {AccessToken}";
+        if (request is { Method: "POST", Path: "/token" })
+        {
+            return Reply.Json($$"""{"access_token": "{{AccessToken}}", "expires_in": 3599, "token_type": "Bearer"}""");
+        }
+
+        if (!authorized)
+        {
+            return Reply.Json(401, """{"error": {"code": 401, "message": "Request had invalid authentication credentials."}}""");
+        }
+
+        if (request is { Method: "POST", Path: $"/bigquery/v2/projects/{Project}/jobs" })
+        {
+            var body = request.Json;
+            var jobId = body["jobReference"]?["jobId"]?.GetValue<string>() ?? "dry";
+            return body["configuration"]!["dryRun"] is not null
+                ? Reply.Json("""{"kind": "bigquery#job", "status": {"state": "DONE"}, "statistics": {"query": {"statementType": "TYPE", "totalBytesProcessed": "10"}}}""".Replace("TYPE", statementType, StringComparison.Ordinal))
+                : Reply.Json($$$"""{"kind": "bigquery#job", "jobReference": {"projectId": "{{{Project}}}", "jobId": "{{{jobId}}}", "location": "EU"}, "status": {"state": "RUNNING"}}""");
+        }
+
+        if (request is { Method: "POST" } && request.Path.EndsWith("/cancel", StringComparison.Ordinal))
+        {
+            return Reply.Json("""{"kind": "bigquery#jobCancelResponse"}""");
+        }
+
+        if (request is { Method: "GET" } && request.Path.StartsWith($"/bigquery/v2/projects/{Project}/queries/", StringComparison.Ordinal))
+        {
+            const string schema = """
+                {"fields": [{"name": "id", "type": "INTEGER", "mode": "NULLABLE"}, {"name": "price", "type": "NUMERIC"},
+                  {"name": "ok", "type": "BOOLEAN"}, {"name": "at", "type": "TIMESTAMP"}, {"name": "tags", "type": "STRING", "mode": "REPEATED"},
+                  {"name": "who", "type": "RECORD", "fields": [{"name": "name", "type": "STRING"}, {"name": "n", "type": "INTEGER"}]}]}
+                """;
+            if (request.Query.Contains("pageToken=page-2", StringComparison.Ordinal))
+            {
+                return Reply.Json("""{"jobComplete": true, "schema": SCHEMA, "rows": [{"f": [{"v": "3"}, {"v": "3"}, {"v": "true"}, {"v": "0"}, {"v": []}, {"v": null}]}]}""".Replace("SCHEMA", schema, StringComparison.Ordinal));
+            }
+
+            // The first page: the job is still running the first time it is asked.
+            return request.Query.Contains("pageToken", StringComparison.Ordinal) || Interlocked.Increment(ref firstPageAsks) % 2 == 0
+                ? Reply.Json("""
+                    {"jobComplete": true, "schema": SCHEMA, "totalRows": "3", "pageToken": "page-2",
+                     "rows": [{"f": [{"v": "1"}, {"v": "12.5"}, {"v": "true"}, {"v": "1704067200500000"}, {"v": [{"v": "a"}, {"v": "b"}]}, {"v": {"f": [{"v": "x"}, {"v": "7"}]}}]},
+                              {"f": [{"v": "2"}, {"v": null}, {"v": "false"}, {"v": null}, {"v": []}, {"v": null}]}]}
+                    """.Replace("SCHEMA", schema, StringComparison.Ordinal))
+                : Reply.Json("""{"jobComplete": false, "jobReference": {"jobId": "x"}}""");
+        }
+
+        return Reply.Json(404, """{"error": {"code": 404, "message": "no such route", "errors": [{"reason": "notFound"}]}}""");
+    }
+
+    private string BigQuerySource()
+    {
+        var key = new JsonObject
+        {
+            ["type"] = "service_account",
+            ["project_id"] = Project,
+            ["private_key_id"] = "key-id-77",
+            ["private_key"] = _key.ExportPkcs8PrivateKeyPem(),
+            ["client_email"] = "caravan@acme-analytics.iam.gserviceaccount.com",
+            ["token_uri"] = "https://oauth2.googleapis.com/token",
+        };
+        return new JsonObject { ["type"] = "bigquery", ["account_name"] = "BQ", ["service_account_key"] = key }.ToJsonString();
+    }
+
+    private static void AssertJson(string expected, JsonNode actual) =>
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), actual), actual.ToJsonString());
+
+    private string PemLine() => _key.ExportPkcs8PrivateKeyPem().Split('\n')[3];
+}
