@@ -36,6 +36,7 @@ work=$(mktemp -d /tmp/caravan-bench.XXXXXX)
 pg_bin=/usr/lib/postgresql/15/bin
 pg_data="$work/pg"
 pg_started=
+pg_port=
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -84,6 +85,8 @@ start_postgres() {
   as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/pg.log" -w \
     -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $work -c max_connections=300" start >/dev/null
   pg_started=1
+  # The database the query route's source reads (SELECT 1), whichever store Caravan runs on.
+  "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qAt -c "CREATE DATABASE target" >/dev/null
   log "PostgreSQL 15 on 127.0.0.1:$pg_port"
 }
 psql_bench() { "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d bench -v ON_ERROR_STOP=1 -qAt "$@"; }
@@ -114,8 +117,7 @@ start_servers() {
   # Rate limits off: wrk sends far more than any per-key limit with its one key.
   export ConnectionStrings__Caravan="$caravan_cs" Caravan__Storage__Provider="$store" \
     Caravan__Secrets__MasterKeyFile="$dir/master.key" Caravan__BootstrapApiKey="$key" \
-    Caravan__RateLimits__Enabled=false
-    Caravan__Query__MaxConcurrentPerSource=16
+    Caravan__RateLimits__Enabled=false Caravan__Query__MaxConcurrentPerSource=16
   if [ "$store" = Postgres ]; then
     dotnet "$caravan_dll" migrate >"$dir/migrate.log" 2>&1 || { cat "$dir/migrate.log"; exit 1; }
   fi
@@ -144,14 +146,15 @@ print(ids[0], ids[-1])
 PY
 )
 
-  # The query route's target: the bench's own PostgreSQL (trust auth, so any password logs in).
+  # The query route's target: a database of the bench's own PostgreSQL (trust auth, so any
+  # password logs in), measured on every store lane while that server runs.
   query_id=
   query_db=
-  if [ "$store" = Postgres ]; then
+  if [ -n "$pg_port" ]; then
     query_id=$(curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-      -d "{\"type\": \"postgres\", \"account_name\": \"Query target\", \"hostname\": \"127.0.0.1\", \"port\": $pg_port, \"username\": \"postgres\", \"password\": \"trust\", \"database_name\": \"bench\"}" \
+      -d "{\"type\": \"postgres\", \"account_name\": \"Query target\", \"hostname\": \"127.0.0.1\", \"port\": $pg_port, \"username\": \"postgres\", \"password\": \"trust\", \"database_name\": \"target\"}" \
       "$caravan_url/api/v1/sources/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    query_db="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=bench;Maximum Pool Size=16"
+    query_db="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=target;Maximum Pool Size=16"
   fi
 
   port=$(free_port)
@@ -307,7 +310,7 @@ p(f"- machine: {machine}")
 p(f"- load: wrk -t{threads} -c{conns}, {rounds} rounds x {secs} s per route and server, alternating (order swapped each round), after a warm-up; "
   f"load generator and servers share the same cores")
 p(f"- list latency: wrk -t1 -c1 for {list_secs} s per page, page_size 50\n")
-p("## Throughput (GET a source, PATCH update-config; on PostgreSQL also POST query with SELECT 1)\n")
+p("## Throughput (GET a source, PATCH update-config, POST query with SELECT 1 on the bench's PostgreSQL)\n")
 p("| store | route | Caravan req/s | baseline req/s | ratio (per-round min-max) | target | Caravan p99 ms | baseline p99 ms |")
 p("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
 for store in stores:

@@ -110,25 +110,38 @@ internal static class SourceRows
 
     /// <summary>
     /// The organization's live-source count and where its <paramref name="offset"/>-th live source (by
-    /// id) is, from the per-range counts of migration 0002, in one single-row query: a running sum
-    /// over the ranges finds the range holding the offset, so the page query skips at most one
-    /// range's rows instead of every earlier row, and nothing counts the sources one by one.
+    /// id) is, from the per-range counts of migration 0002: page 1 needs only their sum; a later page
+    /// walks the ranges (one row per 1,024 ids) to the one holding the offset, so the page query
+    /// skips at most one range's rows instead of every earlier row, and nothing counts the sources
+    /// one by one. (Tried: the same walk as one SQL statement with a window function; on
+    /// PostgreSQL it was slower than reading the ranges here.)
     /// </summary>
     public static async Task<ListSeek> SeekAsync(ReadLease lease, long organizationId, long offset, CancellationToken cancellationToken)
     {
-        await using var reader = await lease.Command("""
-            WITH ranges AS (
-                SELECT bucket, live, CAST(SUM(live) OVER (ORDER BY bucket) AS BIGINT) AS upto
-                FROM source_buckets WHERE organization_id = @org AND live > 0)
-            SELECT (SELECT COALESCE(MAX(upto), 0) FROM ranges), hit.bucket, hit.before
-            FROM (SELECT 1 AS one) only_row
-            LEFT JOIN (SELECT bucket, upto - live AS before FROM ranges WHERE upto > @offset ORDER BY bucket LIMIT 1) hit ON 1 = 1
-            """).With("@org", organizationId).With("@offset", offset).ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        var count = reader.GetInt64(0);
-        return await reader.IsDBNullAsync(1, cancellationToken)
-            ? new ListSeek(count, long.MaxValue, 0)
-            : new ListSeek(count, reader.GetInt64(1) * ListSeek.RangeSize, offset - reader.GetInt64(2));
+        if (offset == 0)
+        {
+            // Page 1 starts at the organization's first id: the index finds it, only the count is needed.
+            var total = await lease.Command("SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM source_buckets WHERE organization_id = @org")
+                .With("@org", organizationId).ExecuteScalarAsync(cancellationToken);
+            return new ListSeek(Convert.ToInt64(total, System.Globalization.CultureInfo.InvariantCulture), 0, 0);
+        }
+
+        await using var reader = await lease.Command(
+            "SELECT bucket, live FROM source_buckets WHERE organization_id = @org AND live > 0 ORDER BY bucket")
+            .With("@org", organizationId).ExecuteReaderAsync(cancellationToken);
+        long count = 0, fromId = long.MaxValue, skip = 0;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var (bucket, live) = (reader.GetInt64(0), reader.GetInt64(1));
+            if (fromId == long.MaxValue && count + live > offset)
+            {
+                (fromId, skip) = (bucket * ListSeek.RangeSize, offset - count);
+            }
+
+            count += live;
+        }
+
+        return new ListSeek(count, fromId, skip);
     }
 
     /// <summary>The page at <paramref name="seek"/>: the live sources from its range's first id, skipping the ones before the offset.</summary>
