@@ -236,7 +236,7 @@ PY
       SELECT organization_id, type, account_name, settings, '{}', is_fully_configured, 1, created_at, updated_at
       FROM generate_series(1, $add), sources WHERE id = $first_id" >/dev/null
     # What autovacuum would have done by the time a store holds this many rows.
-    psql_bench -c "VACUUM ANALYZE sources" >/dev/null
+    psql_bench -c "VACUUM ANALYZE" >/dev/null
   fi
   log "$store: seeded to $total sources"
 }

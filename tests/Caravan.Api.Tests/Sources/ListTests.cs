@@ -258,8 +258,20 @@ public sealed class ListTests(CaravanApp app)
             await InsertSourcesAsync(theirs, 500);
         }
 
+        // One statement that inserts many rows at once (a bulk load): counted like single creates.
+        await using (var connection = await app.Services.GetRequiredService<Database>().OpenAsync())
+        await using (var copy = connection.CreateCommand())
+        {
+            copy.CommandText = $"""
+                INSERT INTO sources (organization_id, type, account_name, settings, secrets, is_fully_configured, version, created_at, updated_at)
+                SELECT organization_id, type, account_name, settings, secrets, is_fully_configured, version, created_at, updated_at
+                FROM sources WHERE organization_id = (SELECT id FROM organizations WHERE name = '{mine.Organization}') ORDER BY id
+                """;
+            Assert.Equal(2100, await copy.ExecuteNonQueryAsync());
+        }
+
         var all = await AllIdsAsync(mine, 1000);
-        Assert.Equal(2100, all.Count);
+        Assert.Equal(4200, all.Count);
         foreach (var id in all.Where((_, i) => i % 7 == 3 || i < 5 || i >= all.Count - 5))
         {
             await mine.Http.DeleteAsync(new Uri($"/api/v1/sources/{id}/", UriKind.Relative)).Expect(HttpStatusCode.NoContent);
