@@ -43,6 +43,26 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
         return await next(context);
     }
 
+    /// <summary>The SHA-256 of the key a <see cref="KeyCheckedInQuery"/> route must look up in its query.</summary>
+    public static byte[] PresentedKeyHash(HttpContext http) =>
+        http.Features.Get<PresentedKey>()?.Hash ?? throw new InvalidOperationException("The route is not marked KeyCheckedInQuery.");
+
+    /// <summary>
+    /// For a <see cref="KeyCheckedInQuery"/> route, once its query ran: a 401 when it found no active
+    /// key, else the caller is set and a token of <paramref name="bucket"/> taken (a 429 when there is
+    /// none). Null: go on.
+    /// </summary>
+    public static JsonHttpResult<DetailBody>? Admit(HttpContext http, Caller? caller, RateLimits limits, RateBucket bucket)
+    {
+        if (caller is null)
+        {
+            return InvalidKeyChallenge(http);
+        }
+
+        http.Features.Set(caller);
+        return RateLimitFilter.Check(http, limits, bucket);
+    }
+
     /// <summary>The 401 for a key the store does not know or has revoked.</summary>
     public static JsonHttpResult<DetailBody> InvalidKeyChallenge(HttpContext http) => Challenge(http, InvalidKey);
 

@@ -47,23 +47,16 @@ public static class QueryApi
     {
         // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
         // round trip before the database is reached. Still 401, then 429, before anything else.
-        var key = context.Features.Get<PresentedKey>() ?? throw new InvalidOperationException("The query route is marked KeyCheckedInQuery.");
         Caller? caller;
         SourceRow? row;
         await using (var lease = await database.LeaseReadAsync(cancellationToken))
         {
-            (caller, row) = await SourceRows.FindForKeyAsync(lease, key.Hash, SourcesApi.ParseId(id) ?? 0, cancellationToken);
+            (caller, row) = await SourceRows.FindForKeyAsync(lease, ApiKeyFilter.PresentedKeyHash(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
         }
 
-        if (caller is null)
+        if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Tests) is { } refused)
         {
-            return ApiKeyFilter.InvalidKeyChallenge(context);
-        }
-
-        context.Features.Set(caller);
-        if (RateLimitFilter.Check(context, limits, RateBucket.Tests) is { } throttled)
-        {
-            return throttled;
+            return refused;
         }
 
         if (SourcesApi.ParseId(id) is not { } sourceId)
@@ -89,7 +82,7 @@ public static class QueryApi
         }
 
         var sink = new HttpRowSink(context.Response, format);
-        var failure = await gateway.RunAsync(caller, sourceId, new QueryGateway.Found(row), request, sink, cancellationToken);
+        var failure = await gateway.RunAsync(context.Caller(), sourceId, new QueryGateway.Found(row), request, sink, cancellationToken);
         if (failure is null || failure.Kind == QueryFailureKind.Aborted)
         {
             return Results.Empty;

@@ -34,18 +34,19 @@ public static class RevisionsApi
 
         var pageSize = SourcesApi.ReadPageSize(request.Query["page_size"]);
         var count = await SourceRevisions.CountAsync(connection, caller.OrganizationId, sourceId, cancellationToken);
-        var pages = Math.Max(1, (count + pageSize - 1) / pageSize);
+        var pages = SourcesApi.PageCount(count, pageSize);
         if (SourcesApi.ReadPage(request.Query["page"], pages) is not { } page)
         {
             return ApiResults.InvalidPage();
         }
 
         var results = await SourceRevisions.PageAsync(connection, caller.OrganizationId, sourceId, (page - 1) * pageSize, pageSize, cancellationToken);
+        var links = SourcesApi.PageLinks(request, page, pages);
         return TypedResults.Json(
             new RevisionPage(
                 count,
-                page < pages ? SourcesApi.PageUrl(request, page + 1) : null,
-                page > 1 ? SourcesApi.PageUrl(request, page - 1) : null,
+                links.Next,
+                links.Previous,
                 results),
             ApiJson.Context.RevisionPage);
     }

@@ -74,7 +74,7 @@ public static class SourceListing
             await lease.Command($"SELECT COUNT(*) FROM sources WHERE {filter}")
                 .With("@org", caller.OrganizationId).With("@pattern", pattern).ExecuteScalarAsync(cancellationToken),
             System.Globalization.CultureInfo.InvariantCulture);
-        var pages = Math.Max(1, (count + pageSize - 1) / pageSize);
+        var pages = SourcesApi.PageCount(count, pageSize);
         if (SourcesApi.ReadPage(request.Query["page"], pages) is not { } page)
         {
             return null;
@@ -92,10 +92,11 @@ public static class SourceListing
                 reader.GetInt64(0), reader.GetString(1), reader.GetString(2), DbCommandExtensions.ToTime(reader.GetInt64(3)), reader.GetBoolean(4)));
         }
 
+        var links = SourcesApi.PageLinks(request, page, pages);
         return new ConnectionPage(
             count,
-            page < pages ? SourcesApi.PageUrl(request, page + 1) : null,
-            page > 1 ? SourcesApi.PageUrl(request, page - 1) : null,
+            links.Next,
+            links.Previous,
             results);
     }
 }

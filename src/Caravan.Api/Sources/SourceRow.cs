@@ -61,34 +61,14 @@ internal static class SourceRows
     public static async Task<(Caller? Caller, (ConnectionResponse Connection, string ETag)? Source)> FindSummaryForKeyAsync(
         ReadLease lease, byte[] keyHash, long id, CancellationToken cancellationToken)
     {
-        var command = lease.Command($"""
-            SELECT {ApiKeys.CallerColumns}, s.id, s.account_name, s.type, s.created_at, s.is_fully_configured, s.version
-            FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-            LEFT JOIN sources s ON s.id = @id AND s.organization_id = k.organization_id AND s.deleted_at IS NULL
-            WHERE k.key_hash = @hash AND k.revoked_at IS NULL
-            """).With("@hash", keyHash).With("@id", id);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken) || ApiKeys.ReadCaller(reader, keyHash) is not { } caller)
+        var (caller, found, summary) = await FindWithKeyAsync(lease, SummaryForKeySql, keyHash, id, reader =>
         {
-            return (null, null);
-        }
-
-        if (await reader.IsDBNullAsync(4, cancellationToken))
-        {
-            return (caller, null);
-        }
-
-        var found = new ConnectionResponse(
-            reader.GetInt64(4), reader.GetString(5), reader.GetString(6), DbCommandExtensions.ToTime(reader.GetInt64(7)), reader.GetBoolean(8));
-        return (caller, (found, EntityTags.For(found.Id, reader.GetInt64(9))));
+            var connection = new ConnectionResponse(
+                reader.GetInt64(4), reader.GetString(5), reader.GetString(6), DbCommandExtensions.ToTime(reader.GetInt64(7)), reader.GetBoolean(8));
+            return (connection, EntityTags.For(connection.Id, reader.GetInt64(9)));
+        }, cancellationToken);
+        return (caller, found ? summary : null);
     }
-
-    private static readonly string FindForKeySql = $"""
-        SELECT {ApiKeys.CallerColumns}, {string.Join(", ", Columns.Split(", ").Select(c => "s." + c))}
-        FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-        LEFT JOIN sources s ON s.id = @id AND s.organization_id = k.organization_id AND s.deleted_at IS NULL
-        WHERE k.key_hash = @hash AND k.revoked_at IS NULL
-        """;
 
     /// <summary>
     /// The caller of an active key and its organization's source, whole, in one query (the query
@@ -98,14 +78,33 @@ internal static class SourceRows
     public static async Task<(Caller? Caller, SourceRow? Row)> FindForKeyAsync(
         ReadLease lease, byte[] keyHash, long id, CancellationToken cancellationToken)
     {
-        var command = lease.Command(FindForKeySql).With("@hash", keyHash).With("@id", id);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var (caller, found, row) = await FindWithKeyAsync(lease, RowForKeySql, keyHash, id, reader => Read(reader, 4), cancellationToken);
+        return (caller, found ? row : null);
+    }
+
+    private static readonly string SummaryForKeySql =
+        KeyAndSourceSql("s.id, s.account_name, s.type, s.created_at, s.is_fully_configured, s.version");
+
+    private static readonly string RowForKeySql = KeyAndSourceSql(string.Join(", ", Columns.Split(", ").Select(c => "s." + c)));
+
+    /// <summary>The caller's columns, then <paramref name="sourceColumns"/> (null when the organization has no such live source).</summary>
+    private static string KeyAndSourceSql(string sourceColumns) => $"""
+        SELECT {ApiKeys.CallerColumns}, {sourceColumns}
+        FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+        LEFT JOIN sources s ON s.id = @id AND s.organization_id = k.organization_id AND s.deleted_at IS NULL
+        WHERE k.key_hash = @hash AND k.revoked_at IS NULL
+        """;
+
+    private static async Task<(Caller? Caller, bool Found, T? Source)> FindWithKeyAsync<T>(
+        ReadLease lease, string sql, byte[] keyHash, long id, Func<DbDataReader, T> read, CancellationToken cancellationToken)
+    {
+        await using var reader = await lease.Command(sql).With("@hash", keyHash).With("@id", id).ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken) || ApiKeys.ReadCaller(reader, keyHash) is not { } caller)
         {
-            return (null, null);
+            return (null, false, default);
         }
 
-        return (caller, await reader.IsDBNullAsync(4, cancellationToken) ? null : Read(reader, 4));
+        return await reader.IsDBNullAsync(4, cancellationToken) ? (caller, false, default) : (caller, true, read(reader));
     }
 
     /// <summary>

@@ -82,7 +82,7 @@ public static class SourcesApi
         await using var lease = await database.LeaseReadAsync(cancellationToken);
         var seek = await SourceRows.SeekAsync(lease, caller.OrganizationId, (wanted - 1) * pageSize, cancellationToken);
         var count = seek.Count;
-        var pages = Math.Max(1, (count + pageSize - 1) / pageSize);
+        var pages = PageCount(count, pageSize);
         var page = last ? pages : wanted;
         if (page > pages)
         {
@@ -95,10 +95,11 @@ public static class SourcesApi
         }
 
         var results = await SourceRows.PageAsync(lease, caller.OrganizationId, seek, pageSize, cancellationToken);
+        var links = PageLinks(request, page, pages);
         return TypedResults.Ok(new ConnectionPage(
             count,
-            page < pages ? PageUrl(request, page + 1) : null,
-            page > 1 ? PageUrl(request, page - 1) : null,
+            links.Next,
+            links.Previous,
             results));
     }
 
@@ -219,18 +220,11 @@ public static class SourcesApi
         string id, HttpContext context, Database database, RateLimits limits, CancellationToken cancellationToken)
     {
         // The hottest route checks the key and reads the source in one query (KeyCheckedInQuery).
-        var key = context.Features.Get<PresentedKey>() ?? throw new InvalidOperationException("GET of a source is marked KeyCheckedInQuery.");
         await using var lease = await database.LeaseReadAsync(cancellationToken);
-        var (caller, found) = await SourceRows.FindSummaryForKeyAsync(lease, key.Hash, ParseId(id) ?? 0, cancellationToken);
-        if (caller is null)
+        var (caller, found) = await SourceRows.FindSummaryForKeyAsync(lease, ApiKeyFilter.PresentedKeyHash(context), ParseId(id) ?? 0, cancellationToken);
+        if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Requests) is { } refused)
         {
-            return ApiKeyFilter.InvalidKeyChallenge(context);
-        }
-
-        context.Features.Set(caller);
-        if (RateLimitFilter.Check(context, limits, RateBucket.Requests) is { } throttled)
-        {
-            return throttled;
+            return refused;
         }
 
         if (found is not { } source)
@@ -360,6 +354,13 @@ public static class SourcesApi
         value.Length == 0 ? 1
         : long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var page) && page >= 1 ? page
         : null;
+
+    /// <summary>How many pages <paramref name="count"/> items make; an empty list still has page 1.</summary>
+    internal static long PageCount(long count, int pageSize) => Math.Max(1, (count + pageSize - 1) / pageSize);
+
+    /// <summary>The next and previous page URLs of <paramref name="page"/>, null at the ends.</summary>
+    internal static (string? Next, string? Previous) PageLinks(HttpRequest request, long page, long pages) =>
+        (page < pages ? PageUrl(request, page + 1) : null, page > 1 ? PageUrl(request, page - 1) : null);
 
     /// <summary>The page asked for among <paramref name="pages"/> ("last" included); null when there is no such page.</summary>
     internal static long? ReadPage(string? value, long pages) =>

@@ -101,6 +101,38 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
         return (dot < 0 ? account : account[..dot]).ToUpperInvariant();
     }
 
+    /// <summary>The stored private key (PEM, encrypted with the stored passphrase or not); the caller disposes it.</summary>
+    public static RSA LoadPrivateKey(SourceConnection connection)
+    {
+        var pem = connection.Secret("private_key")!;
+        var rsa = RSA.Create();
+        try
+        {
+            if (pem.Contains("ENCRYPTED", StringComparison.Ordinal))
+            {
+                rsa.ImportFromEncryptedPem(pem, connection.Secret("private_key_passphrase")
+                    ?? throw new ConnectivityException(FailureCodes.AuthFailed, "The private key is encrypted and no private_key_passphrase is stored."));
+            }
+            else
+            {
+                rsa.ImportFromPem(pem);
+            }
+
+            return rsa;
+        }
+        catch (Exception exception) when (exception is ArgumentException or CryptographicException)
+        {
+            rsa.Dispose();
+            throw new ConnectivityException(FailureCodes.AuthFailed,
+                "The stored private key could not be read (is private_key_passphrase right?); send it again with update-config.");
+        }
+        catch
+        {
+            rsa.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>
     /// A key-pair JWT (RS256): <c>iss</c> = ACCOUNT.USER.SHA256:&lt;fingerprint of the public key&gt;,
     /// <c>sub</c> = ACCOUNT.USER, valid for 59 minutes from <paramref name="now"/>.
@@ -204,7 +236,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
         {
             if (UsesKeyPair)
             {
-                using (var key = LoadKey())
+                using (var key = LoadPrivateKey(connection))
                 {
                     _jwt = KeyPairJwt(connection.Text("account")!, connection.Text("user") ?? string.Empty, key, DateTimeOffset.UtcNow);
                 }
@@ -303,32 +335,6 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
             finally
             {
                 _sessionToken = null;
-            }
-        }
-
-        private RSA LoadKey()
-        {
-            var pem = connection.Secret("private_key")!;
-            var rsa = RSA.Create();
-            try
-            {
-                if (pem.Contains("ENCRYPTED", StringComparison.Ordinal))
-                {
-                    rsa.ImportFromEncryptedPem(pem, connection.Secret("private_key_passphrase")
-                        ?? throw new ConnectivityException(FailureCodes.AuthFailed, "The private key is encrypted and no private_key_passphrase is stored."));
-                }
-                else
-                {
-                    rsa.ImportFromPem(pem);
-                }
-
-                return rsa;
-            }
-            catch (Exception exception) when (exception is ArgumentException or CryptographicException)
-            {
-                rsa.Dispose();
-                throw new ConnectivityException(FailureCodes.AuthFailed,
-                    "The stored private key could not be read (is private_key_passphrase right?); send it again with update-config.");
             }
         }
 

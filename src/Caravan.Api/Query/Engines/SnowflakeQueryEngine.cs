@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Connectivity.Drivers;
@@ -253,26 +252,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
 
     private static string Jwt(SourceConnection connection)
     {
-        var pem = connection.Secret("private_key")!;
-        using var rsa = RSA.Create();
-        try
-        {
-            if (pem.Contains("ENCRYPTED", StringComparison.Ordinal))
-            {
-                rsa.ImportFromEncryptedPem(pem, connection.Secret("private_key_passphrase")
-                    ?? throw new ConnectivityException(FailureCodes.AuthFailed, "The private key is encrypted and no private_key_passphrase is stored."));
-            }
-            else
-            {
-                rsa.ImportFromPem(pem);
-            }
-        }
-        catch (Exception exception) when (exception is ArgumentException or CryptographicException)
-        {
-            throw new ConnectivityException(FailureCodes.AuthFailed,
-                "The stored private key could not be read (is private_key_passphrase right?); send it again with update-config.");
-        }
-
+        using var rsa = SnowflakeDriver.LoadPrivateKey(connection);
         return SnowflakeDriver.KeyPairJwt(connection.Text("account") ?? string.Empty, connection.Text("user") ?? string.Empty, rsa, DateTimeOffset.UtcNow);
     }
 
