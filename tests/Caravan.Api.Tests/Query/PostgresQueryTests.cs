@@ -99,11 +99,19 @@ public sealed class PostgresQueryTests(CaravanApp app)
         await org.Http.QueryAsync(id, "SET SESSION default_transaction_read_only = off", HttpStatusCode.OK);
         await org.Http.QueryAsync(id, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", HttpStatusCode.OK);
         await org.Http.QueryAsync(id, "SELECT set_config('search_path', 'nowhere', false)", HttpStatusCode.OK);
+        await org.Http.QueryAsync(id, "SET statement_timeout = 0", HttpStatusCode.OK);
         await org.Http.QueryAsync(id, "COMMIT", HttpStatusCode.OK);
         var path = await org.Http.QueryAsync(id, "SHOW search_path", HttpStatusCode.OK);
+        var defaultLimit = await org.Http.QueryAsync(id, "SHOW statement_timeout", HttpStatusCode.OK);
+        var ownLimit = await org.Http.QueryAsync(id, "SHOW statement_timeout", HttpStatusCode.OK, timeoutMs: 1500);
+        var defaultAgain = await org.Http.QueryAsync(id, "SHOW statement_timeout", HttpStatusCode.OK);
         await org.Http.QueryAsync(id, "INSERT INTO items VALUES (1)", HttpStatusCode.BadRequest);
 
         Assert.Equal("\"$user\", public", QueryKit.Rows(path)[0]![0]!.GetValue<string>());
+        // The time limit of each query, whatever an earlier one set: the default, or the request's own.
+        Assert.Equal("30s", QueryKit.Rows(defaultLimit)[0]![0]!.GetValue<string>());
+        Assert.Equal("1500ms", QueryKit.Rows(ownLimit)[0]![0]!.GetValue<string>());
+        Assert.Equal("30s", QueryKit.Rows(defaultAgain)[0]![0]!.GetValue<string>());
         Assert.Equal(0, await db.CountAsync("items"));
     }
 

@@ -7,13 +7,18 @@ namespace Caravan.Api.Query.Engines;
 
 /// <summary>
 /// POSTGRES and SUPABASE: each statement in its own <c>BEGIN READ ONLY</c> transaction, rolled
-/// back, with <c>statement_timeout</c> and the <c>uid</c> setting made <c>LOCAL</c> to it through
-/// parameters (never interpolated). The statement goes alone in one extended-protocol Parse, so
-/// the server itself refuses a text holding two statements. Sessions come from a pool per source
-/// and configuration version, and start with <c>default_transaction_read_only=on</c> as well.
+/// back, with <c>statement_timeout</c> (unless it is the sessions' default) and the <c>uid</c>
+/// setting made <c>LOCAL</c> to it through parameters (never interpolated). The statement goes
+/// alone in one extended-protocol Parse, so the server itself refuses a text holding two
+/// statements. Sessions come from a pool per source and configuration version, and start with
+/// <c>default_transaction_read_only=on</c> and the default <c>statement_timeout</c>.
 /// </summary>
 public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) : IQueryEngine
 {
+    /// <summary>The statement time limit every pooled session starts with: the query default.</summary>
+    private static readonly string SessionTimeoutOption =
+        " -c statement_timeout=" + QueryOptions.DefaultTimeoutMs.ToString(CultureInfo.InvariantCulture);
+
     public IReadOnlyCollection<string> Types { get; } = ["POSTGRES", "SUPABASE"];
 
     public SqlDialect Dialect => SqlDialect.Postgres;
@@ -35,6 +40,9 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
                 // Every statement runs in a transaction that is rolled back, which undoes any SET it
                 // made: no DISCARD ALL is needed between two queries.
                 settings.NoResetOnClose = true;
+                // Sessions start with the default time limit, so a query that keeps it needs no
+                // setting of its own (a SET inside the rolled-back transaction never outlives it).
+                settings.Options += SessionTimeoutOption;
             }));
         await using var session = await PostgresDriver.OpenAsync(lease.Pool, run.Token);
         var closed = false;
@@ -94,10 +102,15 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
     {
         await using var batch = new NpgsqlBatch(session);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN TRANSACTION READ ONLY"));
-        var timeout = new NpgsqlBatchCommand("SELECT pg_catalog.set_config('statement_timeout', $1, true)");
-        timeout.Parameters.Add(new NpgsqlParameter { Value = run.Request.TimeoutMs.ToString(CultureInfo.InvariantCulture) });
-        batch.BatchCommands.Add(timeout);
-        var settings = 1;
+        var settings = 0;
+        if (run.Request.TimeoutMs != QueryOptions.DefaultTimeoutMs)
+        {
+            var timeout = new NpgsqlBatchCommand("SELECT pg_catalog.set_config('statement_timeout', $1, true)");
+            timeout.Parameters.Add(new NpgsqlParameter { Value = run.Request.TimeoutMs.ToString(CultureInfo.InvariantCulture) });
+            batch.BatchCommands.Add(timeout);
+            settings++;
+        }
+
         if (run.Request.Uid is { } uid)
         {
             var setting = new NpgsqlBatchCommand("SELECT pg_catalog.set_config($1, $2, true)");
