@@ -39,6 +39,7 @@ builder.Services.AddApiKeyAuthentication();
 builder.Services.AddRateLimits();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<SourceWriter>();
+builder.Services.AddSingleton<KeyedReads>();
 builder.Services.AddRevisions();
 builder.Services.AddSingleton<IdempotencyKeys>();
 builder.Services.AddConnectivity();

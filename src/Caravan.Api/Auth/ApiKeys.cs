@@ -51,15 +51,17 @@ public sealed class ApiKeys(Database database)
     /// <summary>The columns <see cref="ReadCaller"/> reads first, for queries that join <c>api_keys k</c> and <c>organizations o</c>.</summary>
     public const string CallerColumns = "k.id, k.organization_id, o.name, k.key_hash";
 
+    public const int CallerColumnCount = 4;
+
     /// <summary>
     /// The caller of a row found by its key hash. The index lookup found the row; the comparison
     /// that decides is constant-time.
     /// </summary>
-    public static Caller? ReadCaller(DbDataReader reader, byte[] hash)
+    public static Caller? ReadCaller(DbDataReader reader, byte[] hash, int first = 0)
     {
-        var stored = (byte[])reader.GetValue(3);
+        var stored = (byte[])reader.GetValue(first + 3);
         return CryptographicOperations.FixedTimeEquals(stored, hash)
-            ? new Caller(reader.GetInt64(1), reader.GetString(2), reader.GetString(0))
+            ? new Caller(reader.GetInt64(first + 1), reader.GetString(first + 2), reader.GetString(first))
             : null;
     }
 

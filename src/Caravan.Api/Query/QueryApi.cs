@@ -1,6 +1,5 @@
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
 using Microsoft.Net.Http.Headers;
@@ -43,16 +42,11 @@ public static class QueryApi
     }
 
     public static async Task<IResult> Run(
-        string id, HttpContext context, QueryGateway gateway, Database database, RateLimits limits, CancellationToken cancellationToken)
+        string id, HttpContext context, QueryGateway gateway, KeyedReads reads, RateLimits limits, CancellationToken cancellationToken)
     {
         // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
         // round trip before the database is reached. Still 401, then 429, before anything else.
-        Caller? caller;
-        SourceRow? row;
-        await using (var lease = await database.LeaseReadAsync(cancellationToken))
-        {
-            (caller, row) = await SourceRows.FindForKeyAsync(lease, ApiKeyFilter.PresentedKeyHash(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
-        }
+        var (caller, row) = await reads.FindRowAsync(ApiKeyFilter.PresentedKeyHash(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
 
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Tests) is { } refused)
         {

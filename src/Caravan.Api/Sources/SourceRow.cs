@@ -61,14 +61,25 @@ internal static class SourceRows
     public static async Task<(Caller? Caller, (ConnectionResponse Connection, string ETag)? Source)> FindSummaryForKeyAsync(
         ReadLease lease, byte[] keyHash, long id, CancellationToken cancellationToken)
     {
-        var (caller, found, summary) = await FindWithKeyAsync(lease, SummaryForKeySql, keyHash, id, reader =>
-        {
-            var connection = new ConnectionResponse(
-                reader.GetInt64(4), reader.GetString(5), reader.GetString(6), DbCommandExtensions.ToTime(reader.GetInt64(7)), reader.GetBoolean(8));
-            return (connection, EntityTags.For(connection.Id, reader.GetInt64(9)));
-        }, cancellationToken);
+        var (caller, found, summary) = await FindWithKeyAsync(lease, SummaryForKeySql, keyHash, id, ReadSummary, cancellationToken);
         return (caller, found ? summary : null);
     }
+
+    /// <summary>The source columns of a summary, read by <see cref="ReadSummary"/>; <c>s</c> is the sources table.</summary>
+    public const string SummaryColumns = "s.id, s.account_name, s.type, s.created_at, s.is_fully_configured, s.version";
+
+    /// <summary>Every column of a source row, read by <see cref="ReadRow"/>; <c>s</c> is the sources table.</summary>
+    public static readonly string RowColumns = string.Join(", ", Columns.Split(", ").Select(c => "s." + c));
+
+    public static (ConnectionResponse Connection, string ETag) ReadSummary(DbDataReader reader, int first)
+    {
+        var connection = new ConnectionResponse(
+            reader.GetInt64(first), reader.GetString(first + 1), reader.GetString(first + 2),
+            DbCommandExtensions.ToTime(reader.GetInt64(first + 3)), reader.GetBoolean(first + 4));
+        return (connection, EntityTags.For(connection.Id, reader.GetInt64(first + 5)));
+    }
+
+    public static SourceRow ReadRow(DbDataReader reader, int first) => Read(reader, first);
 
     /// <summary>
     /// The caller of an active key and its organization's source, whole, in one query (the query
@@ -78,14 +89,13 @@ internal static class SourceRows
     public static async Task<(Caller? Caller, SourceRow? Row)> FindForKeyAsync(
         ReadLease lease, byte[] keyHash, long id, CancellationToken cancellationToken)
     {
-        var (caller, found, row) = await FindWithKeyAsync(lease, RowForKeySql, keyHash, id, reader => Read(reader, 4), cancellationToken);
+        var (caller, found, row) = await FindWithKeyAsync(lease, RowForKeySql, keyHash, id, Read, cancellationToken);
         return (caller, found ? row : null);
     }
 
-    private static readonly string SummaryForKeySql =
-        KeyAndSourceSql("s.id, s.account_name, s.type, s.created_at, s.is_fully_configured, s.version");
+    private static readonly string SummaryForKeySql = KeyAndSourceSql(SummaryColumns);
 
-    private static readonly string RowForKeySql = KeyAndSourceSql(string.Join(", ", Columns.Split(", ").Select(c => "s." + c)));
+    private static readonly string RowForKeySql = KeyAndSourceSql(RowColumns);
 
     /// <summary>The caller's columns, then <paramref name="sourceColumns"/> (null when the organization has no such live source).</summary>
     private static string KeyAndSourceSql(string sourceColumns) => $"""
@@ -96,7 +106,7 @@ internal static class SourceRows
         """;
 
     private static async Task<(Caller? Caller, bool Found, T? Source)> FindWithKeyAsync<T>(
-        ReadLease lease, string sql, byte[] keyHash, long id, Func<DbDataReader, T> read, CancellationToken cancellationToken)
+        ReadLease lease, string sql, byte[] keyHash, long id, Func<DbDataReader, int, T> read, CancellationToken cancellationToken)
     {
         await using var reader = await lease.Command(sql).With("@hash", keyHash).With("@id", id).ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken) || ApiKeys.ReadCaller(reader, keyHash) is not { } caller)
@@ -104,7 +114,9 @@ internal static class SourceRows
             return (null, false, default);
         }
 
-        return await reader.IsDBNullAsync(4, cancellationToken) ? (caller, false, default) : (caller, true, read(reader));
+        return await reader.IsDBNullAsync(ApiKeys.CallerColumnCount, cancellationToken)
+            ? (caller, false, default)
+            : (caller, true, read(reader, ApiKeys.CallerColumnCount));
     }
 
     /// <summary>

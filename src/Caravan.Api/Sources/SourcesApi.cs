@@ -217,11 +217,10 @@ public static class SourcesApi
     }
 
     public static async Task<Results<Ok<ConnectionResponse>, JsonHttpResult<DetailBody>>> Retrieve(
-        string id, HttpContext context, Database database, RateLimits limits, CancellationToken cancellationToken)
+        string id, HttpContext context, KeyedReads reads, RateLimits limits, CancellationToken cancellationToken)
     {
         // The hottest route checks the key and reads the source in one query (KeyCheckedInQuery).
-        await using var lease = await database.LeaseReadAsync(cancellationToken);
-        var (caller, found) = await SourceRows.FindSummaryForKeyAsync(lease, ApiKeyFilter.PresentedKeyHash(context), ParseId(id) ?? 0, cancellationToken);
+        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.PresentedKeyHash(context), ParseId(id) ?? 0, cancellationToken);
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Requests) is { } refused)
         {
             return refused;
