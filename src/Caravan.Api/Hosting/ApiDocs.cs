@@ -472,7 +472,7 @@ internal static class SourcesDocument
         yield return (QueryRequest, Object(
             "One read-only statement.",
             ("sql", Text("Exactly one statement; a trailing ';' and comments are allowed."), true),
-            ("max_rows", Integer("Rows to return at most (default 1000, larger values are clamped to 100000); `truncated` says when there were more."), false),
+            ("max_rows", Integer("Rows to return at most (default 1000); larger values are clamped to the server's ceiling, 100000 unless its operator configured another. `truncated` says when there were more."), false),
             ("timeout_ms", Integer("Time limit in milliseconds (default 30000, larger values are clamped to 300000); the statement is cancelled in the database."), false),
             ("uid", Text("Handed to the database for row-level security (PostgreSQL: the setting `caravan.uid`, set locally). Refused where the database cannot take it."), false)));
 

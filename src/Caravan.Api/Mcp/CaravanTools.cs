@@ -202,7 +202,7 @@ internal sealed class CaravanTools(
         }
 
         using var sink = new ResultSink { KeptRows = [] };
-        var request = new QueryRequest(statement, QueryOptions.MaxRowsLimit, QueryOptions.DefaultTimeoutMs, null);
+        var request = new QueryRequest(statement, gateway.MaxRowsLimit, QueryOptions.DefaultTimeoutMs, null);
         if (await gateway.RunAsync(caller, source_id, request, sink, cancellationToken) is { } failure)
         {
             return QueryFailed(source_id, failure);
@@ -241,18 +241,19 @@ internal sealed class CaravanTools(
         compact JSON: columns (name, database type), rows (arrays in column order), row_count, truncated and
         duration_ms. Write in the source's own SQL dialect (see its type in list_sources). Read-only is enforced
         by the database: INSERT, UPDATE, DELETE, DDL and writes hidden in functions are refused. One statement
-        per call. Limits: max_rows (default 100, at most 100000: when truncated is true there were more rows;
-        aggregate or filter rather than raise the limit), timeout_ms (default 30000, at most 300000; the
-        statement is cancelled in the database), and a cap on result bytes. Counts against the per-minute limit
-        of database tool calls. Errors: not_found (wrong source id), write_refused (the statement writes: use a
-        SELECT), multiple_statements, syntax_error / undefined_object / insufficient_privilege (fix the SQL;
-        describe_table shows columns), timeout (narrow the query or raise timeout_ms), unreachable, source_busy
-        (retry in a few seconds), not_configured, unsupported, throttled (wait the seconds given).
+        per call. Limits: max_rows (default 100, at most the server's ceiling, 100000 unless its operator set
+        another; when truncated is true there were more rows: aggregate or filter rather than raise the limit),
+        timeout_ms (default 30000, at most 300000; the statement is cancelled in the database), and a cap on
+        result bytes. Counts against the per-minute limit of database tool calls. Errors: not_found (wrong
+        source id), write_refused (the statement writes: use a SELECT), multiple_statements, syntax_error /
+        undefined_object / insufficient_privilege (fix the SQL; describe_table shows columns), timeout (narrow
+        the query or raise timeout_ms), unreachable, source_busy (retry in a few seconds), not_configured,
+        unsupported, throttled (wait the seconds given).
         """)]
     public async Task<CallToolResult> RunQuery(
         [Description("The id of the source, from list_sources.")] long source_id,
         [Description("One read-only SQL statement in the source's dialect; a trailing semicolon is fine.")] string sql,
-        [Description("Most rows to return (default 100, at most 100000). Beyond it the result is cut and truncated is true.")] int? max_rows = null,
+        [Description("Most rows to return (default 100, at most the server's ceiling: 100000 unless its operator set another). Beyond it the result is cut and truncated is true.")] int? max_rows = null,
         [Description("Time limit in milliseconds (default 30000, at most 300000); the statement is cancelled in the database when it passes.")] int? timeout_ms = null,
         [Description("Optional end-user id handed to the database for row-level security (PostgreSQL: the setting caravan.uid); never part of the SQL. Leave it out unless your application uses it.")] string? uid = null,
         CancellationToken cancellationToken = default)
@@ -275,7 +276,7 @@ internal sealed class CaravanTools(
         }
 
         // Read as the HTTP route reads a body (from JSON text), so both check arguments the same way.
-        var (request, errors) = QueryRequestReader.Read(JsonNode.Parse(body.ToJsonString())!.AsObject());
+        var (request, errors) = QueryRequestReader.Read(JsonNode.Parse(body.ToJsonString())!.AsObject(), gateway.MaxRowsLimit);
         if (request is null)
         {
             return Failure("invalid", "Invalid arguments: " + string.Join(" ", errors.ToBody().Errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}")));

@@ -14,6 +14,8 @@ public static class QueryApi
     public static IServiceCollection AddQuery(this IServiceCollection services)
     {
         services.AddOptions<QueryOptions>().BindConfiguration(QueryOptions.Section)
+            .Validate(o => o.MaxRowsLimit is >= 1 and <= QueryOptions.HighestMaxRowsLimit,
+                "Caravan__Query__MaxRowsLimit must be from 1 to 10000000 (rows; the default is 100000).")
             .Validate(o => o.MaxResultBytes >= 1024, "Caravan__Query__MaxResultBytes must be at least 1024 (bytes).")
             .Validate(o => o.MaxConcurrentPerSource is >= 1 and <= 1000, "Caravan__Query__MaxConcurrentPerSource must be from 1 to 1000.")
             .Validate(o => o.ConcurrencyWaitMilliseconds is >= 0 and <= 60_000, "Caravan__Query__ConcurrencyWaitMilliseconds must be from 0 to 60000.")
@@ -64,7 +66,7 @@ public static class QueryApi
             return read.Error;
         }
 
-        var (request, errors) = QueryRequestReader.Read(read.Body!);
+        var (request, errors) = QueryRequestReader.Read(read.Body!, gateway.MaxRowsLimit);
         if (request is null)
         {
             return ApiResults.Invalid(errors);

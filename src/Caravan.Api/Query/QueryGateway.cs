@@ -30,6 +30,9 @@ public sealed class QueryGateway(
     private readonly ILogger _audit = loggers.CreateLogger(QueryAudit.Category);
     private readonly ILogger _logger = loggers.CreateLogger<QueryGateway>();
 
+    /// <summary>The operator's row ceiling, which readers of a request clamp <c>max_rows</c> to.</summary>
+    public int MaxRowsLimit => options.Value.MaxRowsLimit;
+
     /// <summary>Runs one statement; rows go to <paramref name="sink"/>. Returns null on success, else the failure.</summary>
     public Task<QueryFailure?> RunAsync(Caller caller, long sourceId, QueryRequest request, IRowSink sink, CancellationToken cancellationToken) =>
         RunAsync(caller, sourceId, found: null, request, sink, cancellationToken);

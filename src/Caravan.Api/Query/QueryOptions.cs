@@ -7,12 +7,18 @@ public sealed partial class QueryOptions
 {
     public const string Section = "Caravan:Query";
 
-    /// <summary>The hard limits of the contract: a request may ask for less, never for more.</summary>
+    /// <summary>The limits of the contract: a request may ask for less, never for more (the row ceiling is the operator's, below).</summary>
     public const int DefaultMaxRows = 1000;
-    public const int MaxRowsLimit = 100_000;
+    public const int DefaultMaxRowsLimit = 100_000;
+
+    /// <summary>The highest row ceiling an operator may set: well past any one answer a client should hold.</summary>
+    public const int HighestMaxRowsLimit = 10_000_000;
     public const int DefaultTimeoutMs = 30_000;
     public const int TimeoutLimitMs = 300_000;
     public const int MaxUidLength = 256;
+
+    /// <summary>The most rows one result may carry: larger <c>max_rows</c> are clamped to it, and <c>max_rows</c> defaults to no more than it.</summary>
+    public int MaxRowsLimit { get; set; } = DefaultMaxRowsLimit;
 
     /// <summary>The most bytes of row data one result may carry; beyond it the result is cut and marked truncated.</summary>
     public long MaxResultBytes { get; set; } = 64L * 1024 * 1024;

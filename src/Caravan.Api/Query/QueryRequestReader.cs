@@ -9,7 +9,8 @@ public static class QueryRequestReader
 {
     private static readonly HashSet<string> Known = new(["sql", "max_rows", "timeout_ms", "uid"], StringComparer.Ordinal);
 
-    public static (QueryRequest? Request, ValidationErrors Errors) Read(JsonObject body)
+    /// <summary>Reads a body; <paramref name="maxRowsLimit"/> is the operator's row ceiling (<see cref="QueryOptions.MaxRowsLimit"/>).</summary>
+    public static (QueryRequest? Request, ValidationErrors Errors) Read(JsonObject body, int maxRowsLimit)
     {
         var errors = new ValidationErrors();
         foreach (var (name, _) in body)
@@ -38,7 +39,7 @@ public static class QueryRequestReader
             errors.Add("sql", "This field may not be blank.");
         }
 
-        var maxRows = PositiveInteger(body, "max_rows", QueryOptions.DefaultMaxRows, QueryOptions.MaxRowsLimit, errors);
+        var maxRows = PositiveInteger(body, "max_rows", Math.Min(QueryOptions.DefaultMaxRows, maxRowsLimit), maxRowsLimit, errors);
         var timeoutMs = PositiveInteger(body, "timeout_ms", QueryOptions.DefaultTimeoutMs, QueryOptions.TimeoutLimitMs, errors);
 
         string? uid = null;

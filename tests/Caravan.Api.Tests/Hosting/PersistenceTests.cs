@@ -128,25 +128,8 @@ public sealed class PersistenceTests
     [InlineData("cvn_0123456789abcdef 0123456789abcdef0123456789")]
     public async Task A_bad_bootstrap_key_stops_the_start_with_a_message_naming_the_setting(string bootstrapKey)
     {
-        var app = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:BootstrapApiKey"] = bootstrapKey });
-        Exception? failure = null;
-        try
-        {
-            using var client = app.CreateClient();
-        }
-        catch (Exception exception) when (exception is not Xunit.Sdk.XunitException)
-        {
-            failure = exception;
-        }
-        finally
-        {
-            await DisposeQuietlyAsync(app);
-        }
-
-        Assert.NotNull(failure);
-
         // The reason reaches the operator: in the failure itself or in the log of the failed start.
-        var texts = Flatten(failure).Select(e => e.Message).Concat(app.Logs.Lines).ToList();
+        var texts = await OwnCaravan.RefusedStartTextsAsync(new Dictionary<string, string?> { ["Caravan:BootstrapApiKey"] = bootstrapKey });
         Assert.Contains(texts, t => t.Contains("Caravan__BootstrapApiKey", StringComparison.Ordinal));
         Assert.DoesNotContain(texts, t => t.Contains(bootstrapKey, StringComparison.Ordinal));
     }
@@ -286,26 +269,4 @@ public sealed class PersistenceTests
     private static Dictionary<string, string?> SameStore(CaravanApp app) => new(app.Settings);
 
     private static string NewMasterKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-
-    private static IEnumerable<Exception> Flatten(Exception exception)
-    {
-        yield return exception;
-        var inner = exception is AggregateException aggregate ? aggregate.InnerExceptions : (IEnumerable<Exception>)(exception.InnerException is null ? [] : [exception.InnerException]);
-        foreach (var child in inner.SelectMany(Flatten))
-        {
-            yield return child;
-        }
-    }
-
-    private static async Task DisposeQuietlyAsync(OwnCaravan app)
-    {
-        try
-        {
-            await app.DisposeAsync();
-        }
-        catch (Exception exception) when (exception is not OutOfMemoryException)
-        {
-            // A host that never started may complain on the way down; the start-up failure is what is tested.
-        }
-    }
 }

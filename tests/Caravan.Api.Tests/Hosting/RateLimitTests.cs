@@ -154,31 +154,8 @@ public sealed class RateLimitTests
     [InlineData("Enabled", "maybe")]
     public async Task A_bad_setting_stops_the_start_with_a_message_naming_it(string setting, string value)
     {
-        var app = new OwnCaravan(new Dictionary<string, string?> { [$"Caravan:RateLimits:{setting}"] = value });
-        Exception? failure = null;
-        try
-        {
-            using var client = app.CreateClient();
-        }
-        catch (Exception exception) when (exception is not Xunit.Sdk.XunitException)
-        {
-            failure = exception;
-        }
-        finally
-        {
-            try
-            {
-                await app.DisposeAsync();
-            }
-            catch (Exception exception) when (exception is not OutOfMemoryException)
-            {
-                // A host that never started may complain on the way down; the failure is what is tested.
-            }
-        }
-
         // The reason reaches the operator: in the failure itself or in the log of the failed start.
-        Assert.NotNull(failure);
-        var texts = Flatten(failure).Select(e => e.Message).Concat(app.Logs.Lines).ToList();
+        var texts = await OwnCaravan.RefusedStartTextsAsync(new Dictionary<string, string?> { [$"Caravan:RateLimits:{setting}"] = value });
         Assert.Contains(texts, t => t.Contains($"Caravan__RateLimits__{setting} must be", StringComparison.Ordinal));
     }
 
@@ -217,16 +194,6 @@ public sealed class RateLimitTests
             await response.Content.ReadAsStringAsync(),
             response.Content.Headers.ContentType?.ToString(),
             response.Headers.TryGetValues("Retry-After", out var values) ? string.Join(",", values) : null);
-    }
-
-    private static IEnumerable<Exception> Flatten(Exception exception)
-    {
-        yield return exception;
-        var inner = exception is AggregateException aggregate ? aggregate.InnerExceptions : (IEnumerable<Exception>)(exception.InnerException is null ? [] : [exception.InnerException]);
-        foreach (var child in inner.SelectMany(Flatten))
-        {
-            yield return child;
-        }
     }
 
     private sealed record Sent(HttpStatusCode Status, string Body, string? ContentType, string? RetryAfter)

@@ -89,6 +89,48 @@ public sealed class OwnCaravan(string dataDirectory, IDictionary<string, string?
         : this(NewDataDirectory(), settings ?? new Dictionary<string, string?>())
     {
     }
+
+    /// <summary>
+    /// Starts a Caravan with settings it must refuse, and returns what reaches the operator: the
+    /// messages of the start-up failure and the log of the failed start. Fails the test if it starts.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> RefusedStartTextsAsync(IDictionary<string, string?> settings)
+    {
+        var app = new OwnCaravan(settings);
+        Exception? failure = null;
+        try
+        {
+            using var client = app.CreateClient();
+        }
+        catch (Exception exception) when (exception is not Xunit.Sdk.XunitException)
+        {
+            failure = exception;
+        }
+        finally
+        {
+            try
+            {
+                await app.DisposeAsync();
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                // A host that never started may complain on the way down; the start-up failure is what is tested.
+            }
+        }
+
+        Assert.NotNull(failure);
+        return [.. Flatten(failure).Select(e => e.Message).Concat(app.Logs.Lines)];
+    }
+
+    private static IEnumerable<Exception> Flatten(Exception exception)
+    {
+        yield return exception;
+        var inner = exception is AggregateException aggregate ? aggregate.InnerExceptions : (IEnumerable<Exception>)(exception.InnerException is null ? [] : [exception.InnerException]);
+        foreach (var child in inner.SelectMany(Flatten))
+        {
+            yield return child;
+        }
+    }
 }
 
 public sealed record OrgClient(string Organization, string KeyId, string Key, HttpClient Http);

@@ -194,6 +194,24 @@ public sealed class PostgresQueryTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task A_million_row_statement_stops_at_the_default_ceiling_of_100000_rows()
+    {
+        Assert.SkipWhen(Pg.Missing, Pg.NoServer);
+        await using var db = await ScratchDatabase.CreateAsync();
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(db.Body());
+
+        var answer = await org.Http.QueryAsync(id, "SELECT g FROM generate_series(1, 1000000) g", HttpStatusCode.OK, maxRows: 1_000_000);
+
+        var rows = QueryKit.Rows(answer);
+        Assert.Equal(100_000, rows.Count);
+        Assert.Equal(100_000, answer["row_count"]!.GetValue<long>());
+        Assert.True(answer["truncated"]!.GetValue<bool>());
+        Assert.Equal(1, rows[0]![0]!.GetValue<int>());
+        Assert.Equal(100_000, rows[^1]![0]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task Csv_and_ndjson_stream_and_parse()
     {
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);

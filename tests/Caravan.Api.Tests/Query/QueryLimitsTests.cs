@@ -5,45 +5,39 @@ using Caravan.Api.Tests.Infrastructure;
 
 namespace Caravan.Api.Tests.Query;
 
-/// <summary>Limits that need a Caravan of their own settings: memory while streaming, the per-source cap, the byte cap.</summary>
+/// <summary>Limits that need a Caravan of their own settings: the row ceiling, the byte cap, the per-source cap (memory while streaming: <see cref="MillionRowTests"/>).</summary>
 public sealed class QueryLimitsTests
 {
     [Fact]
-    public async Task A_large_result_streams_with_the_servers_memory_flat()
+    public async Task Max_rows_is_clamped_to_the_configured_ceiling_and_defaults_to_it_when_lower()
     {
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
         await using var db = await ScratchDatabase.CreateAsync();
-        await using var app = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Query:MaxResultBytes"] = (1L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        await using var app = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Query:MaxRowsLimit"] = "50" });
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body());
-        // A million-row statement; the most one answer carries is 100,000 rows, here of ~2 kB each (~200 MB).
-        var body = QueryKit.Body("SELECT g, repeat('x', 2000) AS pad FROM generate_series(1, 1000000) g", maxRows: 100_000, timeoutMs: 120_000);
-        var baseline = GC.GetTotalMemory(forceFullCollection: true);
-        long peak = 0;
-        long received = 0;
+        const string sql = "SELECT g FROM generate_series(1, 1000) g";
 
-        foreach (var accept in new[] { "application/json", "application/x-ndjson", "text/csv" })
-        {
-            using var response = await org.Http.QueryAsync(id, body, accept);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            await using var stream = await response.Content.ReadAsStreamAsync(TestContext.Current.CancellationToken);
-            var buffer = new byte[64 * 1024];
-            long sinceCheck = 0;
-            int read;
-            while ((read = await stream.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
-            {
-                received += read;
-                sinceCheck += read;
-                if (sinceCheck > 20_000_000)
-                {
-                    sinceCheck = 0;
-                    peak = Math.Max(peak, GC.GetTotalMemory(forceFullCollection: true) - baseline);
-                }
-            }
-        }
+        var asked = await org.Http.QueryAsync(id, sql, HttpStatusCode.OK, maxRows: 100_000);
+        var unasked = await org.Http.QueryAsync(id, sql, HttpStatusCode.OK);
+        var fewer = await org.Http.QueryAsync(id, sql, HttpStatusCode.OK, maxRows: 7);
 
-        Assert.True(received > 3 * 190_000_000L, $"received {received} bytes");
-        Assert.True(peak < 100_000_000, $"live memory grew by {peak / 1_000_000} MB while streaming");
+        Assert.Equal(Enumerable.Range(1, 50), QueryKit.Rows(asked).Select(r => r![0]!.GetValue<int>()));
+        Assert.True(asked["truncated"]!.GetValue<bool>());
+        Assert.Equal(50, unasked["row_count"]!.GetValue<long>());
+        Assert.True(unasked["truncated"]!.GetValue<bool>());
+        Assert.Equal(7, fewer["row_count"]!.GetValue<long>());
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("10000001")]
+    public async Task A_row_ceiling_out_of_range_stops_the_start_with_a_message_saying_what_to_set(string value)
+    {
+        var texts = await OwnCaravan.RefusedStartTextsAsync(new Dictionary<string, string?> { ["Caravan:Query:MaxRowsLimit"] = value });
+
+        Assert.Contains(texts, t => t.Contains("Caravan__Query__MaxRowsLimit must be from 1 to 10000000", StringComparison.Ordinal));
     }
 
     [Fact]
