@@ -30,11 +30,12 @@ internal static class TableDescriptions
             WHERE TABLE_SCHEMA = {MySqlText(schema)} AND TABLE_NAME = {MySqlText(table)}
             ORDER BY ORDINAL_POSITION
             """,
+        // system.columns lists a table's columns in their order; its "position" column is newer
+        // than some servers still in use (18.16 has none), so the statement does not sort by it.
         "CLICKHOUSE" => $"""
             SELECT name, type, startsWith(type, 'Nullable(') AS nullable
             FROM system.columns
             WHERE database = unhex('{Hex(schema)}') AND table = unhex('{Hex(table)}')
-            ORDER BY position
             """,
         "MOTHERDUCK" => $"""
             SELECT column_name AS name, data_type AS type, is_nullable = 'YES' AS nullable

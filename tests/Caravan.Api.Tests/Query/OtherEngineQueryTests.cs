@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Mcp;
 using DuckDB.NET.Data;
 using MySqlConnector;
 
@@ -179,6 +180,67 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         }
     }
 
+    [Fact]
+    public async Task The_MCP_tools_describe_and_query_a_MariaDB_source()
+    {
+        await using var scope = await MySqlScope.CreateAsync();
+        await scope.AdminAsync($"""
+            CREATE TABLE `{scope.Database}`.orders (id INT PRIMARY KEY, customer VARCHAR(20) NOT NULL, amount DECIMAL(10,2));
+            INSERT INTO `{scope.Database}`.orders VALUES (1, 'ada', 12.50), (2, 'grace', NULL);
+            """);
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(scope.Body());
+        await using var client = await McpKit.ConnectAsync(app, org.Key);
+
+        var schemas = (await client.CallAsync("list_schemas", new() { ["source_id"] = id })).Ok();
+        var described = (await client.CallAsync("describe_table", new() { ["source_id"] = id, ["schema"] = scope.Database, ["table"] = "orders" })).Ok();
+        var rows = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "SELECT id, customer, amount FROM orders ORDER BY id" })).Ok();
+        var (code, _) = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "DELETE FROM orders" })).Error();
+
+        Assert.Contains(scope.Database, schemas.GetProperty("schemas").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["id int(11) False", "customer varchar(20) False", "amount decimal(10,2) True"], McpColumns(described));
+        Assert.Equal("""[[1,"ada",12.50],[2,"grace",null]]""", rows.GetProperty("rows").GetRawText());
+        Assert.Equal("write_refused", code);
+        Assert.DoesNotContain(scope.Password, McpKit.Text(await client.CallAsync("list_sources")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_MCP_tools_describe_and_query_a_ClickHouse_source()
+    {
+        Assert.SkipWhen(string.IsNullOrEmpty(ClickHouse), "No ClickHouse server configured (./test.sh starts one and sets CARAVAN_TEST_CLICKHOUSE).");
+        var database = DriverTestKit.UniqueName();
+        await ClickHouseAsync($"CREATE DATABASE {database}");
+        try
+        {
+            await ClickHouseAsync($"CREATE TABLE {database}.items (id UInt32, name String, price Nullable(Float64)) ENGINE = Memory");
+            await ClickHouseAsync($"INSERT INTO {database}.items VALUES (1, 'one', 1.5), (2, 'two', NULL)");
+            var org = await app.NewOrganizationAsync();
+            var server = new Uri(ClickHouse!);
+            var id = await org.Http.CreateSourceAsync(new JsonObject
+            {
+                ["type"] = "clickhouse", ["host"] = server.Host, ["port"] = server.Port, ["username"] = ClickHouseUser,
+                ["password"] = ClickHousePassword, ["database"] = database, ["secure"] = false,
+            }.ToJsonString());
+            await using var client = await McpKit.ConnectAsync(app, org.Key);
+
+            var schemas = (await client.CallAsync("list_schemas", new() { ["source_id"] = id })).Ok();
+            var described = (await client.CallAsync("describe_table", new() { ["source_id"] = id, ["schema"] = database, ["table"] = "items" })).Ok();
+            var (missing, _) = (await client.CallAsync("describe_table", new() { ["source_id"] = id, ["schema"] = database, ["table"] = "nope" })).Error();
+            var rows = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "SELECT id, name, price FROM items ORDER BY id" })).Ok();
+            var (write, _) = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "INSERT INTO items VALUES (3, 'three', 0)" })).Error();
+
+            Assert.Contains(database, schemas.GetProperty("schemas").EnumerateArray().Select(e => e.GetString()));
+            Assert.Equal(["id UInt32 False", "name String False", "price Nullable(Float64) True"], McpColumns(described));
+            Assert.Equal("not_found", missing);
+            Assert.Equal("""[[1,"one",1.5],[2,"two",null]]""", rows.GetProperty("rows").GetRawText());
+            Assert.Equal("write_refused", write);
+        }
+        finally
+        {
+            await ClickHouseAsync($"DROP DATABASE IF EXISTS {database}");
+        }
+    }
+
     // ---- DuckDB ----
 
     [Fact]
@@ -212,6 +274,36 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         var count = await org.Http.QueryAsync(id, "SELECT count(*) FROM items", HttpStatusCode.OK);
         Assert.Equal(2, QueryKit.Rows(count)[0]![0]!.GetValue<long>());
     }
+
+    [Fact]
+    public async Task The_MCP_tools_describe_and_query_a_local_DuckDB_file()
+    {
+        var path = Path.Combine(CaravanApp.NewDataDirectory(), "warehouse.duckdb");
+        using (var setup = new DuckDBConnection($"DataSource={path}"))
+        {
+            setup.Open();
+            using var command = setup.CreateCommand();
+            command.CommandText = "CREATE TABLE items (id INTEGER NOT NULL, name VARCHAR, ts TIMESTAMPTZ); INSERT INTO items VALUES (1, 'one', NULL), (2, 'two', NULL);";
+            command.ExecuteNonQuery();
+        }
+
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:AllowLocalFiles"] = "true" });
+        var org = await own.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(new JsonObject { ["type"] = "motherduck", ["database_name"] = path, ["token"] = "unused-token" }.ToJsonString());
+        await using var client = await McpKit.ConnectAsync(own, org.Key);
+
+        var described = (await client.CallAsync("describe_table", new() { ["source_id"] = id, ["schema"] = "main", ["table"] = "items" })).Ok();
+        var rows = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "SELECT id, name FROM items ORDER BY id" })).Ok();
+        var (write, _) = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "DELETE FROM items" })).Error();
+
+        Assert.Equal(["id INTEGER False", "name VARCHAR True", "ts TIMESTAMP WITH TIME ZONE True"], McpColumns(described));
+        Assert.Equal("""[[1,"one"],[2,"two"]]""", rows.GetProperty("rows").GetRawText());
+        Assert.Equal("write_refused", write);
+    }
+
+    private static List<string> McpColumns(System.Text.Json.JsonElement described) =>
+        [.. described.GetProperty("columns").EnumerateArray().Select(c =>
+            $"{c.GetProperty("name").GetString()} {c.GetProperty("type").GetString()} {c.GetProperty("nullable").GetBoolean()}")];
 
     private static async Task ClickHouseAsync(string sql)
     {
