@@ -75,7 +75,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
             handle = answer.Field("statementHandle");
             for (var attempt = 0; answer.Status == HttpStatusCode.Accepted && handle is { Length: > 0 }; attempt++)
             {
-                await Task.Delay(RestQuery.Poll(attempt), deadline.Token);
+                await Task.Delay(RestService.Poll(attempt), deadline.Token);
                 answer = await SendAsync(Request(HttpMethod.Get, service, Statement(handle), null, jwt), deadline.Token);
             }
 

@@ -209,14 +209,11 @@ public static class WarehouseStatements
     }
 }
 
-/// <summary>What the REST engines share: the time limit, polling, and a best-effort cancel in the service.</summary>
+/// <summary>What the REST engines share: a best-effort cancel in the service, redaction of per-query tokens, their HTTP client.</summary>
 internal static class RestQuery
 {
     /// <summary>How long a cancel request may take; it is sent after the answer's time limit passed.</summary>
     public static readonly TimeSpan CancelLimit = TimeSpan.FromSeconds(3);
-
-    /// <summary>The pause before the n-th status poll: short at first so quick statements answer quickly.</summary>
-    public static TimeSpan Poll(int attempt) => TimeSpan.FromMilliseconds(Math.Min(1000, 25 * Math.Pow(1.6, Math.Min(attempt, 12))));
 
     /// <summary>Sends the cancel request, ignoring its outcome: the statement may have ended meanwhile.</summary>
     public static async Task CancelAsync(Func<CancellationToken, Task> cancel)
