@@ -15,6 +15,15 @@ public sealed class RestEngineQueryTests : IDisposable
          "warehouse": "COMPUTE_WH", "database": "SALES", "role": "READER"}
         """;
 
+    private const string SnowflakePassword = "pw-Secret-4711";
+    private const string SnowflakePasswordSource = $$"""
+        {"type": "snowflake", "account_name": "Snow", "account": "xy12345.us-east-1", "user": "analyst", "password": "{{SnowflakePassword}}",
+         "warehouse": "COMPUTE_WH", "database": "SALES", "role": "READER"}
+        """;
+
+    private const string SessionToken = "session-token-0f9e8d7c";
+    private const string Qrmk = "qrmk-Key-9a8b7c6d5e4f+/=";
+
     private const string DatabricksToken = "dapi0123456789abcdef-secret";
     private const string DatabricksSource = $$"""
         {"type": "databricks", "account_name": "Lakehouse", "server_hostname": "adb-1234567890.1.azuredatabricks.net",
@@ -31,11 +40,10 @@ public sealed class RestEngineQueryTests : IDisposable
     // ---------------------------------------------------------------- SNOWFLAKE
 
     [Fact]
-    public async Task Snowflake_runs_one_statement_with_the_JWT_maps_types_and_fetches_the_second_partition()
+    public async Task Snowflake_password_source_logs_in_describes_runs_and_streams_the_next_chunk()
     {
-        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 1));
-        var created = await rig.Http.PostJsonAsync("/api/v1/sources/", SnowflakeSource).Expect(HttpStatusCode.OK);
-        var id = created["id"]!.GetValue<long>();
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi(running: 1));
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
 
         var answer = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, timeoutMs: 20_000);
 
@@ -48,39 +56,84 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.False(answer["truncated"]!.GetValue<bool>());
 
         var requests = rig.StandIn.Requests;
-        // The statement, a poll while it runs, the poll that brings partition 0, then partition 1.
-        Assert.Equal(["POST /api/v2/statements", "GET /api/v2/statements/01b2-handle", "GET /api/v2/statements/01b2-handle", "GET /api/v2/statements/01b2-handle"],
+        // Login, the statement described, the statement run, a poll while it runs, the second chunk, logout.
+        Assert.Equal(
+            ["POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /queries/v1/query-request",
+             "GET /queries/01b2-query/result", "GET /chunks/1", "POST /session"],
             requests.Select(r => $"{r.Method} {r.Path}"));
-        Assert.StartsWith("?async=true&requestId=", requests[0].Query, StringComparison.Ordinal);
-        Assert.Equal("?partition=1", requests[3].Query);
-        var body = requests[0].Json;
-        Assert.Equal("SELECT * FROM orders", body["statement"]!.GetValue<string>());
-        Assert.Equal(20, body["timeout"]!.GetValue<int>());
-        Assert.Equal("1", body["parameters"]!["MULTI_STATEMENT_COUNT"]!.GetValue<string>());
-        Assert.Equal(("COMPUTE_WH", "SALES", "READER"),
-            (body["warehouse"]!.GetValue<string>(), body["database"]!.GetValue<string>(), body["role"]!.GetValue<string>()));
-        foreach (var request in requests)
+        var login = requests[0];
+        Assert.Equal("?warehouse=COMPUTE_WH&databaseName=SALES&roleName=READER", login.Query);
+        Assert.Equal(
+            """{"data":{"ACCOUNT_NAME":"XY12345","LOGIN_NAME":"analyst","PASSWORD":"pw-Secret-4711","CLIENT_APP_ID":"caravan"}}""",
+            login.Json.ToJsonString());
+        Assert.Null(login.Header("Authorization"));
+
+        var (describe, run) = (requests[1], requests[2]);
+        Assert.True(describe.Json["describeOnly"]!.GetValue<bool>());
+        Assert.False(run.Json["describeOnly"]!.GetValue<bool>());
+        foreach (var query in new[] { describe, run })
         {
-            Assert.Equal("KEYPAIR_JWT", request.Header("X-Snowflake-Authorization-Token-Type"));
-            var jwt = Jwt.Decode(request.Header("Authorization")!["Bearer ".Length..]);
-            Assert.Equal("XY12345.ANALYST", jwt.Claim("sub"));
+            Assert.StartsWith("?requestId=", query.Query, StringComparison.Ordinal);
+            Assert.Equal("SELECT * FROM orders", query.Json["sqlText"]!.GetValue<string>());
+            Assert.Equal("""{"STATEMENT_TIMEOUT_IN_SECONDS":20,"MULTI_STATEMENT_COUNT":1}""", query.Json["parameters"]!.Compact());
         }
 
-        var jwtText = requests[0].Header("Authorization")!["Bearer ".Length..];
-        rig.AssertNoSecrets([answer.ToJsonString()], await rig.App.RevealAsync(id, "private_key"), jwtText);
+        Assert.NotEqual(describe.Query, run.Query);
+        foreach (var request in requests.Skip(1).Where(r => !r.Path.StartsWith("/chunks/", StringComparison.Ordinal)))
+        {
+            Assert.Equal($"Snowflake Token=\"{SessionToken}\"", request.Header("Authorization"));
+        }
+
+        // The chunk goes to the result store with the SSE-C headers for qrmk, never with the session token.
+        var chunk = requests[4];
+        Assert.Equal("?sig=presigned", chunk.Query);
+        Assert.Null(chunk.Header("Authorization"));
+        Assert.Equal("AES256", chunk.Header("x-amz-server-side-encryption-customer-algorithm"));
+        Assert.Equal(Qrmk, chunk.Header("x-amz-server-side-encryption-customer-key"));
+        Assert.Equal("?delete=true", requests[5].Query);
+        rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken, Qrmk);
     }
 
     [Fact]
-    public async Task Snowflake_truncates_at_max_rows_without_fetching_more_partitions()
+    public async Task Snowflake_key_pair_source_logs_in_with_the_JWT_and_is_described_first_too()
     {
-        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 0));
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi());
         var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
 
-        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1);
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK);
 
-        Assert.Single(QueryKit.Rows(answer));
-        Assert.True(answer["truncated"]!.GetValue<bool>());
-        Assert.DoesNotContain(rig.StandIn.Requests, r => r.Query.Contains("partition", StringComparison.Ordinal));
+        Assert.Equal(3, QueryKit.Rows(answer).Count);
+        var requests = rig.StandIn.Requests;
+        Assert.Equal(
+            ["POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /queries/v1/query-request", "GET /chunks/1", "POST /session"],
+            requests.Select(r => $"{r.Method} {r.Path}"));
+        var data = requests[0].Json["data"]!.AsObject();
+        Assert.Equal(["ACCOUNT_NAME", "AUTHENTICATOR", "CLIENT_APP_ID", "LOGIN_NAME", "TOKEN"], data.Select(p => p.Key).Order(StringComparer.Ordinal));
+        Assert.Equal("SNOWFLAKE_JWT", data["AUTHENTICATOR"]!.GetValue<string>());
+        var token = data["TOKEN"]!.GetValue<string>();
+        var jwt = Jwt.Decode(token);
+        Assert.Equal("XY12345.ANALYST", jwt.Claim("sub"));
+        Assert.StartsWith("XY12345.ANALYST.SHA256:", jwt.Claim("iss"), StringComparison.Ordinal);
+        Assert.True(requests[1].Json["describeOnly"]!.GetValue<bool>());
+        rig.AssertNoSecrets([answer.ToJsonString()], await rig.App.RevealAsync(id, "private_key"), token, SessionToken, Qrmk);
+    }
+
+    [Fact]
+    public async Task Snowflake_truncates_at_max_rows_without_fetching_more_chunks()
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi());
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
+
+        var one = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1);
+        // Exactly the inline rows: a listed chunk proves there are more, so it is not fetched either.
+        var two = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 2);
+
+        Assert.Single(QueryKit.Rows(one));
+        Assert.True(one["truncated"]!.GetValue<bool>());
+        Assert.Equal(2, QueryKit.Rows(two).Count);
+        Assert.True(two["truncated"]!.GetValue<bool>());
+        Assert.DoesNotContain(rig.StandIn.Requests, r => r.Path.StartsWith("/chunks/", StringComparison.Ordinal));
+        Assert.Equal(2, rig.StandIn.Requests.Count(r => r.Path == "/session"));
     }
 
     [Theory]
@@ -89,77 +142,162 @@ public sealed class RestEngineQueryTests : IDisposable
     [InlineData("WITH x AS (SELECT 1) DELETE FROM orders")]
     [InlineData("/* hi */ drop table orders")]
     [InlineData("CALL cleanup()")]
-    public async Task Snowflake_refuses_a_write_without_sending_it(string sql)
+    public async Task Snowflake_refuses_an_obvious_write_without_sending_anything(string sql)
     {
-        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 0));
-        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi());
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
 
         var answer = await rig.Http.QueryAsync(id, sql, HttpStatusCode.BadRequest);
 
-        // Refused as a write, or (a ';' inside a $$ string) as more than one statement: never sent.
+        // Refused as a write, or (a ';' inside a $$ string) as more than one statement: never sent, not even a login.
         var message = answer["errors"]!["sql"]![0]!.GetValue<string>();
         Assert.True(message.Contains("read-only", StringComparison.Ordinal) || sql.Contains("$$", StringComparison.Ordinal), message);
         Assert.Empty(rig.StandIn.Requests);
     }
 
+    [Theory]
+    [InlineData(0x3100, "INSERT")]
+    [InlineData(0x3400, "MERGE")]
+    [InlineData(0x4100, "ALTER SESSION")]
+    [InlineData(0x6000, "DDL")]
+    [InlineData(0x0000, "unknown")]
+    public async Task Snowflake_refuses_what_the_describe_says_is_not_a_read_and_never_runs_it(long statementTypeId, string named)
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi(statementTypeId));
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
+
+        // The keyword check lets this pass; Snowflake's statement type does not.
+        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.BadRequest);
+
+        var message = answer["errors"]!["sql"]![0]!.GetValue<string>();
+        Assert.Contains(named, message, StringComparison.Ordinal);
+        Assert.Contains(statementTypeId.ToString("X4", System.Globalization.CultureInfo.InvariantCulture), message, StringComparison.Ordinal);
+        Assert.Equal(
+            ["POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /session"],
+            rig.StandIn.Requests.Select(r => $"{r.Method} {r.Path}"));
+        Assert.True(rig.StandIn.Requests[1].Json["describeOnly"]!.GetValue<bool>());
+        rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken);
+    }
+
+    [Theory]
+    [InlineData(0x1000, null)]
+    [InlineData(0x1100, null)]
+    [InlineData(0x4400, null)]
+    [InlineData(0x4500, null)]
+    [InlineData(0x3200, "UPDATE")]
+    [InlineData(0x3300, "DELETE")]
+    [InlineData(0x3600, "COPY INTO a table")]
+    [InlineData(0x4301, "USE")]
+    [InlineData(0x5000, "transaction control")]
+    [InlineData(0x6200, "DDL")]
+    [InlineData(0xA000, "several statements")]
+    public void Snowflake_statement_types_that_may_run_are_SELECT_SHOW_and_DESCRIBE(long statementTypeId, string? refusal)
+    {
+        Assert.Equal(refusal, Caravan.Api.Query.Engines.SnowflakeQueryEngine.Refusal(statementTypeId));
+    }
+
     [Fact]
     public async Task Snowflake_allows_writing_words_inside_strings_quoted_names_comments_and_function_calls()
     {
-        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 0));
-        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi());
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
 
         await rig.Http.QueryAsync(id, """SELECT 'delete', "UPDATE", INSERT('abc', 1, 1, 'x'), t.set -- drop it""", HttpStatusCode.OK);
 
-        Assert.Single(rig.StandIn.Requests, r => r.Method == "POST");
+        Assert.Single(rig.StandIn.Requests, r => r.Path == "/queries/v1/query-request" && !r.Json["describeOnly"]!.GetValue<bool>());
     }
 
     [Fact]
-    public async Task Snowflake_statement_errors_are_422_with_stable_codes()
+    public async Task Snowflake_statement_errors_are_422_with_stable_codes_and_session_errors_502()
     {
-        await using var rig = await Rig.StartAsync("SNOWFLAKE", _ => Reply.Json(422,
-            """{"code": "002003", "sqlState": "42S02", "message": "SQL compilation error:\nObject 'NOPE' does not exist or not authorized.", "statementHandle": "01b2-handle"}"""));
-        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+        var session = SnowflakeSessionApi();
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", r => r.Path == "/queries/v1/query-request"
+            ? Reply.Json("""{"data": {"sqlState": "42S02", "queryId": "01b2-query"}, "code": "002003", "message": "SQL compilation error:\nObject 'NOPE' does not exist or not authorized.", "success": false}""")
+            : session(r));
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
 
-        var answer = await rig.Http.QueryAsync(id, "SELECT * FROM nope", (HttpStatusCode)422);
+        var missing = await rig.Http.QueryAsync(id, "SELECT * FROM nope", (HttpStatusCode)422);
+        Assert.Equal("undefined_object", missing["code"]!.GetValue<string>());
+        Assert.Contains("does not exist", missing["detail"]!.GetValue<string>(), StringComparison.Ordinal);
 
-        Assert.Equal("undefined_object", answer["code"]!.GetValue<string>());
-        Assert.Contains("does not exist", answer["detail"]!.GetValue<string>(), StringComparison.Ordinal);
-
-        rig.StandIn.Handler = _ => Reply.Json(422, """{"code": "001003", "message": "SQL compilation error: syntax error line 1 at position 7"}""");
+        rig.StandIn.Handler = r => r.Path == "/queries/v1/query-request"
+            ? Reply.Json("""{"data": {"sqlState": "42000"}, "code": "001003", "message": "SQL compilation error: syntax error line 1 at position 7", "success": false}""")
+            : session(r);
         Assert.Equal("syntax_error", (await rig.Http.QueryAsync(id, "SELECT FROM", (HttpStatusCode)422))["code"]!.GetValue<string>());
+
+        // The describe passes; running fails on the role's privileges.
+        rig.StandIn.Handler = r => r.Path == "/queries/v1/query-request" && !r.Json["describeOnly"]!.GetValue<bool>()
+            ? Reply.Json("""{"data": {"sqlState": "42501"}, "code": "003001", "message": "SQL access control error: Insufficient privileges to operate on table 'ORDERS'", "success": false}""")
+            : session(r);
+        Assert.Equal("insufficient_privilege", (await rig.Http.QueryAsync(id, "SELECT * FROM orders", (HttpStatusCode)422))["code"]!.GetValue<string>());
+
+        rig.StandIn.Handler = r => r.Path == "/queries/v1/query-request"
+            ? Reply.Json($$"""{"data": null, "code": "390112", "message": "Your session has expired ({{SessionToken}}). Please login again.", "success": false}""")
+            : session(r);
+        var expired = await rig.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
+        Assert.Equal("driver_error", expired["code"]!.GetValue<string>());
+
+        rig.StandIn.Handler = r => r.Path.StartsWith("/chunks/", StringComparison.Ordinal) ? new Reply(403, "<Error><Code>AccessDenied</Code></Error>", "application/xml") : session(r);
+        var chunk = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK);
+        Assert.Equal(502, chunk["error"]!["status"]!.GetValue<int>());
+        Assert.Contains("chunk 1", chunk["error"]!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        rig.AssertNoSecrets([missing.ToJsonString(), expired.ToJsonString(), chunk.ToJsonString()], SnowflakePassword, SessionToken, Qrmk);
     }
 
     [Fact]
-    public async Task Snowflake_time_limit_cancels_the_statement_in_the_service()
+    public async Task Snowflake_wrong_password_is_502_auth_failed_without_the_password()
     {
-        await using var rig = await Rig.StartAsync("SNOWFLAKE", request => request switch
-        {
-            { Method: "POST", Path: "/api/v2/statements/01b2-handle/cancel" } => Reply.Json("""{"code": "000604", "message": "Statement canceled."}"""),
-            _ => Reply.Json(202, """{"code": "333334", "message": "Asynchronous execution in progress.", "statementHandle": "01b2-handle"}"""),
-        });
-        var id = await rig.Http.CreateSourceAsync(SnowflakeSource);
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi());
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource.Replace(SnowflakePassword, "pw-Wrong-0815", StringComparison.Ordinal));
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
+
+        Assert.Equal("auth_failed", answer["code"]!.GetValue<string>());
+        Assert.Contains("Incorrect username or password", answer["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(["POST /session/v1/login-request"], rig.StandIn.Requests.Select(r => $"{r.Method} {r.Path}"));
+        rig.AssertNoSecrets([answer.ToJsonString()], "pw-Wrong-0815");
+    }
+
+    [Fact]
+    public async Task Snowflake_time_limit_aborts_the_statement_in_the_service_and_closes_the_session()
+    {
+        var session = SnowflakeSessionApi();
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", r => r.Path == "/queries/v1/query-request" && !r.Json["describeOnly"]!.GetValue<bool>()
+            ? null
+            : session(r));
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
 
         var clock = Stopwatch.StartNew();
         var answer = await rig.Http.QueryAsync(id, "SELECT SYSTEM$WAIT(10)", HttpStatusCode.GatewayTimeout, timeoutMs: 500);
 
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), clock.Elapsed.ToString());
         Assert.Equal("timeout", answer["code"]!.GetValue<string>());
-        Assert.Contains(rig.StandIn.Requests, r => r is { Method: "POST", Path: "/api/v2/statements/01b2-handle/cancel" });
+        var requests = rig.StandIn.Requests;
+        var run = Assert.Single(requests, r => r.Path == "/queries/v1/query-request" && !r.Json["describeOnly"]!.GetValue<bool>());
+        Assert.Equal(1, run.Json["parameters"]!["STATEMENT_TIMEOUT_IN_SECONDS"]!.GetValue<int>());
+        var abort = Assert.Single(requests, r => r is { Method: "POST", Path: "/queries/v1/abort-request" });
+        Assert.Equal(run.Query, $"?requestId={abort.Json["requestId"]!.GetValue<string>()}");
+        Assert.Equal("SELECT SYSTEM$WAIT(10)", abort.Json["sqlText"]!.GetValue<string>());
+        Assert.Equal($"Snowflake Token=\"{SessionToken}\"", abort.Header("Authorization"));
+        Assert.Contains(requests, r => r is { Method: "POST", Path: "/session", Query: "?delete=true" });
+        rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken);
     }
 
     [Fact]
-    public async Task Snowflake_password_sources_and_uid_are_refused()
+    public async Task Snowflake_uid_is_refused_for_password_and_key_pair_sources()
     {
-        await using var rig = await Rig.StartAsync("SNOWFLAKE", Snowflake(running: 0));
-        var password = await rig.Http.CreateSourceAsync(SnowflakeSource.Replace("\"role\"", "\"password\": \"pw-Secret-4711\", \"role\"", StringComparison.Ordinal));
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi());
+        var password = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
         var keyPair = await rig.Http.CreateSourceAsync(SnowflakeSource);
 
-        var refused = await rig.Http.QueryAsync(password, "SELECT 1", HttpStatusCode.BadRequest);
-        Assert.Contains("key-pair", refused["errors"]!["non_field_errors"]![0]!.GetValue<string>(), StringComparison.Ordinal);
-        var uid = await rig.Http.QueryAsync(keyPair, "SELECT 1", HttpStatusCode.BadRequest, uid: "user-1");
-        Assert.NotNull(uid["errors"]!["uid"]);
+        foreach (var id in new[] { password, keyPair })
+        {
+            var uid = await rig.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadRequest, uid: "user-1");
+            Assert.Contains("uid cannot be handed", uid["errors"]!["uid"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
         Assert.Empty(rig.StandIn.Requests);
-        rig.AssertNoSecrets([refused.ToJsonString()], "pw-Secret-4711");
     }
 
     // ---------------------------------------------------------------- BIGQUERY
@@ -425,39 +563,60 @@ public sealed class RestEngineQueryTests : IDisposable
         }
     }
 
-    private static Func<Recorded, Reply?> Snowflake(int running)
+    /// <summary>
+    /// Snowflake's session API: a login that takes the password (or any key-pair JWT), queries with
+    /// the session token (describeOnly answers <paramref name="statementTypeId"/>; a run answers
+    /// two inline rows and one chunk on the stand-in itself, after <paramref name="running"/> polls),
+    /// the chunk (only with the qrmk's SSE-C headers), abort and logout.
+    /// </summary>
+    private static Func<Recorded, Reply?> SnowflakeSessionApi(long statementTypeId = 0x1000, int running = 0)
     {
         var polls = 0;
         return request =>
         {
-            if (request is { Method: "POST", Path: "/api/v2/statements" })
+            switch (request.Path)
             {
-                return Reply.Json(202, """{"code": "333334", "message": "Asynchronous execution in progress.", "statementHandle": "01b2-handle", "statementStatusUrl": "/api/v2/statements/01b2-handle"}""");
+                case "/session/v1/login-request":
+                    var data = request.Json["data"]!;
+                    return data["PASSWORD"]?.GetValue<string>() == SnowflakePassword || data["AUTHENTICATOR"]?.GetValue<string>() == "SNOWFLAKE_JWT"
+                        ? Reply.Json($$"""{"data": {"token": "{{SessionToken}}", "masterToken": "master-0a1b"}, "code": null, "message": null, "success": true}""")
+                        : Reply.Json($$"""{"data": {"nextAction": "RETRY_LOGIN"}, "code": "390100", "message": "Incorrect username or password was specified ({{data["PASSWORD"]?.GetValue<string>()}}).", "success": false}""");
+                case "/chunks/1":
+                    return request.Header("x-amz-server-side-encryption-customer-key") == Qrmk && request.Header("Authorization") is null
+                        ? new Reply(200, """["3", "1.00", "c", "false", "0", "0.000000000 1440", null]""", "application/octet-stream")
+                        : new Reply(403, "<Error><Code>AccessDenied</Code></Error>", "application/xml");
             }
 
-            if (request is { Method: "GET", Path: "/api/v2/statements/01b2-handle" } && request.Query == "?partition=1")
+            if (request.Header("Authorization") != $"Snowflake Token=\"{SessionToken}\"")
             {
-                return Reply.Json("""{"data": [["3", "1.00", "c", "false", "0", "0.000000000 1440", null]]}""");
+                return Reply.Json(401, """{"data": null, "code": "390104", "message": "Session no longer exists.", "success": false}""");
             }
 
-            if (request is { Method: "GET", Path: "/api/v2/statements/01b2-handle" } && Interlocked.Increment(ref polls) <= running)
+            switch (request.Path)
             {
-                return Reply.Json(202, """{"code": "333334", "message": "Asynchronous execution in progress.", "statementHandle": "01b2-handle"}""");
+                case "/session" or "/queries/v1/abort-request":
+                    return Reply.Json("""{"data": null, "code": null, "message": null, "success": true}""");
+                case "/queries/v1/query-request" when request.Json["describeOnly"]!.GetValue<bool>():
+                    return Reply.Json($$"""{"data": {"statementTypeId": {{statementTypeId}}, "rowtype": [], "queryId": "01b2-describe"}, "code": null, "success": true}""");
+                case "/queries/v1/query-request" when Interlocked.Increment(ref polls) <= running:
+                    return Reply.Json("""{"data": {"getResultUrl": "/queries/01b2-query/result", "queryId": "01b2-query"}, "code": "333334", "message": "Asynchronous execution in progress.", "success": true}""");
+                case "/queries/v1/query-request" or "/queries/01b2-query/result":
+                    return Reply.Json("""
+                        {"data": {"queryId": "01b2-query", "queryResultFormat": "json", "statementTypeId": 4096, "total": 3, "returned": 2,
+                          "rowtype": [
+                            {"name": "ID", "type": "fixed", "precision": 38, "scale": 0},
+                            {"name": "PRICE", "type": "fixed", "precision": 10, "scale": 2},
+                            {"name": "NAME", "type": "text"}, {"name": "OK", "type": "boolean"}, {"name": "DAY", "type": "date"},
+                            {"name": "AT", "type": "timestamp_tz", "scale": 9}, {"name": "DOC", "type": "variant"}],
+                          "rowset": [["1", "12.50", "a", "true", "19724", "1704067200.500000000 1500", "{\"k\": [1, 2]}"],
+                                     ["2", null, null, "false", null, null, null]],
+                          "chunks": [{"url": "http://HOST/chunks/1?sig=presigned", "rowCount": 1, "uncompressedSize": 60, "compressedSize": 50}],
+                          "qrmk": "QRMK"},
+                         "code": null, "message": null, "success": true}
+                        """.Replace("HOST", request.Header("Host"), StringComparison.Ordinal).Replace("QRMK", Qrmk, StringComparison.Ordinal));
+                default:
+                    return Reply.Json(404, """{"data": null, "code": "390404", "message": "no such route", "success": false}""");
             }
-
-            return request.Method == "GET"
-                ? Reply.Json("""
-                    {"resultSetMetaData": {"numRows": 3, "format": "jsonv2", "rowType": [
-                       {"name": "ID", "type": "fixed", "precision": 38, "scale": 0},
-                       {"name": "PRICE", "type": "fixed", "precision": 10, "scale": 2},
-                       {"name": "NAME", "type": "text"}, {"name": "OK", "type": "boolean"}, {"name": "DAY", "type": "date"},
-                       {"name": "AT", "type": "timestamp_tz", "scale": 9}, {"name": "DOC", "type": "variant"}],
-                      "partitionInfo": [{"rowCount": 2}, {"rowCount": 1}]},
-                     "data": [["1", "12.50", "a", "true", "19724", "1704067200.500000000 1500", "{\"k\": [1, 2]}"],
-                              ["2", null, null, "false", null, null, null]],
-                     "code": "090001", "statementHandle": "01b2-handle", "message": "Statement executed successfully."}
-                    """)
-                : Reply.Json(404, "{}");
         };
     }
 

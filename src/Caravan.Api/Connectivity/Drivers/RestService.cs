@@ -192,6 +192,9 @@ public static class RestService
         return text;
     }
 
+    /// <summary>The pause before the n-th status poll: short at first so quick statements answer quickly.</summary>
+    public static TimeSpan Poll(int attempt) => TimeSpan.FromMilliseconds(Math.Min(1000, 25 * Math.Pow(1.6, Math.Min(attempt, 12))));
+
     /// <summary>The request's timeout in whole seconds for a service that takes one, from the time left.</summary>
     public static int Seconds(TimeSpan budget) => (int)Math.Clamp(Math.Ceiling(budget.TotalSeconds), 1, 3600);
 

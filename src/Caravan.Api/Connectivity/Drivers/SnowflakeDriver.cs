@@ -11,8 +11,8 @@ namespace Caravan.Api.Connectivity.Drivers;
 /// <summary>
 /// SNOWFLAKE over HTTPS. With a private key (generated or the user's own): the SQL API
 /// (<c>POST /api/v2/statements</c>) with a key-pair JWT signed here. With a password only: the
-/// session API (<c>/session/v1/login-request</c>, then <c>/queries/v1/query-request</c>), the
-/// one Snowflake's own drivers use for password logins; the session is closed afterwards.
+/// session API (<see cref="SnowflakeSession"/>), the one Snowflake's own drivers use for password
+/// logins; the session is closed afterwards.
 /// </summary>
 public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<ConnectivityOptions> options) : IDriver
 {
@@ -27,7 +27,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
         Uri service;
         try
         {
-            service = ServiceUri(connection);
+            service = SnowflakeSession.ServiceUri(options.Value, connection);
         }
         catch (ConnectivityException failure)
         {
@@ -72,7 +72,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
 
     public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var service = ServiceUri(connection);
+        var service = SnowflakeSession.ServiceUri(options.Value, connection);
         using var client = RestService.Client(network);
         var session = new Session(client, service, connection, () => Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60));
         try
@@ -133,6 +133,13 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
         }
     }
 
+    /// <summary>The key-pair JWT of a source with a private key, valid from now.</summary>
+    public static string KeyPairJwt(SourceConnection connection)
+    {
+        using var key = LoadPrivateKey(connection);
+        return KeyPairJwt(connection.Text("account") ?? string.Empty, connection.Text("user") ?? string.Empty, key, DateTimeOffset.UtcNow);
+    }
+
     /// <summary>
     /// A key-pair JWT (RS256): <c>iss</c> = ACCOUNT.USER.SHA256:&lt;fingerprint of the public key&gt;,
     /// <c>sub</c> = ACCOUNT.USER, valid for 59 minutes from <paramref name="now"/>.
@@ -177,20 +184,6 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
     private static ConnectivityException AuthFailed(string detail) => new(FailureCodes.AuthFailed,
         $"Snowflake refused the credentials ({detail}). Check account and user; for a key pair, that the public key is registered for the user (ALTER USER ... SET RSA_PUBLIC_KEY).");
 
-    private Uri ServiceUri(SourceConnection connection)
-    {
-        var account = connection.Text("account")
-            ?? throw new ConnectivityException(FailureCodes.DriverError, "The source has no account yet; complete its configuration with update-config.");
-        try
-        {
-            return RestService.BaseUri(options.Value, TypeName, $"https://{account.ToLowerInvariant()}.snowflakecomputing.com/");
-        }
-        catch (UriFormatException)
-        {
-            throw new ConnectivityException(FailureCodes.HostUnresolvable, "The account identifier does not make a valid host name.");
-        }
-    }
-
     private static string OneLine(string text) => RestService.Excerpt(text);
 
     /// <summary>A Snowflake identifier as written in SQL: bare when it is a plain one, else quoted.</summary>
@@ -223,8 +216,8 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
     {
         private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
+        private readonly SnowflakeSession _session = new(client, service, connection);
         private string? _jwt;
-        private string? _sessionToken;
 
         public bool UsesKeyPair { get; } = connection.Secret("private_key") is not null;
 
@@ -236,11 +229,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
         {
             if (UsesKeyPair)
             {
-                using (var key = LoadPrivateKey(connection))
-                {
-                    _jwt = KeyPairJwt(connection.Text("account")!, connection.Text("user") ?? string.Empty, key, DateTimeOffset.UtcNow);
-                }
-
+                _jwt = KeyPairJwt(connection);
                 var answer = await StatementAsync("SELECT 1", cancellationToken);
                 if (answer.IsSuccess)
                 {
@@ -256,9 +245,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
                     : throw failure;
             }
 
-            var password = connection.Secret("password")
-                ?? throw new ConnectivityException(FailureCodes.AuthFailed, "The source has neither a password nor a private key; set one with update-config.");
-            await LoginAsync(password, cancellationToken);
+            await _session.LoginAsync(cancellationToken);
             return new Pending(null);
         }
 
@@ -314,29 +301,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
         }
 
         /// <summary>Ends a password session (best effort, briefly); key-pair calls hold no session.</summary>
-        public async Task CloseAsync(CancellationToken cancellationToken)
-        {
-            if (_sessionToken is null || cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-
-            using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            limit.CancelAfter(TimeSpan.FromSeconds(2));
-            try
-            {
-                using var request = SessionRequest(HttpMethod.Post, "session?delete=true", null);
-                await RestService.SendAsync(client, request, Service, limit.Token);
-            }
-            catch (Exception exception) when (exception is ConnectivityException or OperationCanceledException)
-            {
-                // The session expires on its own; nothing to report.
-            }
-            finally
-            {
-                _sessionToken = null;
-            }
-        }
+        public Task CloseAsync(CancellationToken cancellationToken) => _session.CloseAsync(cancellationToken);
 
         private async Task<RestAnswer> StatementAsync(string sql, CancellationToken cancellationToken)
         {
@@ -393,55 +358,10 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
             return request;
         }
 
-        private async Task LoginAsync(string password, CancellationToken cancellationToken)
-        {
-            var parameters = new List<string>();
-            foreach (var (field, parameter) in new[] { ("warehouse", "warehouse"), ("database", "databaseName"), ("role", "roleName") })
-            {
-                if (connection.Text(field) is { } value)
-                {
-                    parameters.Add($"{parameter}={Uri.EscapeDataString(value)}");
-                }
-            }
-
-            var body = new JsonObject
-            {
-                ["data"] = new JsonObject
-                {
-                    ["ACCOUNT_NAME"] = AccountForJwt(connection.Text("account")!),
-                    ["LOGIN_NAME"] = connection.Text("user"),
-                    ["PASSWORD"] = password,
-                    ["CLIENT_APP_ID"] = "caravan",
-                },
-            };
-            var path = "session/v1/login-request" + (parameters.Count > 0 ? "?" + string.Join('&', parameters) : string.Empty);
-            using var request = RestService.Json(HttpMethod.Post, RestService.Under(service, path), body);
-            var answer = await RestService.SendAsync(client, request, Service, cancellationToken);
-            if (!answer.IsSuccess || !Succeeded(answer))
-            {
-                throw Fail(answer);
-            }
-
-            _sessionToken = answer.Field("data", "token") is { Length: > 0 } token
-                ? token
-                : throw new ConnectivityException(FailureCodes.DriverError, "Snowflake accepted the login but sent no session token.");
-        }
-
         private async Task<Rows> QueryRequestAsync(string sql, CancellationToken cancellationToken)
         {
-            using var request = SessionRequest(HttpMethod.Post,
-                "queries/v1/query-request?requestId=" + Guid.NewGuid().ToString("D"), new JsonObject { ["sqlText"] = sql });
-            var answer = await RestService.SendAsync(client, request, Service, cancellationToken);
-
-            // 333333/333334: the query is still running; its result is at getResultUrl.
-            while (answer.IsSuccess && answer.Field("code") is "333333" or "333334" && answer.Field("data", "getResultUrl") is { Length: > 0 } next)
-            {
-                await Task.Delay(PollInterval, cancellationToken);
-                using var poll = SessionRequest(HttpMethod.Get, next, null);
-                answer = await RestService.SendAsync(client, poll, Service, cancellationToken);
-            }
-
-            if (!answer.IsSuccess || !Succeeded(answer))
+            var answer = await _session.QueryAsync(Guid.NewGuid().ToString("D"), new JsonObject { ["sqlText"] = sql }, cancellationToken);
+            if (!SnowflakeSession.Succeeded(answer))
             {
                 throw Fail(answer);
             }
@@ -453,22 +373,12 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
             return new Rows(columns, [.. Arrays(data?["rowset"])]);
         }
 
-        private HttpRequestMessage SessionRequest(HttpMethod method, string path, JsonNode? body)
-        {
-            var request = RestService.Json(method, RestService.Under(service, path), body);
-            request.Headers.TryAddWithoutValidation("Authorization", $"Snowflake Token=\"{_sessionToken}\"");
-            return request;
-        }
-
         /// <summary>The mapped failure, without the JWT or session token should Snowflake ever quote them.</summary>
         private ConnectivityException Fail(RestAnswer answer)
         {
-            var failure = Map(answer);
-            return new ConnectivityException(failure.Code, RestService.Redact(failure.Message, _jwt, _sessionToken), failure.InnerException, failure.Step);
+            var failure = _session.Fail(answer);
+            return new ConnectivityException(failure.Code, RestService.Redact(failure.Message, _jwt), failure.InnerException, failure.Step);
         }
-
-        private static bool Succeeded(RestAnswer answer) =>
-            answer.Json?["success"] is JsonValue value && value.TryGetValue<bool>(out var success) && success;
 
         private static IEnumerable<JsonArray> Arrays(JsonNode? node) =>
             node is JsonArray rows ? rows.OfType<JsonArray>() : [];

@@ -241,7 +241,7 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
             var page = await SendAsync(HttpMethod.Get, service, path, null, token, run, cancellationToken);
             if (page.Json?["jobComplete"] is JsonValue complete && complete.TryGetValue<bool>(out var done) && !done)
             {
-                await Task.Delay(RestQuery.Poll(attempt), cancellationToken);
+                await Task.Delay(RestService.Poll(attempt), cancellationToken);
                 continue;
             }
 

@@ -69,7 +69,7 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
             id = answer.Field("statement_id");
             for (var attempt = 0; State(answer) is "PENDING" or "RUNNING" && id is { Length: > 0 }; attempt++)
             {
-                await Task.Delay(RestQuery.Poll(attempt), deadline.Token);
+                await Task.Delay(RestService.Poll(attempt), deadline.Token);
                 answer = await SendAsync(service, HttpMethod.Get, Statement(id), null, token, deadline.Token);
             }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
-using System.Net;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Connectivity.Drivers;
 using Microsoft.Extensions.Options;
@@ -8,16 +9,17 @@ using Microsoft.Extensions.Options;
 namespace Caravan.Api.Query.Engines;
 
 /// <summary>
-/// SNOWFLAKE through the SQL API (<c>POST /api/v2/statements?async=true</c>) with the source's
-/// key-pair JWT: one statement (<c>MULTI_STATEMENT_COUNT=1</c>), Snowflake's own statement
-/// <c>timeout</c>, status polled by handle, result partitions fetched one at a time as rows are
-/// written, and <c>POST /api/v2/statements/{handle}/cancel</c> when the time limit passes. The SQL
-/// API does not say what kind a statement is before running it, so writes are kept out by
-/// <see cref="WarehouseStatements"/>; the role's grants are the real boundary.
+/// SNOWFLAKE through the session API (<see cref="SnowflakeSession"/>), for password and key-pair
+/// sources alike: log in, send the statement with <c>describeOnly</c> so Snowflake reports its
+/// <c>statementTypeId</c> without running it, run it only when that is a read (SELECT, SHOW,
+/// DESCRIBE), stream the inline rowset and then the result chunks one at a time as rows are
+/// written, abort the statement when the time limit passes, and log out. The keyword check of
+/// <see cref="WarehouseStatements"/> runs first, so an obvious write costs no round trip; the
+/// role's grants remain the real boundary.
 /// </summary>
 public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<ConnectivityOptions> options) : IQueryEngine, IDisposable
 {
-    private const string Service = "Snowflake";
+    private const string Service = SnowflakeSession.Service;
     private readonly HttpClient _http = RestQuery.Client(network);
 
     public IReadOnlyCollection<string> Types { get; } = [SnowflakeDriver.TypeName];
@@ -25,72 +27,99 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
     public SqlDialect Dialect => SqlDialect.Warehouse;
 
     public string? UidUnsupported =>
-        "Snowflake's SQL API has no per-statement setting a row access policy could read safely, so uid cannot be handed to it.";
+        "Snowflake has no per-statement setting a row access policy could read safely, so uid cannot be handed to it.";
 
     public void Dispose() => _http.Dispose();
 
-    /// <summary>The body of the statement request.</summary>
-    public static JsonObject Body(QueryRun run)
+    /// <summary>
+    /// The query-request body: the statement, whether only to describe it, and Snowflake's own
+    /// statement timeout (whole seconds of <c>timeout_ms</c>) and one-statement limit.
+    /// </summary>
+    public static JsonObject Body(QueryRun run, bool describeOnly) => new()
     {
-        var body = new JsonObject
+        ["sqlText"] = run.Statement,
+        ["asyncExec"] = false,
+        ["sequenceId"] = describeOnly ? 1 : 2,
+        ["describeOnly"] = describeOnly,
+        ["parameters"] = new JsonObject
         {
-            ["statement"] = run.Statement,
-            ["timeout"] = RestService.Seconds(run.Request.Timeout),
-            ["parameters"] = new JsonObject { ["MULTI_STATEMENT_COUNT"] = "1" },
-        };
-        foreach (var field in new[] { "warehouse", "database", "role" })
-        {
-            if (run.Connection.Text(field) is { } value)
-            {
-                body[field] = value;
-            }
-        }
+            ["STATEMENT_TIMEOUT_IN_SECONDS"] = RestService.Seconds(run.Request.Timeout),
+            ["MULTI_STATEMENT_COUNT"] = 1,
+        },
+    };
 
-        return body;
-    }
+    /// <summary>
+    /// Null when a statement of this <c>statementTypeId</c> may run, else what kind of statement it
+    /// is. Snowflake's connectors number the kinds by range: 0x1000 SELECT, 0x3000 DML (0x3100
+    /// INSERT … 0x3700 unload), 0x4000 session and system commands (0x4400 SHOW, 0x4500 DESCRIBE),
+    /// 0x5000 transaction control, 0x6000 DDL, 0xA000 several statements.
+    /// </summary>
+    public static string? Refusal(long statementTypeId) => statementTypeId switch
+    {
+        >= 0x1000 and < 0x2000 or >= 0x4400 and < 0x4600 => null,
+        0x3100 => "INSERT",
+        0x3200 => "UPDATE",
+        0x3300 => "DELETE",
+        0x3400 => "MERGE",
+        0x3500 => "a multi-table INSERT",
+        0x3600 => "COPY INTO a table",
+        0x3700 => "COPY INTO a location (unload)",
+        >= 0x3000 and < 0x4000 => "a data change (DML)",
+        0x4100 => "ALTER SESSION",
+        >= 0x4300 and < 0x4400 => "USE",
+        >= 0x4000 and < 0x5000 => "a session or system command",
+        >= 0x5000 and < 0x6000 => "transaction control",
+        >= 0x6000 and < 0x7000 => "DDL",
+        0xA000 => "several statements",
+        _ => "a statement of an unknown kind",
+    };
 
     public async Task RunAsync(QueryRun run)
     {
-        if (run.Connection.Secret("private_key") is null)
-        {
-            throw WarehouseStatements.Unsupported(
-                "Snowflake queries go through the SQL API, which takes key-pair authentication only; this source has a password only. "
-                + "Create it without a password to get a generated key pair (or send your own private_key with update-config) and register the public key.");
-        }
-
         if (WarehouseStatements.Refusal(run.Statement, WarehouseSyntax.Snowflake) is { } why)
         {
             throw WarehouseStatements.Refused(Service, why);
         }
 
-        var service = ServiceUri(run.Connection);
-        var jwt = Jwt(run.Connection);
+        var service = SnowflakeSession.ServiceUri(options.Value, run.Connection);
+        var session = new SnowflakeSession(_http, service, run.Connection);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
         deadline.CancelAfter(run.Request.Timeout);
-        string? handle = null;
+        string? requestId = null;
         try
         {
-            var path = "api/v2/statements?async=true&requestId=" + Guid.NewGuid().ToString("D");
-            var answer = await SendAsync(Request(HttpMethod.Post, service, path, Body(run), jwt), deadline.Token);
-            handle = answer.Field("statementHandle");
-            for (var attempt = 0; answer.Status == HttpStatusCode.Accepted && handle is { Length: > 0 }; attempt++)
+            await session.LoginAsync(deadline.Token);
+            var described = await session.QueryAsync(Guid.NewGuid().ToString("D"), Body(run, describeOnly: true), deadline.Token);
+            if (!SnowflakeSession.Succeeded(described))
             {
-                await Task.Delay(RestQuery.Poll(attempt), deadline.Token);
-                answer = await SendAsync(Request(HttpMethod.Get, service, Statement(handle), null, jwt), deadline.Token);
+                throw Map(described, run, session);
             }
 
-            if (answer.Status != HttpStatusCode.OK)
+            if (!long.TryParse(described.Field("data", "statementTypeId"), NumberStyles.None, CultureInfo.InvariantCulture, out var type))
             {
-                throw Map(answer, run, jwt);
+                throw new ConnectivityException(FailureCodes.DriverError, "Snowflake described the statement without its statementTypeId; Caravan did not run it.");
             }
 
-            await ReadAsync(answer, service, handle, jwt, run, deadline.Token);
+            if (Refusal(type) is { } kind)
+            {
+                throw run.Refused(string.Create(CultureInfo.InvariantCulture,
+                    $"Queries are read-only. Snowflake describes this statement as {kind} (statementTypeId 0x{type:X4}); only SELECT, SHOW and DESCRIBE statements are run."));
+            }
+
+            requestId = Guid.NewGuid().ToString("D");
+            var answer = await session.QueryAsync(requestId, Body(run, describeOnly: false), deadline.Token);
+            if (!SnowflakeSession.Succeeded(answer))
+            {
+                throw Map(answer, run, session);
+            }
+
+            await ReadAsync(answer, run, session, plainHttp: service.Scheme == Uri.UriSchemeHttp, deadline.Token);
         }
         catch (OperationCanceledException exception) when (deadline.IsCancellationRequested)
         {
-            if (handle is { Length: > 0 })
+            if (requestId is not null)
             {
-                await RestQuery.CancelAsync(token => SendAsync(Request(HttpMethod.Post, service, Statement(handle) + "/cancel", null, jwt), token));
+                await RestQuery.CancelAsync(token => session.AbortAsync(requestId, run.Statement, token));
             }
 
             if (run.Token.IsCancellationRequested)
@@ -102,21 +131,29 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
         }
         catch (Exception exception) when (exception is HttpRequestException or IOException && !run.Token.IsCancellationRequested)
         {
-            throw RestQuery.Redacted(RestService.MapNetwork(exception, Service), jwt);
+            throw session.Redacted(RestService.MapNetwork(exception, Service));
+        }
+        finally
+        {
+            // Not the run's token: a session is closed also when the client went away.
+            await session.CloseAsync(CancellationToken.None);
         }
     }
 
-    /// <summary>The answer for a Snowflake error: 422 for the statement's own failure, else the connectivity failure (502).</summary>
-    public static Exception Map(RestAnswer answer, QueryRun run, string? jwt)
+    /// <summary>
+    /// The answer for a failed query-request: 422 for the statement's own failure, 504 for
+    /// Snowflake's statement timeout, and the connectivity failure (502) for the session's (codes
+    /// 390xxx: expired or refused session) or an HTTP error.
+    /// </summary>
+    public static Exception Map(RestAnswer answer, QueryRun run, SnowflakeSession session)
     {
         var code = answer.Field("code");
-        var said = RestQuery.Said(answer.Field("message") ?? answer.Text, jwt);
-        if (answer.Status != HttpStatusCode.UnprocessableEntity)
+        if (!answer.IsSuccess || code is null || code.StartsWith("390", StringComparison.Ordinal))
         {
-            return RestQuery.Redacted(SnowflakeDriver.Map(answer), jwt);
+            return session.Fail(answer);
         }
 
-        var text = $"Snowflake error {code}: {said}";
+        var text = $"Snowflake error {code}: {RestQuery.Said(answer.Field("message") ?? answer.Text, [.. session.Secrets])}";
         return code switch
         {
             "000630" or "000604" => run.TimedOut(),
@@ -129,7 +166,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
         };
     }
 
-    /// <summary>One <c>jsonv2</c> cell (always text) of a column as Snowflake describes it in <c>rowType</c>.</summary>
+    /// <summary>One JSON result cell (always text) of a column as Snowflake describes it in <c>rowtype</c>.</summary>
     public static object? Convert(JsonNode? cell, JsonNode? column)
     {
         if (cell is not JsonValue value || !value.TryGetValue<string>(out var text))
@@ -174,7 +211,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
         }
     }
 
-    /// <summary>The type name of a <c>rowType</c> entry as Snowflake writes it in SQL.</summary>
+    /// <summary>The type name of a <c>rowtype</c> entry as Snowflake writes it in SQL.</summary>
     public static string TypeName(JsonNode? column)
     {
         var type = column?["type"]?.GetValue<string>()?.ToUpperInvariant() ?? "TEXT";
@@ -193,87 +230,194 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
             ? (long)decimal.Round(value * TimeSpan.TicksPerSecond)
             : null;
 
-    private async Task ReadAsync(RestAnswer answer, Uri service, string? handle, string jwt, QueryRun run, CancellationToken cancellationToken)
+    /// <summary>
+    /// The inline <c>rowset</c>, then each of <c>chunks</c> (fetched from its URL with
+    /// <c>chunkHeaders</c>, or the SSE-C headers for <c>qrmk</c>) only while rows are still wanted.
+    /// Chunk URLs must be https, unless the service itself is plain http (an endpoint override).
+    /// </summary>
+    private async Task ReadAsync(RestAnswer answer, QueryRun run, SnowflakeSession session, bool plainHttp, CancellationToken cancellationToken)
     {
-        var meta = answer.Json?["resultSetMetaData"];
-        var rowType = meta?["rowType"] as JsonArray ?? [];
-        await run.BeginAsync([.. rowType.Select(c => new QueryColumn(c?["name"]?.GetValue<string>() ?? string.Empty, TypeName(c)))]);
-        if (!await WriteAsync(answer.Json?["data"], rowType, run))
+        var data = answer.Json?["data"];
+        if (data?["queryResultFormat"] is JsonValue format && format.TryGetValue<string>(out var name) && !name.Equals("json", StringComparison.OrdinalIgnoreCase))
         {
-            return;
+            throw new ConnectivityException(FailureCodes.DriverError,
+                $"Snowflake sent the result as {RestService.Excerpt(name)}; Caravan reads JSON results only.");
         }
 
-        var partitions = meta?["partitionInfo"] is JsonArray info ? info.Count : 1;
-        for (var partition = 1; partition < partitions && handle is { Length: > 0 }; partition++)
+        var rowType = data?["rowtype"] as JsonArray ?? [];
+        await run.BeginAsync([.. rowType.Select(c => new QueryColumn(c?["name"]?.GetValue<string>() ?? string.Empty, TypeName(c)))]);
+        foreach (var row in data?["rowset"] as JsonArray ?? [])
         {
-            var path = Statement(handle) + "?partition=" + partition.ToString(CultureInfo.InvariantCulture);
-            var more = await SendAsync(Request(HttpMethod.Get, service, path, null, jwt), cancellationToken);
-            if (more.Status != HttpStatusCode.OK)
+            if (!await run.AddAsync(Values(row, rowType)))
             {
-                throw Map(more, run, jwt);
+                return;
+            }
+        }
+
+        var chunks = data?["chunks"] as JsonArray ?? [];
+        var headers = ChunkHeaders(data);
+        for (var i = 0; i < chunks.Count; i++)
+        {
+            if (run.RowCount >= run.Request.MaxRows)
+            {
+                // More rows exist (this chunk), and none is wanted: no need to fetch one to prove it.
+                run.MarkTruncated();
+                return;
             }
 
-            if (!await WriteAsync(more.Json?["data"], rowType, run))
+            if (chunks[i]?["url"] is not JsonValue url || !url.TryGetValue<string>(out var link)
+                || !Uri.TryCreate(link, UriKind.Absolute, out var address)
+                || !(address.Scheme == Uri.UriSchemeHttps || plainHttp && address.Scheme == Uri.UriSchemeHttp))
+            {
+                throw new ConnectivityException(FailureCodes.DriverError, $"Snowflake listed result chunk {i + 1} without a usable URL.");
+            }
+
+            if (!await ReadChunkAsync(address, headers, i + 1, rowType, run, session, cancellationToken))
             {
                 return;
             }
         }
     }
 
-    private static async Task<bool> WriteAsync(JsonNode? data, JsonArray rowType, QueryRun run)
+    /// <summary>One chunk, parsed row by row as it arrives; false once no more rows are wanted.</summary>
+    private async Task<bool> ReadChunkAsync(
+        Uri address, IReadOnlyList<KeyValuePair<string, string>> headers, int number, JsonArray rowType, QueryRun run, SnowflakeSession session,
+        CancellationToken cancellationToken)
     {
-        foreach (var row in data as JsonArray ?? [])
+        // The chunk URL is presigned for the cloud store: the session token must not go with it.
+        using var request = new HttpRequestMessage(HttpMethod.Get, address);
+        foreach (var (header, value) in headers)
         {
-            var cells = row as JsonArray ?? [];
-            var values = new object?[rowType.Count];
-            for (var i = 0; i < values.Length; i++)
-            {
-                values[i] = i < cells.Count ? Convert(cells[i], rowType[i]) : null;
-            }
+            request.Headers.TryAddWithoutValidation(header, value);
+        }
 
-            if (!await run.AddAsync(values))
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new ConnectivityException(FailureCodes.DriverError,
+                $"Fetching result chunk {number} from Snowflake's result store failed with HTTP {(int)response.StatusCode}.");
+        }
+
+        // A JSON chunk is its rows separated by commas, without the enclosing brackets.
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        await using var rows = new BracketedStream(body);
+        try
+        {
+            await foreach (var row in JsonSerializer.DeserializeAsyncEnumerable(rows, ChunkJson.Default.JsonArray, cancellationToken))
             {
-                return false;
+                if (!await run.AddAsync(Values(row, rowType)))
+                {
+                    return false;
+                }
             }
+        }
+        catch (JsonException)
+        {
+            throw session.Redacted(new ConnectivityException(FailureCodes.DriverError,
+                $"Result chunk {number} from Snowflake's result store is not the JSON rows Caravan expects."));
         }
 
         return true;
     }
 
-    private static string Statement(string handle) => "api/v2/statements/" + Uri.EscapeDataString(handle);
-
-    private static HttpRequestMessage Request(HttpMethod method, Uri service, string path, JsonNode? body, string jwt)
+    /// <summary>The headers a chunk is fetched with: <c>chunkHeaders</c> as given, else SSE-C with <c>qrmk</c> as the key.</summary>
+    private static List<KeyValuePair<string, string>> ChunkHeaders(JsonNode? data)
     {
-        var request = RestService.Json(method, RestService.Under(service, path), body);
-        request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + jwt);
-        request.Headers.Add("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT");
-        return request;
+        var headers = new List<KeyValuePair<string, string>>();
+        if (data?["chunkHeaders"] is JsonObject given)
+        {
+            foreach (var (name, value) in given)
+            {
+                if (value is JsonValue text && text.TryGetValue<string>(out var header))
+                {
+                    headers.Add(new(name, header));
+                }
+            }
+        }
+        else if (data?["qrmk"] is JsonValue key && key.TryGetValue<string>(out var qrmk))
+        {
+            headers.Add(new("x-amz-server-side-encryption-customer-algorithm", "AES256"));
+            headers.Add(new("x-amz-server-side-encryption-customer-key", qrmk));
+        }
+
+        return headers;
     }
 
-    private static string Jwt(SourceConnection connection)
+    private static object?[] Values(JsonNode? row, JsonArray rowType)
     {
-        using var rsa = SnowflakeDriver.LoadPrivateKey(connection);
-        return SnowflakeDriver.KeyPairJwt(connection.Text("account") ?? string.Empty, connection.Text("user") ?? string.Empty, rsa, DateTimeOffset.UtcNow);
+        var cells = row as JsonArray ?? [];
+        var values = new object?[rowType.Count];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = i < cells.Count ? Convert(cells[i], rowType[i]) : null;
+        }
+
+        return values;
     }
 
-    private async Task<RestAnswer> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    /// <summary>A stream that reads as its inner stream between '[' and ']'.</summary>
+    private sealed class BracketedStream(Stream inner) : Stream
     {
-        using (request)
-        {
-            return await RestService.SendAsync(_http, request, Service, cancellationToken);
-        }
-    }
+        private int _state; // 0: '[' next, 1: inner, 2: ']' next, 3: done
 
-    private Uri ServiceUri(SourceConnection connection)
-    {
-        var account = connection.Text("account") ?? throw DriverFailures.Unconfigured();
-        try
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            return RestService.BaseUri(options.Value, SnowflakeDriver.TypeName, $"https://{account.ToLowerInvariant()}.snowflakecomputing.com/");
+            if (buffer.Length == 0)
+            {
+                return 0;
+            }
+
+            switch (_state)
+            {
+                case 0:
+                    _state = 1;
+                    buffer.Span[0] = (byte)'[';
+                    return 1;
+                case 1:
+                    var read = await inner.ReadAsync(buffer, cancellationToken);
+                    if (read > 0)
+                    {
+                        return read;
+                    }
+
+                    _state = 2;
+                    goto case 2;
+                case 2:
+                    _state = 3;
+                    buffer.Span[0] = (byte)']';
+                    return 1;
+                default:
+                    return 0;
+            }
         }
-        catch (UriFormatException)
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+
+        public override void Flush()
         {
-            throw new ConnectivityException(FailureCodes.HostUnresolvable, "The account identifier does not make a valid host name.");
         }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
+
+/// <summary>Result chunk rows, read without reflection.</summary>
+[JsonSerializable(typeof(JsonArray))]
+internal sealed partial class ChunkJson : JsonSerializerContext;

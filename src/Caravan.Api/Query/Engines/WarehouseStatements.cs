@@ -15,7 +15,8 @@ public sealed record WarehouseSyntax(bool HashComments, bool SlashComments, bool
 
 /// <summary>
 /// The read-only check for services that do not report a statement's type before running it
-/// (Snowflake's SQL API, Databricks' Statement Execution API): a conservative look at the words of
+/// (Databricks' Statement Execution API), and the first of two for Snowflake, whose statement type
+/// is asked for next (<see cref="SnowflakeQueryEngine"/>): a conservative look at the words of
 /// the statement, outside strings, quoted identifiers and comments. The first word must be
 /// <c>SELECT</c>, <c>WITH</c>, <c>SHOW</c>, <c>DESCRIBE</c>/<c>DESC</c> or <c>EXPLAIN</c>, and no
 /// word that starts a write or a procedure may appear anywhere as a bare word (a function call,
@@ -58,8 +59,8 @@ public static class WarehouseStatements
 
     /// <summary>The 400 for a refused statement, on <c>sql</c>.</summary>
     public static QueryException Refused(string type, string why) => new(QueryFailure.ReadOnly(
-        $"Queries are read-only. {type} does not report a statement's type before running it, so Caravan only sends a single "
-        + $"SELECT, WITH, SHOW, DESCRIBE or EXPLAIN with no writing keyword outside strings and quoted names: {why}"));
+        $"Queries are read-only. Caravan only sends {type} a single SELECT, WITH, SHOW, DESCRIBE or EXPLAIN "
+        + $"with no writing keyword outside strings and quoted names: {why}"));
 
     /// <summary>The 400 for a type where the request cannot be honoured as configured.</summary>
     public static QueryException Unsupported(string message) =>
@@ -209,14 +210,11 @@ public static class WarehouseStatements
     }
 }
 
-/// <summary>What the REST engines share: the time limit, polling, and a best-effort cancel in the service.</summary>
+/// <summary>What the REST engines share: a best-effort cancel in the service, redaction of per-query tokens, their HTTP client.</summary>
 internal static class RestQuery
 {
     /// <summary>How long a cancel request may take; it is sent after the answer's time limit passed.</summary>
     public static readonly TimeSpan CancelLimit = TimeSpan.FromSeconds(3);
-
-    /// <summary>The pause before the n-th status poll: short at first so quick statements answer quickly.</summary>
-    public static TimeSpan Poll(int attempt) => TimeSpan.FromMilliseconds(Math.Min(1000, 25 * Math.Pow(1.6, Math.Min(attempt, 12))));
 
     /// <summary>Sends the cancel request, ignoring its outcome: the statement may have ended meanwhile.</summary>
     public static async Task CancelAsync(Func<CancellationToken, Task> cancel)
