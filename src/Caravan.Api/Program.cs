@@ -20,6 +20,7 @@ builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.M
 {
     InitialData = [new("Logging:LogLevel:Microsoft.AspNetCore", "Warning")],
 });
+builder.Logging.AddBatchedConsole();
 var isCommand = CommandLine.IsCommand(args);
 if (isCommand)
 {

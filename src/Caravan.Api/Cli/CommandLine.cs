@@ -1,6 +1,7 @@
 using System.Globalization;
 using Caravan.Api.Auth;
 using Caravan.Api.Data;
+using Caravan.Api.Hosting;
 using Caravan.Api.Secrets;
 
 namespace Caravan.Api.Cli;
@@ -28,7 +29,7 @@ internal static class CommandLine
     public static void QuietLogging(ILoggingBuilder logging)
     {
         logging.ClearProviders();
-        logging.AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
+        logging.AddBatchedConsole(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
         logging.SetMinimumLevel(LogLevel.Warning);
     }
 

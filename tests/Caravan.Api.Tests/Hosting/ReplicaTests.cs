@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Sockets;
 using Caravan.Api.Tests.Infrastructure;
 
 namespace Caravan.Api.Tests.Hosting;
@@ -14,8 +11,8 @@ public sealed class ReplicaTests : IAsyncLifetime
 {
     private readonly string _directory = CaravanApp.NewDataDirectory();
     private readonly Dictionary<string, string?> _settings;
-    private Replica? _first;
-    private Replica? _second;
+    private CaravanProcess.Server? _first;
+    private CaravanProcess.Server? _second;
 
     public ReplicaTests()
     {
@@ -28,8 +25,8 @@ public sealed class ReplicaTests : IAsyncLifetime
         // The key file and the store exist before either replica starts, as in a real deployment.
         var migrated = await CaravanProcess.RunAsync(_settings, _directory, "migrate");
         Assert.True(migrated.ExitCode == 0, migrated.Error);
-        _first = await Replica.StartAsync(_settings, _directory);
-        _second = await Replica.StartAsync(_settings, _directory);
+        _first = await CaravanProcess.Server.StartAsync(_settings, _directory);
+        _second = await CaravanProcess.Server.StartAsync(_settings, _directory);
     }
 
     public async ValueTask DisposeAsync()
@@ -109,80 +106,5 @@ public sealed class ReplicaTests : IAsyncLifetime
         var listed = await CaravanProcess.RunAsync(_settings, _directory, "keys", "list", "--org", organization);
         var id = listed.Output.Trim().Split('\n').Select(l => l.Split('\t')).Single(c => lines[^1].StartsWith(c[2], StringComparison.Ordinal))[0];
         return (id, lines[^1]);
-    }
-
-    private sealed class Replica : IDisposable
-    {
-        private readonly Process _process;
-
-        private Replica(Process process, Uri address)
-        {
-            _process = process;
-            Address = address;
-        }
-
-        public Uri Address { get; }
-
-        public static async Task<Replica> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory)
-        {
-            var port = FreePort();
-            var address = new Uri($"http://127.0.0.1:{port}");
-            var process = Process.Start(CaravanProcess.Start(settings, directory, "--urls", address.ToString()))!;
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var replica = new Replica(process, address);
-            using var probe = new HttpClient { BaseAddress = address };
-            var deadline = Stopwatch.StartNew();
-            while (deadline.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                try
-                {
-                    using var response = await probe.GetAsync(new Uri("/readyz", UriKind.Relative));
-                    if (response.IsSuccessStatusCode)
-                    {
-                        return replica;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                    // Not listening yet.
-                }
-
-                if (process.HasExited)
-                {
-                    break;
-                }
-
-                await Task.Delay(100);
-            }
-
-            replica.Dispose();
-            throw new InvalidOperationException("A Caravan replica did not become ready within 30 s.");
-        }
-
-        public HttpClient Client(string key)
-        {
-            var client = new HttpClient { BaseAddress = Address };
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-            return client;
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(10_000);
-            }
-
-            _process.Dispose();
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
     }
 }

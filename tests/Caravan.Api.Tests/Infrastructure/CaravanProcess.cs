@@ -1,4 +1,8 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
 
 namespace Caravan.Api.Tests.Infrastructure;
 
@@ -54,5 +58,88 @@ public static class CaravanProcess
 
         start.Environment.Remove("ASPNETCORE_ENVIRONMENT");
         return start;
+    }
+
+    /// <summary>
+    /// A Caravan server as its own process, listening on a free loopback port, ready (its
+    /// <c>/readyz</c> answered) when <see cref="StartAsync"/> returns; what it writes is kept.
+    /// </summary>
+    public sealed class Server : IDisposable
+    {
+        private readonly Process _process;
+        private readonly ConcurrentQueue<string> _output = new();
+        private readonly ConcurrentQueue<string> _error = new();
+
+        private Server(Process process, Uri address)
+        {
+            _process = process;
+            Address = address;
+        }
+
+        public Uri Address { get; }
+
+        /// <summary>The lines written to standard output so far.</summary>
+        public IReadOnlyCollection<string> Output => _output;
+
+        /// <summary>The lines written to standard error so far.</summary>
+        public IReadOnlyCollection<string> Error => _error;
+
+        public static async Task<Server> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory)
+        {
+            var address = new Uri($"http://127.0.0.1:{FreePort()}");
+            var server = new Server(new Process { StartInfo = Start(settings, directory, "--urls", address.ToString()) }, address);
+            server._process.OutputDataReceived += (_, e) => server._output.Enqueue(e.Data ?? string.Empty);
+            server._process.ErrorDataReceived += (_, e) => server._error.Enqueue(e.Data ?? string.Empty);
+            server._process.Start();
+            server._process.BeginOutputReadLine();
+            server._process.BeginErrorReadLine();
+            using var probe = new HttpClient { BaseAddress = address };
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(30) && !server._process.HasExited)
+            {
+                try
+                {
+                    using var response = await probe.GetAsync(new Uri("/readyz", UriKind.Relative));
+                    if (response.IsSuccessStatusCode)
+                    {
+                        return server;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // Not listening yet.
+                }
+
+                await Task.Delay(100);
+            }
+
+            server.Dispose();
+            throw new InvalidOperationException("Caravan did not become ready within 30 s: " + string.Join('\n', server._output.Concat(server._error)));
+        }
+
+        public HttpClient Client(string key)
+        {
+            var client = new HttpClient { BaseAddress = Address };
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            return client;
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(10_000);
+            }
+
+            _process.Dispose();
+        }
+
+        private static int FreePort()
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
     }
 }
