@@ -25,6 +25,7 @@ public static class QueryApi
             .Validate(o => o.PoolIdleSeconds is >= 1 and <= 86_400, "Caravan__Query__PoolIdleSeconds must be from 1 to 86400.")
             .ValidateOnStart();
         services.AddSingleton<QueryPools>();
+        services.AddSingleton<PreparedSources>();
         services.AddSingleton<QueryConcurrency>();
         services.AddSingleton<QueryGateway>();
         foreach (var engine in typeof(IQueryEngine).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IQueryEngine).IsAssignableFrom(t)))
@@ -48,7 +49,7 @@ public static class QueryApi
     {
         // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
         // round trip before the database is reached. Still 401, then 429, before anything else.
-        var (caller, row) = await reads.FindRowAsync(ApiKeyFilter.PresentedKeyHash(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
+        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.PresentedKeyHash(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
 
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Tests) is { } refused)
         {
@@ -78,7 +79,7 @@ public static class QueryApi
         }
 
         var sink = new HttpRowSink(context.Response, format);
-        var failure = await gateway.RunAsync(context.Caller(), sourceId, new QueryGateway.Found(row), request, sink, cancellationToken);
+        var failure = await gateway.RunAsync(context.Caller(), sourceId, new QueryGateway.Found(source), request, sink, cancellationToken);
         if (failure is null || failure.Kind == QueryFailureKind.Aborted)
         {
             return Results.Empty;

@@ -14,6 +14,7 @@ namespace Caravan.Api.Query;
 /// </summary>
 public sealed class QueryGateway(
     SourceWriter sources,
+    PreparedSources prepared,
     IEnumerable<IQueryEngine> engines,
     QueryConcurrency concurrency,
     QueryPools pools,
@@ -66,10 +67,11 @@ public sealed class QueryGateway(
     private async Task<(QueryFailure? Failure, QueryRun? Run, string Type)> ExecuteAsync(
         Caller caller, long sourceId, Found? found, QueryRequest request, IRowSink sink, Stopwatch clock, CancellationToken cancellationToken)
     {
-        var row = found is not null ? found.Row : await sources.FindAsync(caller, sourceId, cancellationToken);
+        var row = found is not null ? found.Source : await sources.FindStoredAsync(caller, sourceId, cancellationToken);
         if (row is null)
         {
             pools.Retire(sourceId, caller.OrganizationId);
+            prepared.Forget(sourceId);
             return (new QueryFailure(QueryFailureKind.NotFound, "not_found", "Not found."), null, "?");
         }
 
@@ -107,8 +109,7 @@ public sealed class QueryGateway(
                 $"{options.Value.MaxConcurrentPerSource} queries are already running on this source; try again shortly."), null, row.Type);
         }
 
-        var connection = sources.Connect(row);
-        var scrubber = new SecretScrubber(connection.SecretValues());
+        var (_, connection, scrubber) = prepared.For(row);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(request.Timeout - clock.Elapsed + Backstop);
         var run = new QueryRun(connection, sourceId, caller.OrganizationId, row.Version, statement, request, options.Value, sink, scrubber, limit.Token);
@@ -144,8 +145,8 @@ public sealed class QueryGateway(
         }
     }
 
-    /// <summary>A source read ahead of the gateway; <see cref="Row"/> is null when it does not exist.</summary>
-    public sealed record Found(SourceRow? Row);
+    /// <summary>A source read ahead of the gateway; <see cref="Source"/> is null when it does not exist.</summary>
+    public sealed record Found(StoredSource? Source);
 
     private static QueryFailure Invalid(string field, string code, string message) => new(QueryFailureKind.Invalid, code, message, field);
 

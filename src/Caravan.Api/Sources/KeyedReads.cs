@@ -17,7 +17,7 @@ public sealed class KeyedReads
 {
     private readonly Database _database;
     private readonly KeyedBatches<(ConnectionResponse Connection, string ETag)>? _summaries;
-    private readonly KeyedBatches<SourceRow>? _rows;
+    private readonly KeyedBatches<StoredSource>? _stored;
 
     public KeyedReads(Database database)
     {
@@ -25,7 +25,7 @@ public sealed class KeyedReads
         if (database.Provider == StorageProvider.Postgres)
         {
             _summaries = new KeyedBatches<(ConnectionResponse, string)>(database, SourceRows.SummaryColumns, SourceRows.ReadSummary);
-            _rows = new KeyedBatches<SourceRow>(database, SourceRows.RowColumns, SourceRows.ReadRow);
+            _stored = new KeyedBatches<StoredSource>(database, SourceRows.StoredColumns, SourceRows.ReadStored);
         }
     }
 
@@ -43,17 +43,17 @@ public sealed class KeyedReads
         return await SourceRows.FindSummaryForKeyAsync(lease, keyHash, id, cancellationToken);
     }
 
-    /// <summary>The caller of an active key and its organization's source, whole.</summary>
-    public async Task<(Caller? Caller, SourceRow? Row)> FindRowAsync(byte[] keyHash, long id, CancellationToken cancellationToken)
+    /// <summary>The caller of an active key and its organization's source as stored (settings and secrets as their JSON text).</summary>
+    public async Task<(Caller? Caller, StoredSource? Source)> FindStoredAsync(byte[] keyHash, long id, CancellationToken cancellationToken)
     {
-        if (_rows is not null)
+        if (_stored is not null)
         {
-            var (caller, _, row) = await _rows.FindAsync(keyHash, id, cancellationToken);
-            return (caller, row);
+            var (caller, _, source) = await _stored.FindAsync(keyHash, id, cancellationToken);
+            return (caller, source);
         }
 
         await using var lease = await _database.LeaseReadAsync(cancellationToken);
-        return await SourceRows.FindForKeyAsync(lease, keyHash, id, cancellationToken);
+        return await SourceRows.FindStoredForKeyAsync(lease, keyHash, id, cancellationToken);
     }
 }
 

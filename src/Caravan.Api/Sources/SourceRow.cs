@@ -29,6 +29,12 @@ public sealed record SourceRow(
         new(Id, AccountName, Type, DbCommandExtensions.ToTime(CreatedAt), IsFullyConfigured);
 }
 
+/// <summary>
+/// A source as stored with its settings and secrets still as the stored JSON text: what a query
+/// needs, and cheap to compare with what an earlier query prepared from it.
+/// </summary>
+public sealed record StoredSource(long Id, long OrganizationId, string Type, bool IsFullyConfigured, long Version, string Settings, string Secrets);
+
 /// <summary>The SQL of the sources table, shared by both providers.</summary>
 internal static class SourceRows
 {
@@ -68,9 +74,6 @@ internal static class SourceRows
     /// <summary>The source columns of a summary, read by <see cref="ReadSummary"/>; <c>s</c> is the sources table.</summary>
     public const string SummaryColumns = "s.id, s.account_name, s.type, s.created_at, s.is_fully_configured, s.version";
 
-    /// <summary>Every column of a source row, read by <see cref="ReadRow"/>; <c>s</c> is the sources table.</summary>
-    public static readonly string RowColumns = string.Join(", ", Columns.Split(", ").Select(c => "s." + c));
-
     public static (ConnectionResponse Connection, string ETag) ReadSummary(DbDataReader reader, int first)
     {
         var connection = new ConnectionResponse(
@@ -79,23 +82,37 @@ internal static class SourceRows
         return (connection, EntityTags.For(connection.Id, reader.GetInt64(first + 5)));
     }
 
-    public static SourceRow ReadRow(DbDataReader reader, int first) => Read(reader, first);
+    /// <summary>The columns of a <see cref="StoredSource"/>, read by <see cref="ReadStored"/>; <c>s</c> is the sources table.</summary>
+    public const string StoredColumns = "s.id, s.organization_id, s.type, s.is_fully_configured, s.version, s.settings, s.secrets";
+
+    public static StoredSource ReadStored(DbDataReader reader, int first) => new(
+        reader.GetInt64(first), reader.GetInt64(first + 1), reader.GetString(first + 2), reader.GetBoolean(first + 3),
+        reader.GetInt64(first + 4), reader.GetString(first + 5), reader.GetString(first + 6));
+
+    /// <summary>The organization's live source, its configuration as stored text; null when there is none.</summary>
+    public static async Task<StoredSource?> FindStoredAsync(DbConnection connection, long organizationId, long id, CancellationToken cancellationToken)
+    {
+        await using var reader = await connection.Command(
+            $"SELECT {StoredColumns} FROM sources s WHERE s.id = @id AND s.organization_id = @org AND s.deleted_at IS NULL")
+            .With("@id", id).With("@org", organizationId).ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadStored(reader, 0) : null;
+    }
 
     /// <summary>
-    /// The caller of an active key and its organization's source, whole, in one query (the query
+    /// The caller of an active key and its organization's source as stored, in one query (the query
     /// route: one round trip to the store before the database is reached). No caller: the key is
-    /// unknown or revoked; a caller without a row: not found.
+    /// unknown or revoked; a caller without a source: not found.
     /// </summary>
-    public static async Task<(Caller? Caller, SourceRow? Row)> FindForKeyAsync(
+    public static async Task<(Caller? Caller, StoredSource? Source)> FindStoredForKeyAsync(
         ReadLease lease, byte[] keyHash, long id, CancellationToken cancellationToken)
     {
-        var (caller, found, row) = await FindWithKeyAsync(lease, RowForKeySql, keyHash, id, Read, cancellationToken);
-        return (caller, found ? row : null);
+        var (caller, found, source) = await FindWithKeyAsync(lease, StoredForKeySql, keyHash, id, ReadStored, cancellationToken);
+        return (caller, found ? source : null);
     }
 
     private static readonly string SummaryForKeySql = KeyAndSourceSql(SummaryColumns);
 
-    private static readonly string RowForKeySql = KeyAndSourceSql(RowColumns);
+    private static readonly string StoredForKeySql = KeyAndSourceSql(StoredColumns);
 
     /// <summary>The caller's columns, then <paramref name="sourceColumns"/> (null when the organization has no such live source).</summary>
     private static string KeyAndSourceSql(string sourceColumns) => $"""
@@ -221,7 +238,7 @@ internal static class SourceRows
         reader.GetInt64(first + 8),
         reader.GetInt64(first + 9));
 
-    private static Dictionary<string, SecretEntry> ReadSecrets(string json)
+    public static Dictionary<string, SecretEntry> ReadSecrets(string json)
     {
         var secrets = new Dictionary<string, SecretEntry>(StringComparer.Ordinal);
         foreach (var (field, value) in JsonNode.Parse(json)!.AsObject())

@@ -202,10 +202,52 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
             SourceBodies.MergeSettings([], change),
             change.Secrets.Where(s => s.Value is not null).ToDictionary(s => s.Key, s => s.Value!, StringComparer.Ordinal));
 
+    /// <summary>
+    /// The configuration of a source as stored, secrets decrypted. The settings are read through
+    /// once here, so the connection can be shared by concurrent readers (a parsed JSON object
+    /// builds its members on first use).
+    /// </summary>
+    public SourceConnection Connect(StoredSource source)
+    {
+        var settings = JsonNode.Parse(source.Settings)!.AsObject();
+        Materialize(settings);
+        var secrets = SourceRows.ReadSecrets(source.Secrets)
+            .ToDictionary(s => s.Key, s => protector.Unprotect(source.Id, s.Key, s.Value.ToStoredSecret()), StringComparer.Ordinal);
+        return new SourceConnection(SourceTypes.Find(source.Type)!, settings, secrets);
+    }
+
+    /// <summary>The organization's live source as stored (settings and secrets as their JSON text).</summary>
+    public async Task<StoredSource?> FindStoredAsync(Caller caller, long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await SourceRows.FindStoredAsync(connection, caller.OrganizationId, id, cancellationToken);
+    }
+
     public async Task<SourceRow?> FindAsync(Caller caller, long id, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         return await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, null, cancellationToken);
+    }
+
+    private static void Materialize(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject members:
+                foreach (var (_, member) in members)
+                {
+                    Materialize(member);
+                }
+
+                break;
+            case JsonArray items:
+                foreach (var item in items)
+                {
+                    Materialize(item);
+                }
+
+                break;
+        }
     }
 
     private Dictionary<string, string> Reveal(SourceRow row) =>
