@@ -131,53 +131,38 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     public async Task ClickHouse_rows_limits_and_read_only()
     {
         Assert.SkipWhen(string.IsNullOrEmpty(ClickHouse), "No ClickHouse server configured (./test.sh starts one and sets CARAVAN_TEST_CLICKHOUSE).");
-        var database = DriverTestKit.UniqueName();
-        await ClickHouseAsync($"CREATE DATABASE {database}");
-        try
+        await using var items = await ClickHouseItems.CreateAsync("one\\ttab");
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(items.Body());
+
+        var rows = await org.Http.QueryAsync(id, "SELECT id, name, price FROM items ORDER BY id", HttpStatusCode.OK);
+        var cut = await org.Http.QueryAsync(id, "SELECT number FROM system.numbers LIMIT 100000", HttpStatusCode.OK, maxRows: 7);
+        var write = await org.Http.QueryAsync(id, "INSERT INTO items VALUES (3, 'three', 0)", HttpStatusCode.BadRequest);
+        var drop = await org.Http.QueryAsync(id, "DROP TABLE items", HttpStatusCode.BadRequest);
+        var slow = await org.Http.QueryAsync(id, "SELECT sleep(3)", HttpStatusCode.GatewayTimeout, timeoutMs: 1000);
+        var missing = await org.Http.QueryAsync(id, "SELECT * FROM no_such_table", HttpStatusCode.UnprocessableEntity);
+        using var uid = await org.Http.QueryAsync(id, QueryKit.Body("SELECT 1", uid: "alice"));
+
+        Assert.Equal(["UInt32", "String", "Nullable(Float64)"], rows["columns"]!.AsArray().Select(c => c!["type"]!.GetValue<string>()));
+        Assert.Equal("""[[1,"one\ttab",1.5],[2,"two",null]]""", rows["rows"]!.ToJsonString().Replace("\\u0009", "\\t", StringComparison.Ordinal));
+        Assert.Equal(7, QueryKit.Rows(cut).Count);
+        Assert.True(cut["truncated"]!.GetValue<bool>());
+        Assert.Equal(["sql"], write["errors"]!.AsObject().Select(p => p.Key));
+        Assert.Equal(["sql"], drop["errors"]!.AsObject().Select(p => p.Key));
+        Assert.Equal("timeout", slow["code"]!.GetValue<string>());
+        Assert.Equal("undefined_object", missing["code"]!.GetValue<string>());
+        // Old servers (18.16 here) have no custom settings: uid is refused on its field, not ignored.
+        if (uid.StatusCode == HttpStatusCode.BadRequest)
         {
-            await ClickHouseAsync($"CREATE TABLE {database}.items (id UInt32, name String, price Nullable(Float64)) ENGINE = Memory");
-            await ClickHouseAsync($"INSERT INTO {database}.items VALUES (1, 'one\\ttab', 1.5), (2, 'two', NULL)");
-            var org = await app.NewOrganizationAsync();
-            var server = new Uri(ClickHouse!);
-            var id = await org.Http.CreateSourceAsync(new JsonObject
-            {
-                ["type"] = "clickhouse", ["host"] = server.Host, ["port"] = server.Port, ["username"] = ClickHouseUser,
-                ["password"] = ClickHousePassword, ["database"] = database, ["secure"] = false,
-            }.ToJsonString());
-
-            var rows = await org.Http.QueryAsync(id, "SELECT id, name, price FROM items ORDER BY id", HttpStatusCode.OK);
-            var cut = await org.Http.QueryAsync(id, "SELECT number FROM system.numbers LIMIT 100000", HttpStatusCode.OK, maxRows: 7);
-            var write = await org.Http.QueryAsync(id, "INSERT INTO items VALUES (3, 'three', 0)", HttpStatusCode.BadRequest);
-            var drop = await org.Http.QueryAsync(id, "DROP TABLE items", HttpStatusCode.BadRequest);
-            var slow = await org.Http.QueryAsync(id, "SELECT sleep(3)", HttpStatusCode.GatewayTimeout, timeoutMs: 1000);
-            var missing = await org.Http.QueryAsync(id, "SELECT * FROM no_such_table", HttpStatusCode.UnprocessableEntity);
-            using var uid = await org.Http.QueryAsync(id, QueryKit.Body("SELECT 1", uid: "alice"));
-
-            Assert.Equal(["UInt32", "String", "Nullable(Float64)"], rows["columns"]!.AsArray().Select(c => c!["type"]!.GetValue<string>()));
-            Assert.Equal("""[[1,"one\ttab",1.5],[2,"two",null]]""", rows["rows"]!.ToJsonString().Replace("\\u0009", "\\t", StringComparison.Ordinal));
-            Assert.Equal(7, QueryKit.Rows(cut).Count);
-            Assert.True(cut["truncated"]!.GetValue<bool>());
-            Assert.Equal(["sql"], write["errors"]!.AsObject().Select(p => p.Key));
-            Assert.Equal(["sql"], drop["errors"]!.AsObject().Select(p => p.Key));
-            Assert.Equal("timeout", slow["code"]!.GetValue<string>());
-            Assert.Equal("undefined_object", missing["code"]!.GetValue<string>());
-            // Old servers (18.16 here) have no custom settings: uid is refused on its field, not ignored.
-            if (uid.StatusCode == HttpStatusCode.BadRequest)
-            {
-                Assert.Contains("SQL_caravan_uid", await uid.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
-            }
-            else
-            {
-                Assert.Equal(HttpStatusCode.OK, uid.StatusCode);
-            }
-
-            var count = await org.Http.QueryAsync(id, "SELECT count() FROM items", HttpStatusCode.OK);
-            Assert.Equal(2, QueryKit.Rows(count)[0]![0]!.GetValue<long>());
+            Assert.Contains("SQL_caravan_uid", await uid.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
         }
-        finally
+        else
         {
-            await ClickHouseAsync($"DROP DATABASE IF EXISTS {database}");
+            Assert.Equal(HttpStatusCode.OK, uid.StatusCode);
         }
+
+        var count = await org.Http.QueryAsync(id, "SELECT count() FROM items", HttpStatusCode.OK);
+        Assert.Equal(2, QueryKit.Rows(count)[0]![0]!.GetValue<long>());
     }
 
     [Fact]
@@ -208,37 +193,23 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     public async Task The_MCP_tools_describe_and_query_a_ClickHouse_source()
     {
         Assert.SkipWhen(string.IsNullOrEmpty(ClickHouse), "No ClickHouse server configured (./test.sh starts one and sets CARAVAN_TEST_CLICKHOUSE).");
-        var database = DriverTestKit.UniqueName();
-        await ClickHouseAsync($"CREATE DATABASE {database}");
-        try
-        {
-            await ClickHouseAsync($"CREATE TABLE {database}.items (id UInt32, name String, price Nullable(Float64)) ENGINE = Memory");
-            await ClickHouseAsync($"INSERT INTO {database}.items VALUES (1, 'one', 1.5), (2, 'two', NULL)");
-            var org = await app.NewOrganizationAsync();
-            var server = new Uri(ClickHouse!);
-            var id = await org.Http.CreateSourceAsync(new JsonObject
-            {
-                ["type"] = "clickhouse", ["host"] = server.Host, ["port"] = server.Port, ["username"] = ClickHouseUser,
-                ["password"] = ClickHousePassword, ["database"] = database, ["secure"] = false,
-            }.ToJsonString());
-            await using var client = await McpKit.ConnectAsync(app, org.Key);
+        await using var items = await ClickHouseItems.CreateAsync("one");
+        var database = items.Database;
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(items.Body());
+        await using var client = await McpKit.ConnectAsync(app, org.Key);
 
-            var schemas = (await client.CallAsync("list_schemas", new() { ["source_id"] = id })).Ok();
-            var described = (await client.CallAsync("describe_table", new() { ["source_id"] = id, ["schema"] = database, ["table"] = "items" })).Ok();
-            var (missing, _) = (await client.CallAsync("describe_table", new() { ["source_id"] = id, ["schema"] = database, ["table"] = "nope" })).Error();
-            var rows = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "SELECT id, name, price FROM items ORDER BY id" })).Ok();
-            var (write, _) = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "INSERT INTO items VALUES (3, 'three', 0)" })).Error();
+        var schemas = (await client.CallAsync("list_schemas", new() { ["source_id"] = id })).Ok();
+        var described = (await client.CallAsync("describe_table", new() { ["source_id"] = id, ["schema"] = database, ["table"] = "items" })).Ok();
+        var (missing, _) = (await client.CallAsync("describe_table", new() { ["source_id"] = id, ["schema"] = database, ["table"] = "nope" })).Error();
+        var rows = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "SELECT id, name, price FROM items ORDER BY id" })).Ok();
+        var (write, _) = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "INSERT INTO items VALUES (3, 'three', 0)" })).Error();
 
-            Assert.Contains(database, schemas.GetProperty("schemas").EnumerateArray().Select(e => e.GetString()));
-            Assert.Equal(["id UInt32 False", "name String False", "price Nullable(Float64) True"], McpColumns(described));
-            Assert.Equal("not_found", missing);
-            Assert.Equal("""[[1,"one",1.5],[2,"two",null]]""", rows.GetProperty("rows").GetRawText());
-            Assert.Equal("write_refused", write);
-        }
-        finally
-        {
-            await ClickHouseAsync($"DROP DATABASE IF EXISTS {database}");
-        }
+        Assert.Contains(database, schemas.GetProperty("schemas").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["id UInt32 False", "name String False", "price Nullable(Float64) True"], McpColumns(described));
+        Assert.Equal("not_found", missing);
+        Assert.Equal("""[[1,"one",1.5],[2,"two",null]]""", rows.GetProperty("rows").GetRawText());
+        Assert.Equal("write_refused", write);
     }
 
     // ---- DuckDB ----
@@ -313,6 +284,33 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         request.Headers.Add("X-ClickHouse-Key", ClickHousePassword);
         using var response = await http.SendAsync(request);
         Assert.True(response.IsSuccessStatusCode, $"{sql}: {await response.Content.ReadAsStringAsync()}");
+    }
+
+    /// <summary>A ClickHouse database of the test's own holding items (id, name, price): (1, <c>first</c>, 1.5) and (2, 'two', NULL).</summary>
+    private sealed class ClickHouseItems : IAsyncDisposable
+    {
+        public string Database { get; } = DriverTestKit.UniqueName();
+
+        public static async Task<ClickHouseItems> CreateAsync(string first)
+        {
+            var items = new ClickHouseItems();
+            await ClickHouseAsync($"CREATE DATABASE {items.Database}");
+            await ClickHouseAsync($"CREATE TABLE {items.Database}.items (id UInt32, name String, price Nullable(Float64)) ENGINE = Memory");
+            await ClickHouseAsync($"INSERT INTO {items.Database}.items VALUES (1, '{first}', 1.5), (2, 'two', NULL)");
+            return items;
+        }
+
+        public string Body()
+        {
+            var server = new Uri(ClickHouse!);
+            return new JsonObject
+            {
+                ["type"] = "clickhouse", ["host"] = server.Host, ["port"] = server.Port, ["username"] = ClickHouseUser,
+                ["password"] = ClickHousePassword, ["database"] = Database, ["secure"] = false,
+            }.ToJsonString();
+        }
+
+        public async ValueTask DisposeAsync() => await ClickHouseAsync($"DROP DATABASE IF EXISTS {Database}");
     }
 
     /// <summary>A MariaDB user of the test's own and one database it may read (and write, when asked).</summary>
