@@ -56,10 +56,11 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.False(answer["truncated"]!.GetValue<bool>());
 
         var requests = rig.StandIn.Requests;
-        // Login, the statement described, the statement run, a poll while it runs, the second chunk, logout.
+        // Login, the statement described, the statement run, a poll while it runs, the second chunk
+        // (the session stays logged in for the source's next query).
         Assert.Equal(
             ["POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /queries/v1/query-request",
-             "GET /queries/01b2-query/result", "GET /chunks/1", "POST /session"],
+             "GET /queries/01b2-query/result", "GET /chunks/1"],
             requests.Select(r => $"{r.Method} {r.Path}"));
         var login = requests[0];
         Assert.Equal("?warehouse=COMPUTE_WH&databaseName=SALES&roleName=READER", login.Query);
@@ -90,7 +91,6 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Null(chunk.Header("Authorization"));
         Assert.Equal("AES256", chunk.Header("x-amz-server-side-encryption-customer-algorithm"));
         Assert.Equal(Qrmk, chunk.Header("x-amz-server-side-encryption-customer-key"));
-        Assert.Equal("?delete=true", requests[5].Query);
         rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken, Qrmk);
     }
 
@@ -105,7 +105,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Equal(3, QueryKit.Rows(answer).Count);
         var requests = rig.StandIn.Requests;
         Assert.Equal(
-            ["POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /queries/v1/query-request", "GET /chunks/1", "POST /session"],
+            ["POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /queries/v1/query-request", "GET /chunks/1"],
             requests.Select(r => $"{r.Method} {r.Path}"));
         var data = requests[0].Json["data"]!.AsObject();
         Assert.Equal(["ACCOUNT_NAME", "AUTHENTICATOR", "CLIENT_APP_ID", "LOGIN_NAME", "TOKEN"], data.Select(p => p.Key).Order(StringComparer.Ordinal));
@@ -133,7 +133,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Equal(2, QueryKit.Rows(two).Count);
         Assert.True(two["truncated"]!.GetValue<bool>());
         Assert.DoesNotContain(rig.StandIn.Requests, r => r.Path.StartsWith("/chunks/", StringComparison.Ordinal));
-        Assert.Equal(2, rig.StandIn.Requests.Count(r => r.Path == "/session"));
+        Assert.Single(rig.StandIn.Requests, r => r.Path == "/session/v1/login-request");
     }
 
     [Theory]
@@ -173,7 +173,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Contains(named, message, StringComparison.Ordinal);
         Assert.Contains(statementTypeId.ToString("X4", System.Globalization.CultureInfo.InvariantCulture), message, StringComparison.Ordinal);
         Assert.Equal(
-            ["POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /session"],
+            ["POST /session/v1/login-request", "POST /queries/v1/query-request"],
             rig.StandIn.Requests.Select(r => $"{r.Method} {r.Path}"));
         Assert.True(rig.StandIn.Requests[1].Json["describeOnly"]!.GetValue<bool>());
         rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken);
@@ -260,7 +260,7 @@ public sealed class RestEngineQueryTests : IDisposable
     }
 
     [Fact]
-    public async Task Snowflake_time_limit_aborts_the_statement_in_the_service_and_closes_the_session()
+    public async Task Snowflake_time_limit_aborts_the_statement_in_the_service()
     {
         var session = SnowflakeSessionApi();
         await using var rig = await Rig.StartAsync("SNOWFLAKE", r => r.Path == "/queries/v1/query-request" && !r.Json["describeOnly"]!.GetValue<bool>()
@@ -280,8 +280,54 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Equal(run.Query, $"?requestId={abort.Json["requestId"]!.GetValue<string>()}");
         Assert.Equal("SELECT SYSTEM$WAIT(10)", abort.Json["sqlText"]!.GetValue<string>());
         Assert.Equal($"Snowflake Token=\"{SessionToken}\"", abort.Header("Authorization"));
-        Assert.Contains(requests, r => r is { Method: "POST", Path: "/session", Query: "?delete=true" });
         rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken);
+    }
+
+    [Fact]
+    public async Task Snowflake_queries_share_one_session_per_configuration_which_a_change_logs_out()
+    {
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", SnowflakeSessionApi());
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
+        int Logins() => rig.StandIn.Requests.Count(r => r.Path == "/session/v1/login-request");
+
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1)));
+        await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1);
+        Assert.Equal(1, Logins());
+        Assert.DoesNotContain(rig.StandIn.Requests, r => r.Path == "/session");
+
+        await rig.Http.PatchJsonAsync($"/api/v1/sources/{id}/update-config/", """{"warehouse": "OTHER_WH"}""").Expect(HttpStatusCode.OK);
+        await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1);
+
+        Assert.Equal(2, Logins());
+        Assert.Equal("?warehouse=OTHER_WH&databaseName=SALES&roleName=READER", rig.StandIn.Requests.Last(r => r.Path == "/session/v1/login-request").Query);
+        // The retired session is logged out once no query uses it (in the background, so allow it a moment).
+        var clock = Stopwatch.StartNew();
+        while (!rig.StandIn.Requests.Any(r => r is { Method: "POST", Path: "/session", Query: "?delete=true" }) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Single(rig.StandIn.Requests, r => r is { Method: "POST", Path: "/session", Query: "?delete=true" });
+    }
+
+    [Fact]
+    public async Task Snowflake_an_expired_session_is_replaced_by_a_new_login_and_the_query_goes_on()
+    {
+        var session = SnowflakeSessionApi();
+        var expired = 0;
+        await using var rig = await Rig.StartAsync("SNOWFLAKE", r => r.Path == "/queries/v1/query-request" && Interlocked.Increment(ref expired) == 3
+            ? Reply.Json("""{"data": null, "code": "390112", "message": "Your session has expired. Please login again.", "success": false}""")
+            : session(r));
+        var id = await rig.Http.CreateSourceAsync(SnowflakePasswordSource);
+
+        await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1);
+        var again = await rig.Http.QueryAsync(id, "SELECT * FROM orders", HttpStatusCode.OK, maxRows: 1);
+
+        Assert.Single(QueryKit.Rows(again));
+        Assert.Equal(
+            ["POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /queries/v1/query-request",
+             "POST /queries/v1/query-request", "POST /session/v1/login-request", "POST /queries/v1/query-request", "POST /queries/v1/query-request"],
+            rig.StandIn.Requests.Select(r => $"{r.Method} {r.Path}"));
     }
 
     [Fact]

@@ -10,14 +10,15 @@ namespace Caravan.Api.Query.Engines;
 
 /// <summary>
 /// SNOWFLAKE through the session API (<see cref="SnowflakeSession"/>), for password and key-pair
-/// sources alike: log in, send the statement with <c>describeOnly</c> so Snowflake reports its
-/// <c>statementTypeId</c> without running it, run it only when that is a read (SELECT, SHOW,
-/// DESCRIBE), stream the inline rowset and then the result chunks one at a time as rows are
-/// written, abort the statement when the time limit passes, and log out. The keyword check of
+/// sources alike: on the source's shared session (<see cref="SnowflakeSessions"/>, logged in once
+/// per configuration version, out when that is retired), send the statement with
+/// <c>describeOnly</c> so Snowflake reports its <c>statementTypeId</c> without running it, run it
+/// only when that is a read (SELECT, SHOW, DESCRIBE), stream the inline rowset and then the result
+/// chunks one at a time as rows are written, and abort the statement when the time limit passes. The keyword check of
 /// <see cref="WarehouseStatements"/> runs first, so an obvious write costs no round trip; the
 /// role's grants remain the real boundary.
 /// </summary>
-public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<ConnectivityOptions> options) : IQueryEngine, IDisposable
+public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<ConnectivityOptions> options, QueryPools pools) : IQueryEngine, IDisposable
 {
     private const string Service = SnowflakeSession.Service;
     private readonly HttpClient _http = RestQuery.Client(network);
@@ -82,14 +83,23 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
         }
 
         var service = SnowflakeSession.ServiceUri(options.Value, run.Connection);
-        var session = new SnowflakeSession(_http, service, run.Connection);
+        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{service}",
+            () => new SnowflakeSessions(_http, service, run.Connection));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
         deadline.CancelAfter(run.Request.Timeout);
+        SnowflakeSession? session = null;
         string? requestId = null;
         try
         {
-            await session.LoginAsync(deadline.Token);
+            session = await lease.Pool.SessionAsync(null, deadline.Token);
             var described = await session.QueryAsync(Guid.NewGuid().ToString("D"), Body(run, describeOnly: true), deadline.Token);
+            if (SnowflakeSessions.Expired(described))
+            {
+                // A shared session outlived its token: log in again, once.
+                session = await lease.Pool.SessionAsync(session, deadline.Token);
+                described = await session.QueryAsync(Guid.NewGuid().ToString("D"), Body(run, describeOnly: true), deadline.Token);
+            }
+
             if (!SnowflakeSession.Succeeded(described))
             {
                 throw Map(described, run, session);
@@ -117,7 +127,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
         }
         catch (OperationCanceledException exception) when (deadline.IsCancellationRequested)
         {
-            if (requestId is not null)
+            if (requestId is not null && session is not null)
             {
                 await RestQuery.CancelAsync(token => session.AbortAsync(requestId, run.Statement, token));
             }
@@ -131,12 +141,8 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
         }
         catch (Exception exception) when (exception is HttpRequestException or IOException && !run.Token.IsCancellationRequested)
         {
-            throw session.Redacted(RestService.MapNetwork(exception, Service));
-        }
-        finally
-        {
-            // Not the run's token: a session is closed also when the client went away.
-            await session.CloseAsync(CancellationToken.None);
+            var failure = RestService.MapNetwork(exception, Service);
+            throw session is not null ? session.Redacted(failure) : failure;
         }
     }
 
