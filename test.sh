@@ -175,9 +175,13 @@ echo "ClickHouse $ch_version on 127.0.0.1:$ch_http (HTTP)"
 dotnet build tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release -nologo -v q "$@"
 
 log="$work/test.log"
+# The tests' own files (SQLite stores, DuckDB files, browser profiles) go under the temporary
+# directory, so the cleanup above removes them with everything else.
+mkdir -p "$work/tmp"
 status=0
 for store in Sqlite Postgres; do
   echo "=== tests against the $store store ==="
+  TMPDIR="$work/tmp" \
   CARAVAN_TEST_STORE=$store \
   CARAVAN_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Password=$pg_password;Database=postgres" \
   CARAVAN_TEST_MYSQL="Server=127.0.0.1;Port=$my_port;User ID=caravan;Password=$my_password" \
