@@ -29,16 +29,7 @@ internal sealed class ResultSink : IRowSink, IDisposable
     {
         Columns = columns;
         _json.WriteStartObject();
-        _json.WriteStartArray("columns");
-        foreach (var column in columns)
-        {
-            _json.WriteStartObject();
-            _json.WriteString("name", column.Name);
-            _json.WriteString("type", column.Type);
-            _json.WriteEndObject();
-        }
-
-        _json.WriteEndArray();
+        QueryValues.WriteColumns(_json, columns);
         _json.WriteStartArray("rows");
         return ValueTask.CompletedTask;
     }

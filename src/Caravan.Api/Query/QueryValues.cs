@@ -78,6 +78,21 @@ public static class QueryValues
         _ => 16,
     };
 
+    /// <summary>The <c>columns</c> member of a result: each column's name and database type, in order.</summary>
+    public static void WriteColumns(Utf8JsonWriter json, IReadOnlyList<QueryColumn> columns)
+    {
+        json.WriteStartArray("columns");
+        foreach (var column in columns)
+        {
+            json.WriteStartObject();
+            json.WriteString("name", column.Name);
+            json.WriteString("type", column.Type);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+
     public static void WriteJson(Utf8JsonWriter writer, object? value)
     {
         switch (value)

@@ -180,33 +180,18 @@ public sealed class HttpRowSink(HttpResponse response, QueryFormat format) : IRo
             case QueryFormat.Ndjson:
                 var json = Json();
                 json.WriteStartObject();
-                WriteColumns(json);
+                QueryValues.WriteColumns(json, _columns);
                 json.WriteEndObject();
                 EndLine();
                 break;
             default:
                 json = Json();
                 json.WriteStartObject();
-                WriteColumns(json);
+                QueryValues.WriteColumns(json, _columns);
                 json.WritePropertyName("rows");
                 json.WriteStartArray();
                 break;
         }
-    }
-
-    private void WriteColumns(Utf8JsonWriter json)
-    {
-        json.WritePropertyName("columns");
-        json.WriteStartArray();
-        foreach (var column in _columns)
-        {
-            json.WriteStartObject();
-            json.WriteString("name", column.Name);
-            json.WriteString("type", column.Type);
-            json.WriteEndObject();
-        }
-
-        json.WriteEndArray();
     }
 
     private Utf8JsonWriter Json() => _json ??= new Utf8JsonWriter(_pipe, WriterOptions);

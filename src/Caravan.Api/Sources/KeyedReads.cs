@@ -70,9 +70,8 @@ internal sealed class KeyedBatches<T>(Database database, string sourceColumns, F
     private readonly string _sql = $"""
         SELECT q.n, {ApiKeys.CallerColumns}, {sourceColumns}
         FROM unnest(@hashes::bytea[], @ids::bigint[]) WITH ORDINALITY AS q(hash, id, n)
-        JOIN api_keys k ON k.key_hash = q.hash AND k.revoked_at IS NULL
-        JOIN organizations o ON o.id = k.organization_id
-        LEFT JOIN sources s ON s.id = q.id AND s.organization_id = k.organization_id AND s.deleted_at IS NULL
+        CROSS JOIN {SourceRows.KeysOrganizationAndSource("q.id")}
+        WHERE k.key_hash = q.hash AND k.revoked_at IS NULL
         """;
 
     private readonly Lock _lock = new();

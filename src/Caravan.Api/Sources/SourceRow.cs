@@ -114,11 +114,21 @@ internal static class SourceRows
 
     private static readonly string StoredForKeySql = KeyAndSourceSql(StoredColumns);
 
+    /// <summary>
+    /// The tenancy rule of every key-and-source read: the key <c>k</c> with its organization
+    /// <c>o</c>, and that organization's live source <c>s</c> with the id <paramref name="id"/>
+    /// (none when it is missing, deleted or another organization's). The key itself is matched by
+    /// the caller: <c>k.key_hash = … AND k.revoked_at IS NULL</c>.
+    /// </summary>
+    public static string KeysOrganizationAndSource(string id) => $"""
+        api_keys k JOIN organizations o ON o.id = k.organization_id
+        LEFT JOIN sources s ON s.id = {id} AND s.organization_id = k.organization_id AND s.deleted_at IS NULL
+        """;
+
     /// <summary>The caller's columns, then <paramref name="sourceColumns"/> (null when the organization has no such live source).</summary>
     private static string KeyAndSourceSql(string sourceColumns) => $"""
         SELECT {ApiKeys.CallerColumns}, {sourceColumns}
-        FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-        LEFT JOIN sources s ON s.id = @id AND s.organization_id = k.organization_id AND s.deleted_at IS NULL
+        FROM {KeysOrganizationAndSource("@id")}
         WHERE k.key_hash = @hash AND k.revoked_at IS NULL
         """;
 

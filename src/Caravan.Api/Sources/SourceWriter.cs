@@ -170,7 +170,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
             return (null, errors);
         }
 
-        var secrets = Reveal(stored);
+        var secrets = Reveal(stored.Id, stored.Secrets);
         foreach (var (field, value) in change.Secrets)
         {
             if (value is null)
@@ -190,11 +190,11 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     public async Task<SourceConnection?> ConnectionAsync(Caller caller, long id, CancellationToken cancellationToken)
     {
         var stored = await FindAsync(caller, id, cancellationToken);
-        return stored is null ? null : new SourceConnection(SourceTypes.Find(stored.Type)!, stored.Settings, Reveal(stored));
+        return stored is null ? null : Connect(stored);
     }
 
-    /// <summary>The configuration of a stored source, secrets decrypted (for a query, which also needs the row's version).</summary>
-    public SourceConnection Connect(SourceRow row) => new(SourceTypes.Find(row.Type)!, row.Settings, Reveal(row));
+    /// <summary>The configuration of a stored source, secrets decrypted.</summary>
+    public SourceConnection Connect(SourceRow row) => new(SourceTypes.Find(row.Type)!, row.Settings, Reveal(row.Id, row.Secrets));
 
     /// <summary>An unsaved configuration, checked as a create would check it.</summary>
     public static SourceConnection Unsaved(SourceType type, SourceChange change) =>
@@ -211,9 +211,7 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     {
         var settings = JsonNode.Parse(source.Settings)!.AsObject();
         Materialize(settings);
-        var secrets = SourceRows.ReadSecrets(source.Secrets)
-            .ToDictionary(s => s.Key, s => protector.Unprotect(source.Id, s.Key, s.Value.ToStoredSecret()), StringComparer.Ordinal);
-        return new SourceConnection(SourceTypes.Find(source.Type)!, settings, secrets);
+        return new SourceConnection(SourceTypes.Find(source.Type)!, settings, Reveal(source.Id, SourceRows.ReadSecrets(source.Secrets)));
     }
 
     /// <summary>The organization's live source as stored (settings and secrets as their JSON text).</summary>
@@ -250,8 +248,8 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         }
     }
 
-    private Dictionary<string, string> Reveal(SourceRow row) =>
-        row.Secrets.ToDictionary(s => s.Key, s => protector.Unprotect(row.Id, s.Key, s.Value.ToStoredSecret()), StringComparer.Ordinal);
+    private Dictionary<string, string> Reveal(long sourceId, IReadOnlyDictionary<string, SecretEntry> secrets) =>
+        secrets.ToDictionary(s => s.Key, s => protector.Unprotect(sourceId, s.Key, s.Value.ToStoredSecret()), StringComparer.Ordinal);
 
     private (SourceType Type, string? AccountName, SourceChange Change, ValidationErrors Errors) CheckUpdate(SourceRow stored, JsonObject body)
     {

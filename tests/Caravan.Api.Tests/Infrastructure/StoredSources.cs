@@ -21,12 +21,8 @@ public static class StoredSources
     {
         var database = app.Services.GetRequiredService<Database>();
         await using var connection = await database.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT account_name, settings, secrets, version, is_fully_configured, deleted_at FROM sources WHERE id = @id";
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = "@id";
-        parameter.Value = id;
-        command.Parameters.Add(parameter);
+        await using var command = connection.Command(
+            "SELECT account_name, settings, secrets, version, is_fully_configured, deleted_at FROM sources WHERE id = @id").With("@id", id);
         await using var reader = await command.ExecuteReaderAsync();
         Assert.True(await reader.ReadAsync(), $"source {id} is not in the store");
         return new StoredSource(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetBoolean(4),

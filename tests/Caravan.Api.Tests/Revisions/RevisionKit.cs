@@ -73,12 +73,8 @@ internal static partial class RevisionKit
     {
         var database = app.Services.GetRequiredService<Database>();
         await using var connection = await database.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT number, organization_id, at, key_id, action, changes FROM source_revisions WHERE source_id = @id ORDER BY number";
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = "@id";
-        parameter.Value = sourceId;
-        command.Parameters.Add(parameter);
+        await using var command = connection.Command(
+            "SELECT number, organization_id, at, key_id, action, changes FROM source_revisions WHERE source_id = @id ORDER BY number").With("@id", sourceId);
         await using var reader = await command.ExecuteReaderAsync();
         var revisions = new List<StoredRevision>();
         while (await reader.ReadAsync())

@@ -342,10 +342,8 @@ public sealed class SecretLeakTests
         var database = app.Services.GetRequiredService<Database>();
         await using (var connection = await database.OpenAsync(TestContext.Current.CancellationToken))
         {
-            await using var command = connection.CreateCommand();
-            command.CommandText = "UPDATE sources SET secrets = (SELECT secrets FROM sources WHERE id = @from) WHERE id = @to";
-            AddParameter(command, "@from", sourceA);
-            AddParameter(command, "@to", sourceB);
+            await using var command = connection.Command("UPDATE sources SET secrets = (SELECT secrets FROM sources WHERE id = @from) WHERE id = @to")
+                .With("@from", sourceA).With("@to", sourceB);
             Assert.Equal(1, await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken));
         }
 
@@ -437,14 +435,6 @@ public sealed class SecretLeakTests
             ["client_id"] = "100000000000000000001",
             ["token_uri"] = "https://oauth2.googleapis.com/token",
         };
-    }
-
-    private static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
     }
 
     /// <summary>The needles found in <paramref name="text"/>, raw or JSON-escaped.</summary>

@@ -375,12 +375,7 @@ public sealed class ErrorShapeTests(CaravanApp app)
     {
         var database = app.Services.GetRequiredService<Database>();
         await using var connection = await database.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "UPDATE sources SET settings = 'not json' WHERE id = @id";
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = "@id";
-        parameter.Value = id;
-        command.Parameters.Add(parameter);
+        await using var command = connection.Command("UPDATE sources SET settings = 'not json' WHERE id = @id").With("@id", id);
         Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -426,10 +425,10 @@ public sealed class IdempotencyTests(CaravanApp app)
     private async Task<List<KeyRow>> ReadKeysAsync(string organization)
     {
         await using var connection = await app.Services.GetRequiredService<Database>().OpenAsync();
-        await using var command = Command(connection, """
+        await using var command = connection.Command("""
             SELECT key, request_mac, mac_key_id, response_status, response_body, source_id FROM idempotency_keys
             WHERE organization_id = (SELECT id FROM organizations WHERE name = @org)
-            """, ("@org", organization));
+            """).With("@org", organization);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<KeyRow>();
         while (await reader.ReadAsync())
@@ -452,22 +451,12 @@ public sealed class IdempotencyTests(CaravanApp app)
     private async Task ExecuteAsync(string sql, params (string Name, object Value)[] parameters)
     {
         await using var connection = await app.Services.GetRequiredService<Database>().OpenAsync();
-        await using var command = Command(connection, sql, parameters);
-        Assert.Equal(1, await command.ExecuteNonQueryAsync());
-    }
-
-    private static DbCommand Command(DbConnection connection, string sql, params (string Name, object Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
+        await using var command = connection.Command(sql);
         foreach (var (name, value) in parameters)
         {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameter.Value = value;
-            command.Parameters.Add(parameter);
+            command.With(name, value);
         }
 
-        return command;
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 }

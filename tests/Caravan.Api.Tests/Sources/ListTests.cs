@@ -395,34 +395,18 @@ public sealed class ListTests(CaravanApp app)
         await using var connection = await database.OpenAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         long organizationId;
-        await using (var find = connection.CreateCommand())
+        await using (var find = connection.Command("SELECT id FROM organizations WHERE name = @name", transaction).With("@name", org.Organization))
         {
-            find.Transaction = transaction;
-            find.CommandText = "SELECT id FROM organizations WHERE name = @name";
-            var name = find.CreateParameter();
-            name.ParameterName = "@name";
-            name.Value = org.Organization;
-            find.Parameters.Add(name);
             organizationId = Convert.ToInt64(await find.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
         }
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         for (var i = 0; i < count; i++)
         {
-            await using var insert = connection.CreateCommand();
-            insert.Transaction = transaction;
-            insert.CommandText = """
+            await using var insert = connection.Command("""
                 INSERT INTO sources (organization_id, type, account_name, settings, secrets, is_fully_configured, version, created_at, updated_at)
                 VALUES (@org, 'MYSQL', @name, '{}', '{}', @configured, 1, @now, @now)
-                """;
-            foreach (var (parameterName, value) in new (string, object)[] { ("@org", organizationId), ("@name", $"Bulk {i}"), ("@configured", false), ("@now", now) })
-            {
-                var parameter = insert.CreateParameter();
-                parameter.ParameterName = parameterName;
-                parameter.Value = value;
-                insert.Parameters.Add(parameter);
-            }
-
+                """, transaction).With("@org", organizationId).With("@name", $"Bulk {i}").With("@configured", false).With("@now", now);
             await insert.ExecuteNonQueryAsync();
         }
 
