@@ -182,8 +182,8 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
 
         if (serviceCut)
         {
-            // Databricks stopped at row_limit (one more than max_rows, seen above) or at byte_limit.
-            run.MarkTruncated();
+            // Databricks stopped at byte_limit (at row_limit, one more than max_rows, the row above already cut it).
+            run.MarkTruncated(QueryLimits.MaxResultBytes);
         }
     }
 

@@ -267,7 +267,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
             if (run.RowCount >= run.Request.MaxRows)
             {
                 // More rows exist (this chunk), and none is wanted: no need to fetch one to prove it.
-                run.MarkTruncated();
+                run.MarkTruncated(QueryLimits.MaxRows);
                 return;
             }
 
