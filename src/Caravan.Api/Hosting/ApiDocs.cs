@@ -477,7 +477,7 @@ internal static class SourcesDocument
             ("uid", Text("Handed to the database for row-level security (PostgreSQL: the setting `caravan.uid`, set locally). Refused where the database cannot take it."), false)));
 
         yield return (QueryResult, Object(
-            "The result of a statement. With `Accept: application/x-ndjson` the same parts come as lines: `{\"columns\"}`, one JSON array per row, then `{\"row_count\", \"truncated\", \"duration_ms\"}` (or `{\"error\"}`); with `Accept: text/csv` a header row and the rows (RFC 4180).",
+            "The result of a statement. With `Accept: application/x-ndjson` the same parts come as lines: `{\"columns\"}`, one JSON array per row, then `{\"row_count\", \"truncated\", \"duration_ms\"}` (with `truncated_by` when cut; or `{\"error\"}`); with `Accept: text/csv` a header row and the rows (RFC 4180), and over HTTP/2 the trailers `X-Caravan-Row-Count`, `X-Caravan-Truncated` and `X-Caravan-Truncated-By`.",
             ("columns", new OpenApiSchema
             {
                 Type = JsonSchemaType.Array,
@@ -486,6 +486,11 @@ internal static class SourcesDocument
             ("rows", new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema() } }, true),
             ("row_count", Integer("Rows returned."), true),
             ("truncated", Boolean("True when the statement had more rows than max_rows, or more bytes than the server's cap."), true),
+            ("truncated_by", Enum([Query.QueryLimits.MaxRows, Query.QueryLimits.MaxResultBytes, Query.QueryLimits.MaxBufferedResultBytes],
+                "Present only when `truncated` is true: the limit that cut the result. `max_rows`: there were more rows. "
+                + "`max_result_bytes`: the next row, or a value in it, would pass the server's cap on the bytes of one result (values are "
+                + "bounded before they are read: select narrower columns or fewer rows). `max_buffered_result_bytes`: the server could not "
+                + "hold the next row beside the other queries' results in time; retry shortly."), false),
             ("duration_ms", Integer("How long the query took."), true)));
 
         yield return (QueryFailure, Object(

@@ -238,13 +238,15 @@ internal sealed class CaravanTools(
     [McpServerTool(Name = "run_query", Title = "Run a read-only SQL query", ReadOnly = true, Destructive = false, Idempotent = true, OpenWorld = false)]
     [Description("""
         Runs one read-only SQL statement (SELECT, or WITH ... SELECT) on a source and returns the result as
-        compact JSON: columns (name, database type), rows (arrays in column order), row_count, truncated and
-        duration_ms. Write in the source's own SQL dialect (see its type in list_sources). Read-only is enforced
-        by the database: INSERT, UPDATE, DELETE, DDL and writes hidden in functions are refused. One statement
-        per call. Limits: max_rows (default 100, at most the server's ceiling, 100000 unless its operator set
-        another; when truncated is true there were more rows: aggregate or filter rather than raise the limit),
-        timeout_ms (default 30000, at most 300000; the statement is cancelled in the database), and a cap on
-        result bytes. Counts against the per-minute limit of database tool calls. Errors: not_found (wrong
+        compact JSON: columns (name, database type), rows (arrays in column order), row_count, truncated,
+        truncated_by (only when truncated: the limit that cut the result) and duration_ms. Write in the source's
+        own SQL dialect (see its type in list_sources). Read-only is enforced by the database: INSERT, UPDATE,
+        DELETE, DDL and writes hidden in functions are refused. One statement per call. Limits: max_rows (default
+        100, at most the server's ceiling, 100000 unless its operator set another; truncated_by max_rows means
+        there were more rows: aggregate or filter rather than raise the limit), timeout_ms (default 30000, at most
+        300000; the statement is cancelled in the database), and caps on result bytes (truncated_by
+        max_result_bytes: select narrower columns or fewer rows; max_buffered_result_bytes: the server is busy,
+        retry shortly). Counts against the per-minute limit of database tool calls. Errors: not_found (wrong
         source id), write_refused (the statement writes: use a SELECT), multiple_statements, syntax_error /
         undefined_object / insufficient_privilege (fix the SQL; describe_table shows columns), timeout (narrow
         the query or raise timeout_ms), unreachable, source_busy (retry in a few seconds), not_configured,
@@ -294,8 +296,15 @@ internal sealed class CaravanTools(
         {
             content.Add(new TextContentBlock
             {
-                Text = string.Create(CultureInfo.InvariantCulture,
-                    $"The result was truncated after {summary.RowCount} rows (max_rows or the size cap): more rows exist. Aggregate, filter or page (LIMIT/OFFSET) rather than fetch everything."),
+                Text = string.Create(CultureInfo.InvariantCulture, $"The result was truncated after {summary.RowCount} rows by {summary.TruncatedBy}: ")
+                    + summary.TruncatedBy switch
+                    {
+                        QueryLimits.MaxResultBytes =>
+                            "the next row would pass the server's cap on the bytes of one result (a value in it may be large). Select fewer or narrower columns (a prefix of long text, its length) or fewer rows.",
+                        QueryLimits.MaxBufferedResultBytes =>
+                            "the server is holding many results at once and could not hold the next row. Retry in a few seconds, or ask for less.",
+                        _ => "more rows exist. Aggregate, filter or page (LIMIT/OFFSET) rather than fetch everything.",
+                    },
             });
         }
 

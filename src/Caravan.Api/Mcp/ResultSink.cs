@@ -23,6 +23,9 @@ internal sealed class ResultSink : IRowSink, IDisposable
 
     public List<IReadOnlyList<object?>>? KeptRows { get; init; }
 
+    /// <summary>The whole result is held until the tool answers, so it stays counted until the query ends.</summary>
+    public bool KeepsRows => true;
+
     public QuerySummary? Summary { get; private set; }
 
     public ValueTask BeginAsync(IReadOnlyList<QueryColumn> columns, CancellationToken cancellationToken)
@@ -51,9 +54,7 @@ internal sealed class ResultSink : IRowSink, IDisposable
     {
         Summary = summary;
         _json.WriteEndArray();
-        _json.WriteNumber("row_count", summary.RowCount);
-        _json.WriteBoolean("truncated", summary.Truncated);
-        _json.WriteNumber("duration_ms", summary.DurationMs);
+        QueryValues.WriteSummary(_json, summary);
         _json.WriteEndObject();
         _json.Flush();
         return ValueTask.CompletedTask;

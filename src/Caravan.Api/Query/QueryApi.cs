@@ -17,6 +17,8 @@ public static class QueryApi
             .Validate(o => o.MaxRowsLimit is >= 1 and <= QueryOptions.HighestMaxRowsLimit,
                 "Caravan__Query__MaxRowsLimit must be from 1 to 10000000 (rows; the default is 100000).")
             .Validate(o => o.MaxResultBytes >= 1024, "Caravan__Query__MaxResultBytes must be at least 1024 (bytes).")
+            .Validate(o => o.MaxBufferedResultBytes >= 1024,
+                "Caravan__Query__MaxBufferedResultBytes must be at least 1024 (bytes held by all running queries together; the default is 268435456).")
             .Validate(o => o.MaxConcurrentPerSource is >= 1 and <= 1000, "Caravan__Query__MaxConcurrentPerSource must be from 1 to 1000.")
             .Validate(o => o.ConcurrencyWaitMilliseconds is >= 0 and <= 60_000, "Caravan__Query__ConcurrencyWaitMilliseconds must be from 0 to 60000.")
             .Validate(o => QueryOptions.IsValidUidSetting(o.UidSetting),
@@ -27,6 +29,7 @@ public static class QueryApi
         services.AddSingleton<QueryPools>();
         services.AddSingleton<PreparedSources>();
         services.AddSingleton<QueryConcurrency>();
+        services.AddSingleton<ResultMemory>();
         services.AddSingleton<QueryGateway>();
         foreach (var engine in typeof(IQueryEngine).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IQueryEngine).IsAssignableFrom(t)))
         {

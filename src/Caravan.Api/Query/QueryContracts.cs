@@ -13,8 +13,24 @@ public sealed record QueryColumn(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("type")] string Type);
 
-/// <summary>How a query ended when it ran to its end (possibly cut short by a limit).</summary>
-public sealed record QuerySummary(long RowCount, bool Truncated, long DurationMs);
+/// <summary>How a query ended when it ran to its end: cut short by the limit <paramref name="TruncatedBy"/> names (<see cref="QueryLimits"/>), or whole when it is null.</summary>
+public sealed record QuerySummary(long RowCount, string? TruncatedBy, long DurationMs)
+{
+    public bool Truncated => TruncatedBy is not null;
+}
+
+/// <summary>The limits that can cut a result short, by the names an answer gives them in <c>truncated_by</c>.</summary>
+public static class QueryLimits
+{
+    /// <summary>The request's <c>max_rows</c> (clamped to the operator's ceiling): there were more rows.</summary>
+    public const string MaxRows = "max_rows";
+
+    /// <summary><c>Caravan:Query:MaxResultBytes</c>: the next row, or one of its values, would not fit in one result.</summary>
+    public const string MaxResultBytes = "max_result_bytes";
+
+    /// <summary><c>Caravan:Query:MaxBufferedResultBytes</c>: the replica could not hold the next row beside every other query's in time.</summary>
+    public const string MaxBufferedResultBytes = "max_buffered_result_bytes";
+}
 
 /// <summary>What kind of failure, which decides the HTTP status.</summary>
 public enum QueryFailureKind
@@ -92,6 +108,13 @@ public sealed class QueryException(QueryFailure failure, Exception? inner = null
 /// </summary>
 public interface IRowSink
 {
+    /// <summary>
+    /// Whether the sink holds every row until its caller is done with the result (an MCP tool
+    /// result) rather than writing each away (an HTTP response): its rows then stay counted in
+    /// <see cref="ResultMemory"/> until the query ends.
+    /// </summary>
+    bool KeepsRows { get; }
+
     ValueTask BeginAsync(IReadOnlyList<QueryColumn> columns, CancellationToken cancellationToken);
 
     /// <summary>One row; values are null, bool, long, ulong, decimal, double, string, <see cref="RawJson"/> or a list of those.</summary>

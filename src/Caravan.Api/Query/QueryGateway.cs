@@ -18,6 +18,7 @@ public sealed class QueryGateway(
     IEnumerable<IQueryEngine> engines,
     QueryConcurrency concurrency,
     QueryPools pools,
+    ResultMemory memory,
     IOptions<QueryOptions> options,
     ILoggerFactory loggers)
 {
@@ -112,7 +113,7 @@ public sealed class QueryGateway(
         var (_, connection, scrubber) = prepared.For(row);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(request.Timeout - clock.Elapsed + Backstop);
-        var run = new QueryRun(connection, sourceId, caller.OrganizationId, row.Version, statement, request, options.Value, sink, scrubber, limit.Token);
+        var run = new QueryRun(connection, sourceId, caller.OrganizationId, row.Version, statement, request, options.Value, sink, memory, scrubber, limit.Token);
         try
         {
             await engine.RunAsync(run);
@@ -121,7 +122,7 @@ public sealed class QueryGateway(
                 await run.BeginAsync([]);
             }
 
-            await sink.EndAsync(new QuerySummary(run.RowCount, run.Truncated, (long)clock.Elapsed.TotalMilliseconds), cancellationToken);
+            await sink.EndAsync(new QuerySummary(run.RowCount, run.TruncatedBy, (long)clock.Elapsed.TotalMilliseconds), cancellationToken);
             return (null, run, row.Type);
         }
         catch (QueryException known)
@@ -142,6 +143,11 @@ public sealed class QueryGateway(
         {
             _logger.LogWarning("A query on a {Type} source failed with {Exception}", row.Type, exception.GetType().Name);
             return (new QueryFailure(QueryFailureKind.Unreachable, FailureCodes.DriverError, scrubber.Scrub(Shorten(exception.Message))), run, row.Type);
+        }
+        finally
+        {
+            // Whatever the result still held of the replica's budget, however the query ended.
+            run.Release();
         }
     }
 

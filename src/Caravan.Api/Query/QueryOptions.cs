@@ -23,6 +23,12 @@ public sealed partial class QueryOptions
     /// <summary>The most bytes of row data one result may carry; beyond it the result is cut and marked truncated.</summary>
     public long MaxResultBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// The most bytes of results all running queries on this replica together may hold in memory at
+    /// once (<see cref="ResultMemory"/>); a query that cannot get its share in time ends truncated.
+    /// </summary>
+    public long MaxBufferedResultBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>Queries that may run at once on one source, on this replica.</summary>
     public int MaxConcurrentPerSource { get; set; } = 4;
 

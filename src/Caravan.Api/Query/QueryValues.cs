@@ -72,8 +72,8 @@ public static class QueryValues
         null => 4,
         bool => 5,
         long or ulong or double or decimal => 20,
-        string text => text.Length + 2,
-        RawJson json => json.Text.Length,
+        string text => Encoding.UTF8.GetByteCount(text) + 2,
+        RawJson json => Encoding.UTF8.GetByteCount(json.Text),
         IReadOnlyList<object?> list => 2 + list.Sum(EstimateBytes) + list.Count,
         _ => 16,
     };
@@ -91,6 +91,23 @@ public static class QueryValues
         }
 
         json.WriteEndArray();
+    }
+
+    /// <summary>
+    /// The members after the rows: <c>row_count</c>, <c>truncated</c>, <c>duration_ms</c> (the
+    /// contract's), and <c>truncated_by</c>, naming the limit, only when the result was cut, so a
+    /// whole answer keeps exactly the contract's shape.
+    /// </summary>
+    public static void WriteSummary(Utf8JsonWriter json, QuerySummary summary)
+    {
+        json.WriteNumber("row_count", summary.RowCount);
+        json.WriteBoolean("truncated", summary.Truncated);
+        if (summary.TruncatedBy is { } limit)
+        {
+            json.WriteString("truncated_by", limit);
+        }
+
+        json.WriteNumber("duration_ms", summary.DurationMs);
     }
 
     public static void WriteJson(Utf8JsonWriter writer, object? value)

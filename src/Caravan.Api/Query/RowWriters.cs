@@ -38,6 +38,9 @@ public sealed class HttpRowSink(HttpResponse response, QueryFormat format) : IRo
     /// <summary>Whether anything was sent: from then on the status is 200 and failures go in the body.</summary>
     public bool Started { get; private set; }
 
+    /// <summary>Rows go to the client as they come; a row is held only until it is written (the pipe's buffer is small).</summary>
+    public bool KeepsRows => false;
+
     public static string ContentType(QueryFormat format) => format switch
     {
         QueryFormat.Csv => "text/csv; charset=utf-8",
@@ -95,20 +98,24 @@ public sealed class HttpRowSink(HttpResponse response, QueryFormat format) : IRo
                 {
                     response.AppendTrailer("X-Caravan-Row-Count", summary.RowCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     response.AppendTrailer("X-Caravan-Truncated", summary.Truncated ? "true" : "false");
+                    if (summary.TruncatedBy is { } limit)
+                    {
+                        response.AppendTrailer("X-Caravan-Truncated-By", limit);
+                    }
                 }
 
                 break;
             case QueryFormat.Ndjson:
                 var json = Json();
                 json.WriteStartObject();
-                WriteSummary(json, summary);
+                QueryValues.WriteSummary(json, summary);
                 json.WriteEndObject();
                 EndLine();
                 break;
             default:
                 json = Json();
                 json.WriteEndArray();
-                WriteSummary(json, summary);
+                QueryValues.WriteSummary(json, summary);
                 json.WriteEndObject();
                 break;
         }
@@ -152,13 +159,6 @@ public sealed class HttpRowSink(HttpResponse response, QueryFormat format) : IRo
         }
 
         await FlushQuietlyAsync();
-    }
-
-    private static void WriteSummary(Utf8JsonWriter json, QuerySummary summary)
-    {
-        json.WriteNumber("row_count", summary.RowCount);
-        json.WriteBoolean("truncated", summary.Truncated);
-        json.WriteNumber("duration_ms", summary.DurationMs);
     }
 
     private void Start()

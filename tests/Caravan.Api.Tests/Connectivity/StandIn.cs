@@ -136,10 +136,12 @@ public sealed class Rig : IAsyncDisposable
 
     public HttpClient Http => Org.Http;
 
-    public static async Task<Rig> StartAsync(string type, Func<Recorded, Reply?> handler, int? testTimeoutSeconds = null, X509Certificate2? certificate = null)
+    public static async Task<Rig> StartAsync(
+        string type, Func<Recorded, Reply?> handler, int? testTimeoutSeconds = null, X509Certificate2? certificate = null,
+        IReadOnlyDictionary<string, string?>? more = null)
     {
         var standIn = await StandIn.StartAsync(handler, certificate);
-        var settings = new Dictionary<string, string?> { [$"Caravan:Connectivity:Endpoints:{type}"] = standIn.Url };
+        var settings = new Dictionary<string, string?>(more ?? new Dictionary<string, string?>()) { [$"Caravan:Connectivity:Endpoints:{type}"] = standIn.Url };
         if (testTimeoutSeconds is { } seconds)
         {
             settings["Caravan:Connectivity:TestTimeoutSeconds"] = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);

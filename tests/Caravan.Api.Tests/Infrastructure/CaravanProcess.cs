@@ -78,6 +78,22 @@ public static class CaravanProcess
 
         public Uri Address { get; }
 
+        /// <summary>
+        /// The most memory the process has held (<c>VmHWM</c>, its peak resident set, in bytes) since it
+        /// started or since <see cref="ResetPeakMemory"/>; Linux only.
+        /// </summary>
+        public long PeakMemory
+        {
+            get
+            {
+                var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+                return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+
+        /// <summary>Starts <see cref="PeakMemory"/> afresh from what the process holds now (Linux: 5 written to its clear_refs).</summary>
+        public void ResetPeakMemory() => File.WriteAllText($"/proc/{_process.Id}/clear_refs", "5");
+
         /// <summary>The lines written to standard output so far.</summary>
         public IReadOnlyCollection<string> Output => _output;
 

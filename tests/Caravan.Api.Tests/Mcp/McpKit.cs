@@ -9,9 +9,12 @@ namespace Caravan.Api.Tests.Mcp;
 internal static class McpKit
 {
     /// <summary>An MCP client on <c>/mcp</c> sending <paramref name="key"/> as a bearer token (or as X-API-Key).</summary>
-    public static async Task<McpClient> ConnectAsync(CaravanApp app, string key, bool asApiKeyHeader = false)
+    public static Task<McpClient> ConnectAsync(CaravanApp app, string key, bool asApiKeyHeader = false) =>
+        ConnectAsync(app.CreateClient(), key, asApiKeyHeader);
+
+    /// <summary>The same through <paramref name="http"/> (its base address is the server's, for a Caravan process of its own); the client owns it.</summary>
+    public static async Task<McpClient> ConnectAsync(HttpClient http, string key, bool asApiKeyHeader = false)
     {
-        var http = app.CreateClient();
         var options = new HttpClientTransportOptions
         {
             Endpoint = new Uri(http.BaseAddress!, "/mcp"),

@@ -171,6 +171,16 @@ public partial class OpenApiTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task The_query_result_documents_truncated_by_as_an_optional_member_naming_each_limit()
+    {
+        var document = await GetDocumentAsync();
+        var result = document["components"]!["schemas"]!["QueryResult"]!;
+
+        Assert.Equal(["columns", "duration_ms", "row_count", "rows", "truncated"], Names(result["required"]).Order(StringComparer.Ordinal));
+        Assert.Equal(["max_rows", "max_result_bytes", "max_buffered_result_bytes"], Names(result["properties"]?["truncated_by"]?["enum"]));
+    }
+
+    [Fact]
     public async Task Error_shapes_are_components_referenced_by_every_sources_operation()
     {
         var document = await GetDocumentAsync();

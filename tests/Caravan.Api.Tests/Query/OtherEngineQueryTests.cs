@@ -18,7 +18,7 @@ namespace Caravan.Api.Tests.Query;
 public sealed class OtherEngineQueryTests(CaravanApp app)
 {
     private static readonly string? MySqlAdmin = Environment.GetEnvironmentVariable("CARAVAN_TEST_MYSQL");
-    private static readonly string? ClickHouse = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE");
+    internal static readonly string? ClickHouse = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE");
     private static readonly string ClickHouseUser = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE_USER") ?? "default";
     private static readonly string ClickHousePassword = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE_PASSWORD") ?? string.Empty;
 
@@ -125,6 +125,25 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         Assert.Equal("auth_failed", refused["code"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task MySQL_a_value_beyond_the_bytes_left_ends_the_result_before_its_row()
+    {
+        await using var scope = await MySqlScope.CreateAsync();
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Query:MaxResultBytes"] = "100000" });
+        var org = await own.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(scope.Body());
+
+        // Row 3 holds 5 MB: as text, and as binary (whose length is known before it is copied).
+        var text = await org.Http.QueryAsync(id, "SELECT seq, IF(seq = 3, REPEAT('x', 5000000), 'small') AS v FROM seq_1_to_5", HttpStatusCode.OK);
+        var binary = await org.Http.QueryAsync(id,
+            "SELECT seq, IF(seq = 3, CAST(REPEAT('x', 5000000) AS BINARY), UNHEX('0102FF')) AS v FROM seq_1_to_5", HttpStatusCode.OK);
+
+        Assert.Equal("""[[1,"small"],[2,"small"]]""", text["rows"]!.ToJsonString());
+        Assert.Equal("max_result_bytes", text["truncated_by"]!.GetValue<string>());
+        Assert.Equal("""[[1,"AQL/"],[2,"AQL/"]]""", binary["rows"]!.ToJsonString());
+        Assert.Equal("max_result_bytes", binary["truncated_by"]!.GetValue<string>());
+    }
+
     // ---- ClickHouse ----
 
     [Fact]
@@ -190,6 +209,31 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task ClickHouse_a_long_line_is_read_only_while_the_result_has_room_for_it()
+    {
+        Assert.SkipWhen(string.IsNullOrEmpty(ClickHouse), "No ClickHouse server configured (./test.sh starts one and sets CARAVAN_TEST_CLICKHOUSE).");
+        await using var items = await ClickHouseItems.CreateAsync("one");
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Query:MaxResultBytes"] = "1000000" });
+        var org = await own.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(items.Body());
+
+        // 200 kB of two-byte characters: longer than the reader's 64 KiB buffer, within the result.
+        var fits = await org.Http.QueryAsync(id, $"SELECT number, if(number = 1, {Long(200)}, 'small') AS v FROM system.numbers LIMIT 3", HttpStatusCode.OK);
+        // 5 MB in row 3: more than the result may hold.
+        var cut = await org.Http.QueryAsync(id, $"SELECT number, if(number = 2, {Long(5000)}, 'small') AS v FROM system.numbers LIMIT 5", HttpStatusCode.OK);
+
+        Assert.Equal(3, fits["row_count"]!.GetValue<long>());
+        Assert.Equal(new string('é', 100_000), QueryKit.Rows(fits)[1]![1]!.GetValue<string>());
+        Assert.Equal("small", QueryKit.Rows(fits)[2]![1]!.GetValue<string>());
+        Assert.False(fits["truncated"]!.GetValue<bool>());
+        Assert.Equal("""[[0,"small"],[1,"small"]]""", cut["rows"]!.ToJsonString());
+        Assert.Equal("max_result_bytes", cut["truncated_by"]!.GetValue<string>());
+
+        // A ClickHouse expression for a string of kilobytes × 1000 bytes (ClickHouse 18.16 has no repeat()).
+        static string Long(int kilobytes) => $"arrayStringConcat(arrayMap(x -> '{new string('é', 500)}', range({kilobytes})))";
+    }
+
+    [Fact]
     public async Task The_MCP_tools_describe_and_query_a_ClickHouse_source()
     {
         Assert.SkipWhen(string.IsNullOrEmpty(ClickHouse), "No ClickHouse server configured (./test.sh starts one and sets CARAVAN_TEST_CLICKHOUSE).");
@@ -247,6 +291,36 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task DuckDB_blobs_are_bounded_before_they_are_copied_and_each_statement_has_a_memory_limit()
+    {
+        var path = Path.Combine(CaravanApp.NewDataDirectory(), "empty.duckdb");
+        using (var setup = new DuckDBConnection($"DataSource={path}"))
+        {
+            setup.Open();
+        }
+
+        await using var own = new OwnCaravan(new Dictionary<string, string?>
+        {
+            ["Caravan:Egress:AllowLocalFiles"] = "true",
+            ["Caravan:Query:MaxResultBytes"] = "100000",
+            ["Caravan:Query:MaxBufferedResultBytes"] = "67108864",
+        });
+        var org = await own.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(new JsonObject { ["type"] = "motherduck", ["database_name"] = path, ["token"] = "unused-token" }.ToJsonString());
+
+        var blobs = await org.Http.QueryAsync(id,
+            "SELECT i, CASE WHEN i = 2 THEN repeat('x', 5000000)::BLOB ELSE '\\x01\\x02\\xFF'::BLOB END AS b FROM range(5) t(i)", HttpStatusCode.OK);
+        var text = await org.Http.QueryAsync(id, "SELECT i, CASE WHEN i = 2 THEN repeat('x', 5000000) ELSE 'small' END AS v FROM range(5) t(i)", HttpStatusCode.OK);
+        var limit = await org.Http.QueryAsync(id, "SELECT current_setting('memory_limit') AS m", HttpStatusCode.OK);
+
+        Assert.Equal("""[[0,"AQL/"],[1,"AQL/"]]""", blobs["rows"]!.ToJsonString());
+        Assert.Equal("max_result_bytes", blobs["truncated_by"]!.GetValue<string>());
+        Assert.Equal("""[[0,"small"],[1,"small"]]""", text["rows"]!.ToJsonString());
+        Assert.Equal("max_result_bytes", text["truncated_by"]!.GetValue<string>());
+        Assert.Equal("64.0 MiB", QueryKit.Rows(limit)[0]![0]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task The_MCP_tools_describe_and_query_a_local_DuckDB_file()
     {
         var path = Path.Combine(CaravanApp.NewDataDirectory(), "warehouse.duckdb");
@@ -276,7 +350,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         [.. described.GetProperty("columns").EnumerateArray().Select(c =>
             $"{c.GetProperty("name").GetString()} {c.GetProperty("type").GetString()} {c.GetProperty("nullable").GetBoolean()}")];
 
-    private static async Task ClickHouseAsync(string sql)
+    internal static async Task ClickHouseAsync(string sql)
     {
         using var http = new HttpClient { BaseAddress = new Uri(ClickHouse!) };
         using var request = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent(sql, Encoding.UTF8) };
@@ -287,7 +361,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     }
 
     /// <summary>A ClickHouse database of the test's own holding items (id, name, price): (1, <c>first</c>, 1.5) and (2, 'two', NULL).</summary>
-    private sealed class ClickHouseItems : IAsyncDisposable
+    internal sealed class ClickHouseItems : IAsyncDisposable
     {
         public string Database { get; } = DriverTestKit.UniqueName();
 

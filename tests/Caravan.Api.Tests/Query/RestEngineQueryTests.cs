@@ -592,12 +592,7 @@ public sealed class RestEngineQueryTests : IDisposable
     {
         await using var app = new OwnCaravan(new Dictionary<string, string?> { [$"Caravan:Connectivity:Endpoints:{type}"] = "http://127.0.0.1:1" });
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(type switch
-        {
-            "SNOWFLAKE" => SnowflakeSource,
-            "BIGQUERY" => BigQuerySource(),
-            _ => DatabricksSource,
-        });
+        var id = await org.Http.CreateSourceAsync(Source(type, keyPair: true));
 
         var answer = await org.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
 
@@ -608,6 +603,124 @@ public sealed class RestEngineQueryTests : IDisposable
             Assert.DoesNotContain(app.Logs.Lines, line => line.Contains(secret, StringComparison.Ordinal));
         }
     }
+
+    [Theory]
+    [InlineData("SNOWFLAKE", false)]
+    [InlineData("SNOWFLAKE", true)]
+    [InlineData("BIGQUERY", false)]
+    [InlineData("DATABRICKS", false)]
+    [InlineData("DATABRICKS", true)]
+    public async Task A_row_beyond_the_bytes_left_ends_the_result_before_it_is_read_whole(string type, bool chunked)
+    {
+        await using var rig = await Rig.StartAsync(type, ThreeRows(type, chunked, new string('x', 200_000)),
+            more: new Dictionary<string, string?> { ["Caravan:Query:MaxResultBytes"] = "100000" });
+        var id = await rig.Http.CreateSourceAsync(Source(type));
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT id, v FROM t", HttpStatusCode.OK);
+
+        Assert.Equal("""[[1,"a"]]""", answer["rows"]!.ToJsonString());
+        Assert.True(answer["truncated"]!.GetValue<bool>());
+        Assert.Equal("max_result_bytes", answer["truncated_by"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("SNOWFLAKE")]
+    [InlineData("BIGQUERY")]
+    [InlineData("DATABRICKS")]
+    public async Task An_answer_larger_than_16_MiB_is_read_row_by_row(string type)
+    {
+        // A 20 MB value: more than a whole answer may take (RestService.MaxAnswerBytes), within the result.
+        await using var rig = await Rig.StartAsync(type, ThreeRows(type, chunked: false, new string('x', 20_000_000)));
+        var id = await rig.Http.CreateSourceAsync(Source(type));
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT id, v FROM t", HttpStatusCode.OK, timeoutMs: 60_000);
+
+        var rows = QueryKit.Rows(answer);
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(20_000_000, rows[1]![1]!.GetValue<string>().Length);
+        Assert.Equal("c", rows[2]![1]!.GetValue<string>());
+        Assert.False(answer["truncated"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Rows_that_come_before_their_columns_are_kept_and_written_when_the_answer_ends()
+    {
+        var google = Google("SELECT");
+        await using var rig = await Rig.StartAsync("BIGQUERY", request =>
+            request.Method == "GET" && request.Path.StartsWith($"/bigquery/v2/projects/{Project}/queries/", StringComparison.Ordinal)
+                ? Reply.Json("""
+                    {"rows": [{"f": [{"v": "1"}, {"v": "a"}]}, {"f": [{"v": "2"}, {"v": null}]}],
+                     "schema": {"fields": [{"name": "id", "type": "INTEGER"}, {"name": "v", "type": "STRING"}]}, "jobComplete": true}
+                    """)
+                : google(request));
+        var id = await rig.Http.CreateSourceAsync(BigQuerySource());
+
+        var answer = await rig.Http.QueryAsync(id, "SELECT id, v FROM t", HttpStatusCode.OK);
+
+        Assert.Equal("""[{"name":"id","type":"INT64"},{"name":"v","type":"STRING"}]""", answer["columns"]!.ToJsonString());
+        Assert.Equal("""[[1,"a"],[2,null]]""", answer["rows"]!.ToJsonString());
+    }
+
+    /// <summary>
+    /// A stand-in of <paramref name="type"/> whose result is (1, 'a'), (2, <paramref name="big"/>), (3, 'c'):
+    /// all in the answer, or (<paramref name="chunked"/>: Snowflake, Databricks) the first row there and the others in a chunk.
+    /// </summary>
+    private static Func<Recorded, Reply?> ThreeRows(string type, bool chunked, string big)
+    {
+        switch (type)
+        {
+            case "SNOWFLAKE":
+                var session = SnowflakeSessionApi();
+                return request => request switch
+                {
+                    { Path: "/queries/v1/query-request" } when !request.Json["describeOnly"]!.GetValue<bool>() => Reply.Json($$"""
+                        {"data": {"queryId": "q", "rowtype": [{"name": "ID", "type": "fixed", "precision": 38, "scale": 0}, {"name": "V", "type": "text"}],
+                          "rowset": [["1", "a"]{{(chunked ? string.Empty : $", [\"2\", \"{big}\"], [\"3\", \"c\"]")}}],
+                          "chunks": [{{(chunked ? $"{{\"url\": \"http://{request.Header("Host")}/chunks/rest?sig=x\", \"rowCount\": 2}}" : string.Empty)}}],
+                          "queryResultFormat": "json"},
+                         "code": null, "message": null, "success": true}
+                        """),
+                    { Path: "/chunks/rest" } => new Reply(200, $$"""["2", "{{big}}"], ["3", "c"]""", "application/octet-stream"),
+                    _ => session(request),
+                };
+            case "BIGQUERY":
+                var google = Google("SELECT");
+                return request => request.Method == "GET" && request.Path.StartsWith($"/bigquery/v2/projects/{Project}/queries/", StringComparison.Ordinal)
+                    ? Reply.Json($$"""
+                        {"kind": "bigquery#getQueryResultsResponse", "schema": {"fields": [{"name": "id", "type": "INTEGER"}, {"name": "v", "type": "STRING"}]},
+                         "rows": [{"f": [{"v": "1"}, {"v": "a"}]}, {"f": [{"v": "2"}, {"v": "{{big}}"}]}, {"f": [{"v": "3"}, {"v": "c"}]}],
+                         "totalBytesProcessed": "10", "jobComplete": true}
+                        """)
+                    : google(request);
+            default:
+                var databricks = Databricks(running: 0);
+                return request => request switch
+                {
+                    { Method: "GET", Path: "/api/2.0/sql/statements/st-1" } => Reply.Json($$"""
+                        {"statement_id": "st-1", "status": {"state": "SUCCEEDED"},
+                         "manifest": {"format": "JSON_ARRAY", "schema": {"column_count": 2, "columns": [
+                            {"name": "id", "type_name": "LONG", "type_text": "bigint", "position": 0},
+                            {"name": "v", "type_name": "STRING", "type_text": "string", "position": 1}]}, "truncated": false},
+                         "result": {"chunk_index": 0,
+                           "data_array": [["1", "a"]{{(chunked ? string.Empty : $", [\"2\", \"{big}\"], [\"3\", \"c\"]")}}]
+                           {{(chunked ? ", \"next_chunk_internal_link\": \"/api/2.0/sql/statements/st-1/result/chunks/1\"" : string.Empty)}}
+                         }
+                        }
+                        """),
+                    { Method: "GET", Path: "/api/2.0/sql/statements/st-1/result/chunks/1" } => Reply.Json($$"""
+                        {"chunk_index": 1, "data_array": [["2", "{{big}}"], ["3", "c"]]}
+                        """),
+                    _ => databricks(request),
+                };
+        }
+    }
+
+    private string Source(string type, bool keyPair = false) => type switch
+    {
+        "SNOWFLAKE" => keyPair ? SnowflakeSource : SnowflakePasswordSource,
+        "BIGQUERY" => BigQuerySource(),
+        _ => DatabricksSource,
+    };
 
     /// <summary>
     /// Snowflake's session API: a login that takes the password (or any key-pair JWT), queries with

@@ -122,11 +122,33 @@ public static class RestService
     /// Sends a request and reads the whole answer (bounded). Network failures become
     /// <see cref="ConnectivityException"/>s: refused, egress denied, TLS, unresolvable.
     /// </summary>
-    public static async Task<RestAnswer> SendAsync(HttpClient client, HttpRequestMessage request, string service, CancellationToken cancellationToken)
+    public static Task<RestAnswer> SendAsync(HttpClient client, HttpRequestMessage request, string service, CancellationToken cancellationToken) =>
+        SendAsync(client, request, service, null, cancellationToken);
+
+    /// <summary>
+    /// The same, with the rows of a successful answer read as they arrive by <paramref name="rows"/>
+    /// (<see cref="AnswerRows"/>): the answer's JSON is then everything but those rows.
+    /// </summary>
+    public static async Task<RestAnswer> SendAsync(
+        HttpClient client, HttpRequestMessage request, string service, AnswerRows? rows, CancellationToken cancellationToken)
     {
         try
         {
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (rows is not null && response.IsSuccessStatusCode)
+            {
+                await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+                try
+                {
+                    var (answer, streamed) = await rows.ReadAsync(body, service, cancellationToken);
+                    return new RestAnswer(response.StatusCode, answer, streamed);
+                }
+                catch (JsonException)
+                {
+                    throw new ConnectivityException(FailureCodes.DriverError, $"{service} sent an answer that is not the JSON Caravan expects.");
+                }
+            }
+
             var text = await ReadAsync(response.Content, service, cancellationToken);
             JsonNode? json = null;
             if (text.Length > 0 && text.TrimStart() is ['{', ..] or ['[', ..])
@@ -250,7 +272,8 @@ public static class RestService
         return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
-    private static ConnectivityException TooLarge(string service) =>
+    /// <summary>The failure for an answer (other than its streamed rows) larger than <see cref="MaxAnswerBytes"/>.</summary>
+    public static ConnectivityException TooLarge(string service) =>
         new(FailureCodes.DriverError, $"{service} answered more than {MaxAnswerBytes / (1024 * 1024)} MB; Caravan stopped reading.");
 
     private static Uri WithTrailingSlash(Uri uri) =>

@@ -93,16 +93,20 @@ public sealed class SnowflakeSession(HttpClient client, Uri service, SourceConne
     /// Sends one query-request and, while Snowflake says the statement is still running (codes
     /// 333333/333334), follows its <c>getResultUrl</c>. Returns the last answer as it is, failed or not.
     /// </summary>
-    public async Task<RestAnswer> QueryAsync(string requestId, JsonObject body, CancellationToken cancellationToken)
+    public Task<RestAnswer> QueryAsync(string requestId, JsonObject body, CancellationToken cancellationToken) =>
+        QueryAsync(requestId, body, null, cancellationToken);
+
+    /// <summary>The same, with the rows of the answers (<c>data.rowset</c>) read by <paramref name="rows"/> as they arrive.</summary>
+    public async Task<RestAnswer> QueryAsync(string requestId, JsonObject body, AnswerRows? rows, CancellationToken cancellationToken)
     {
         using var request = Request(HttpMethod.Post, "queries/v1/query-request?requestId=" + Uri.EscapeDataString(requestId), body);
-        var answer = await RestService.SendAsync(client, request, Service, cancellationToken);
-        for (var attempt = 0; answer.IsSuccess && answer.Field("code") is "333333" or "333334"
+        var answer = await RestService.SendAsync(client, request, Service, rows, cancellationToken);
+        for (var attempt = 0; rows?.Stopped is not true && answer.IsSuccess && answer.Field("code") is "333333" or "333334"
             && answer.Field("data", "getResultUrl") is { Length: > 0 } next; attempt++)
         {
             await Task.Delay(RestService.Poll(attempt), cancellationToken);
             using var poll = Request(HttpMethod.Get, next, null);
-            answer = await RestService.SendAsync(client, poll, Service, cancellationToken);
+            answer = await RestService.SendAsync(client, poll, Service, rows, cancellationToken);
         }
 
         return answer;

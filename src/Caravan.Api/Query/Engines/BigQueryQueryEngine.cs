@@ -14,7 +14,8 @@ namespace Caravan.Api.Query.Engines;
 /// running it and reports <c>statistics.query.statementType</c>; anything but <c>SELECT</c> is refused
 /// and never run. Then the job is inserted with an id chosen here and BigQuery's own
 /// <c>jobTimeoutMs</c>, and its rows read page by page with <c>jobs.getQueryResults</c>
-/// (<c>maxResults</c>, <c>pageToken</c>) as they are written; when the time limit passes,
+/// (<c>maxResults</c>, <c>pageToken</c>), each row as it arrives, and written before the next page is
+/// asked for; when the time limit passes,
 /// <c>jobs.cancel</c> is sent.
 /// </summary>
 public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<ConnectivityOptions> options) : IQueryEngine, IDisposable
@@ -228,6 +229,10 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
     private static string Location(string? location, char separator) =>
         location is { Length: > 0 } ? separator + "location=" + Uri.EscapeDataString(location) : string.Empty;
 
+    /// <summary>
+    /// The result, page by page: each page's rows are read as they arrive (<see cref="AnswerRows"/>),
+    /// each only while the result has room for it, and written before the next page is asked for.
+    /// </summary>
     private async Task ReadAsync(Uri service, string project, string jobId, string? location, string token, QueryRun run, CancellationToken cancellationToken)
     {
         var pageRows = Math.Min(run.Request.MaxRows + 1, MaxPageRows).ToString(CultureInfo.InvariantCulture);
@@ -238,39 +243,31 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
             var path = $"{project}/queries/{Uri.EscapeDataString(jobId)}?maxResults={pageRows}&formatOptions.useInt64Timestamp=true"
                 + "&timeoutMs=" + RemainingMs(run, cancellationToken).ToString(CultureInfo.InvariantCulture)
                 + Location(location, '&') + (pageToken is null ? string.Empty : "&pageToken=" + Uri.EscapeDataString(pageToken));
-            var page = await SendAsync(HttpMethod.Get, service, path, null, token, run, cancellationToken);
+            var delivered = 0;
+            var rows = new AnswerRows(["rows"], answer => answer["schema"] is JsonObject, async (row, answer) =>
+            {
+                delivered++;
+                schema ??= await BeginAsync(answer, run);
+                return await run.AddAsync(Values(row, schema));
+            }, run.HoldAsync);
+            var page = await SendAsync(HttpMethod.Get, service, path, null, token, run, rows, cancellationToken);
+            if (rows.Stopped)
+            {
+                return;
+            }
+
             if (page.Json?["jobComplete"] is JsonValue complete && complete.TryGetValue<bool>(out var done) && !done)
             {
                 await Task.Delay(RestService.Poll(attempt), cancellationToken);
                 continue;
             }
 
-            if (page.Json?["errors"] is JsonArray { Count: > 0 } errors && page.Json?["rows"] is null)
+            if (page.Json?["errors"] is JsonArray { Count: > 0 } errors && delivered == 0)
             {
                 throw Map(HttpStatusCode.BadRequest, errors[0]?["reason"]?.GetValue<string>(), errors[0]?["message"]?.GetValue<string>(), run, token);
             }
 
-            if (schema is null)
-            {
-                schema = page.Json?["schema"]?["fields"] as JsonArray ?? [];
-                await run.BeginAsync([.. schema.Select(f => new QueryColumn(f?["name"]?.GetValue<string>() ?? string.Empty, TypeName(f)))]);
-            }
-
-            foreach (var row in page.Json?["rows"] as JsonArray ?? [])
-            {
-                var cells = row?["f"] as JsonArray ?? [];
-                var values = new object?[schema.Count];
-                for (var i = 0; i < values.Length; i++)
-                {
-                    values[i] = i < cells.Count ? Convert(cells[i]?["v"], schema[i]) : null;
-                }
-
-                if (!await run.AddAsync(values))
-                {
-                    return;
-                }
-            }
-
+            schema ??= await BeginAsync(page.Json, run);
             pageToken = page.Field("pageToken");
             if (string.IsNullOrEmpty(pageToken))
             {
@@ -279,14 +276,38 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
         }
     }
 
+    /// <summary>The columns of the result, from the schema of its first page.</summary>
+    private static async Task<JsonArray> BeginAsync(JsonNode? page, QueryRun run)
+    {
+        var schema = page?["schema"]?["fields"] as JsonArray ?? [];
+        await run.BeginAsync([.. schema.Select(f => new QueryColumn(f?["name"]?.GetValue<string>() ?? string.Empty, TypeName(f)))]);
+        return schema;
+    }
+
+    private static object?[] Values(JsonNode? row, JsonArray schema)
+    {
+        var cells = row?["f"] as JsonArray ?? [];
+        var values = new object?[schema.Count];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = i < cells.Count ? Convert(cells[i]?["v"], schema[i]) : null;
+        }
+
+        return values;
+    }
+
     private static long RemainingMs(QueryRun run, CancellationToken cancellationToken) =>
         cancellationToken.IsCancellationRequested ? 0 : Math.Clamp(run.Request.TimeoutMs, 1, 10_000);
 
-    private async Task<RestAnswer> SendAsync(HttpMethod method, Uri service, string path, JsonNode? body, string token, QueryRun run, CancellationToken cancellationToken)
+    private Task<RestAnswer> SendAsync(HttpMethod method, Uri service, string path, JsonNode? body, string token, QueryRun run, CancellationToken cancellationToken) =>
+        SendAsync(method, service, path, body, token, run, null, cancellationToken);
+
+    private async Task<RestAnswer> SendAsync(
+        HttpMethod method, Uri service, string path, JsonNode? body, string token, QueryRun run, AnswerRows? rows, CancellationToken cancellationToken)
     {
         using var request = RestService.Json(method, RestService.Under(service, path), body);
         request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + token);
-        var answer = await RestService.SendAsync(_http, request, Service, cancellationToken);
+        var answer = await RestService.SendAsync(_http, request, Service, rows, cancellationToken);
         if (answer.IsSuccess)
         {
             return answer;

@@ -11,7 +11,8 @@ namespace Caravan.Api.Query.Engines;
 /// CLICKHOUSE over its HTTP interface with <c>readonly=1</c> (set last, after the limits it may
 /// not change): <c>max_execution_time</c>, <c>max_result_rows</c>/<c>max_result_bytes</c> with
 /// <c>result_overflow_mode=break</c>, and <c>uid</c> as the custom setting <c>SQL_caravan_uid</c>.
-/// Rows stream as <c>TabSeparatedWithNamesAndTypes</c>, read line by line.
+/// Rows stream as <c>TabSeparatedWithNamesAndTypes</c>, read line by line as bytes: a line longer than
+/// a buffer grows only while the result has room for it.
 /// </summary>
 public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryEngine, IDisposable
 {
@@ -86,8 +87,7 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
             }
 
             await using var stream = await response.Content.ReadAsStreamAsync(limit.Token);
-            using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024);
-            await ReadRowsAsync(reader, run, limit.Token);
+            await ReadRowsAsync(new TsvLines(stream), run, limit.Token);
         }
         catch (OperationCanceledException exception) when (limit.IsCancellationRequested && !run.Token.IsCancellationRequested)
         {
@@ -211,10 +211,10 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
         return text.ToString();
     }
 
-    private static async Task ReadRowsAsync(StreamReader reader, QueryRun run, CancellationToken cancellationToken)
+    private static async Task ReadRowsAsync(TsvLines reader, QueryRun run, CancellationToken cancellationToken)
     {
-        var names = await reader.ReadLineAsync(cancellationToken);
-        var types = await reader.ReadLineAsync(cancellationToken);
+        var (_, names) = await reader.ReadLineAsync(run, cancellationToken);
+        var (_, types) = await reader.ReadLineAsync(run, cancellationToken);
         if (names is null || types is null)
         {
             // A statement without a result (none reach here read-only, but be exact).
@@ -222,22 +222,26 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
             return;
         }
 
-        if (ErrorCode().IsMatch(names))
+        if (ErrorCode().IsMatch(names[0]))
         {
-            throw Map(HttpStatusCode.OK, names, run);
+            throw Map(HttpStatusCode.OK, string.Join('\t', names), run);
         }
 
-        var nameList = names.Split('\t').Select(Unescape).ToArray();
-        var typeList = types.Split('\t');
-        var columns = nameList.Select((n, i) => new QueryColumn(n, i < typeList.Length ? typeList[i] : "String")).ToArray();
+        var columns = names.Select((n, i) => new QueryColumn(Unescape(n), i < types.Length ? types[i] : "String")).ToArray();
         await run.BeginAsync(columns);
-        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        while (true)
         {
-            var fields = line.Split('\t');
-            if (fields.Length != columns.Length || ErrorCode().IsMatch(line) && columns.Length == 1 && line.Contains("DB::Exception", StringComparison.Ordinal))
+            var (fits, fields) = await reader.ReadLineAsync(run, cancellationToken);
+            if (!fits || fields is null)
+            {
+                return;
+            }
+
+            if (fields.Length != columns.Length || ErrorCode().IsMatch(fields[0]) && columns.Length == 1 && fields[0].Contains("DB::Exception", StringComparison.Ordinal))
             {
                 // ClickHouse reports a failure that happens mid-result as text after the rows it sent.
-                var rest = line + "\n" + await reader.ReadToEndAsync(cancellationToken);
+                var line = string.Join('\t', fields);
+                var rest = line + "\n" + await reader.ReadRestAsync(ErrorBodyLimit, cancellationToken);
                 throw ErrorCode().IsMatch(line)
                     ? Map(HttpStatusCode.OK, rest, run)
                     : run.Failed(QueryCodes.QueryFailed, "ClickHouse sent a row Caravan could not read.");
@@ -284,6 +288,112 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
     {
         handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8;
         return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    /// <summary>
+    /// The lines of a TabSeparated body, read as bytes and split into their (still escaped) fields.
+    /// A line that fits in the buffer (64 KiB) is taken from it whole; a longer one is gathered a
+    /// buffer at a time, each only once the result has room for it (<see cref="QueryRun.HoldAsync"/>),
+    /// so a huge value is never read whole: at most what the result has left.
+    /// </summary>
+    private sealed class TsvLines(Stream body)
+    {
+        private const int Size = 64 * 1024;
+        private byte[] _buffer = new byte[Size];
+        private int _start;
+        private int _end;
+        private bool _done;
+
+        /// <summary>The fields of the next line, null after the last; Fits is false when the result had no room for the line (the run is then cut).</summary>
+        public async ValueTask<(bool Fits, string[]? Fields)> ReadLineAsync(QueryRun run, CancellationToken cancellationToken)
+        {
+            List<byte[]>? parts = null;
+            while (true)
+            {
+                var newLine = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
+                if (newLine >= 0 || _done && (_start < _end || parts is not null))
+                {
+                    var length = newLine >= 0 ? newLine : _end - _start;
+                    var fields = Fields(parts, _buffer.AsSpan(_start, length));
+                    _start += newLine >= 0 ? newLine + 1 : length;
+                    return (true, fields);
+                }
+
+                if (_done)
+                {
+                    return (true, null);
+                }
+
+                if (_end == Size && _start > 0)
+                {
+                    _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
+                    _end -= _start;
+                    _start = 0;
+                }
+                else if (_end == Size)
+                {
+                    // A whole buffer without a line end: part of a long line, kept only while the result has room for it.
+                    if (!await run.HoldAsync(Size))
+                    {
+                        return (false, null);
+                    }
+
+                    (parts ??= []).Add(_buffer);
+                    _buffer = new byte[Size];
+                    _start = _end = 0;
+                }
+
+                var read = await body.ReadAsync(_buffer.AsMemory(_end), cancellationToken);
+                _done = read == 0;
+                _end += read;
+            }
+        }
+
+        /// <summary>What is left of the body, up to <paramref name="limit"/> bytes (a failure ClickHouse told after the rows).</summary>
+        public async Task<string> ReadRestAsync(int limit, CancellationToken cancellationToken)
+        {
+            using var rest = new MemoryStream();
+            rest.Write(_buffer, _start, Math.Min(_end - _start, limit));
+            var buffer = new byte[Size];
+            int read;
+            while (rest.Length < limit && (read = await body.ReadAsync(buffer.AsMemory(0, (int)Math.Min(Size, limit - rest.Length)), cancellationToken)) > 0)
+            {
+                rest.Write(buffer, 0, read);
+            }
+
+            return Encoding.UTF8.GetString(rest.GetBuffer(), 0, (int)rest.Length);
+        }
+
+        private static string[] Fields(List<byte[]>? parts, ReadOnlySpan<byte> end)
+        {
+            if (parts is null)
+            {
+                return Split(end);
+            }
+
+            var line = new byte[(parts.Count * Size) + end.Length];
+            for (var i = 0; i < parts.Count; i++)
+            {
+                parts[i].CopyTo(line, i * Size);
+            }
+
+            end.CopyTo(line.AsSpan(parts.Count * Size));
+            return Split(line);
+        }
+
+        private static string[] Split(ReadOnlySpan<byte> line)
+        {
+            var fields = new List<string>();
+            int tab;
+            while ((tab = line.IndexOf((byte)'\t')) >= 0)
+            {
+                fields.Add(Encoding.UTF8.GetString(line[..tab]));
+                line = line[(tab + 1)..];
+            }
+
+            fields.Add(Encoding.UTF8.GetString(line));
+            return [.. fields];
+        }
     }
 
     [GeneratedRegex(@"^Code:\s*(\d+)[.,]?\s*")]

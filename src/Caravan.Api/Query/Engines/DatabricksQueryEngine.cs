@@ -10,8 +10,8 @@ namespace Caravan.Api.Query.Engines;
 /// DATABRICKS SQL warehouses through the Statement Execution API (<c>POST /api/2.0/sql/statements</c>)
 /// with the source's access token: <c>row_limit</c> one above <c>max_rows</c> (so a cut is seen),
 /// <c>byte_limit</c> the result cap, <c>disposition: INLINE</c>, <c>format: JSON_ARRAY</c>,
-/// <c>wait_timeout: 0s</c> so the statement id comes back at once; the status is polled, result
-/// chunks are fetched one at a time as rows are written, and
+/// <c>wait_timeout: 0s</c> so the statement id comes back at once; the status is polled, rows are
+/// read as they arrive and result chunks fetched one at a time as rows are written, and
 /// <c>POST /api/2.0/sql/statements/{id}/cancel</c> is sent when the time limit passes. The API does
 /// not report a statement's type, so writes are kept out by <see cref="WarehouseStatements"/>; the
 /// token's grants are the real boundary.
@@ -65,12 +65,21 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
         string? id = null;
         try
         {
-            var answer = await SendAsync(service, HttpMethod.Post, "api/2.0/sql/statements", Body(run, warehouseId), token, deadline.Token);
+            var rows = new ResultRows(run);
+            var reading = rows.At("result", "data_array");
+            var answer = await SendAsync(service, HttpMethod.Post, "api/2.0/sql/statements", Body(run, warehouseId), token, reading, deadline.Token);
             id = answer.Field("statement_id");
-            for (var attempt = 0; State(answer) is "PENDING" or "RUNNING" && id is { Length: > 0 }; attempt++)
+            for (var attempt = 0; !reading.Stopped && State(answer) is "PENDING" or "RUNNING" && id is { Length: > 0 }; attempt++)
             {
                 await Task.Delay(RestService.Poll(attempt), deadline.Token);
-                answer = await SendAsync(service, HttpMethod.Get, Statement(id), null, token, deadline.Token);
+                reading = rows.At("result", "data_array");
+                answer = await SendAsync(service, HttpMethod.Get, Statement(id), null, token, reading, deadline.Token);
+            }
+
+            if (reading.Stopped)
+            {
+                // The result was cut while its first rows were read.
+                return;
             }
 
             var state = State(answer);
@@ -81,7 +90,7 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
                     : run.Failed(QueryCodes.QueryFailed, $"The statement ended {state?.ToLowerInvariant() ?? "without a state"} in Databricks.");
             }
 
-            await ReadAsync(answer, service, token, run, deadline.Token);
+            await ReadAsync(answer, rows, service, token, run, deadline.Token);
         }
         catch (OperationCanceledException exception) when (deadline.IsCancellationRequested)
         {
@@ -145,53 +154,52 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
         };
     }
 
-    private async Task ReadAsync(RestAnswer answer, Uri service, string token, QueryRun run, CancellationToken cancellationToken)
+    /// <summary>After the first answer (whose rows were read as they arrived): the next chunks, one at a time, only while rows are still wanted.</summary>
+    private async Task ReadAsync(RestAnswer answer, ResultRows rows, Uri service, string token, QueryRun run, CancellationToken cancellationToken)
     {
-        var columns = answer.Json?["manifest"]?["schema"]?["columns"] as JsonArray ?? [];
-        var types = columns.Select(c => c?["type_name"]?.GetValue<string>() ?? "STRING").ToArray();
-        await run.BeginAsync([.. columns.Select(c => new QueryColumn(
-            c?["name"]?.GetValue<string>() ?? string.Empty,
-            c?["type_text"]?.GetValue<string>() ?? c?["type_name"]?.GetValue<string>() ?? "STRING"))]);
+        await rows.BeginAsync(answer.Json);
         var serviceCut = answer.Json?["manifest"]?["truncated"] is JsonValue cut && cut.TryGetValue<bool>(out var truncated) && truncated;
-
-        var chunk = answer.Json?["result"];
-        for (var chunks = 0; chunk is not null; chunks++)
+        var link = answer.Json?["result"]?["next_chunk_internal_link"];
+        for (var chunks = 0; link is JsonValue value && value.TryGetValue<string>(out var next) && next.Length > 0 && chunks < 10_000; chunks++)
         {
-            foreach (var row in chunk["data_array"] as JsonArray ?? [])
+            var reading = rows.At("data_array");
+            var chunk = await SendAsync(service, HttpMethod.Get, next, null, token, reading, cancellationToken);
+            if (reading.Stopped)
             {
-                var cells = row as JsonArray ?? [];
-                var values = new object?[types.Length];
-                for (var i = 0; i < values.Length; i++)
-                {
-                    values[i] = i < cells.Count ? Convert(cells[i], types[i]) : null;
-                }
-
-                if (!await run.AddAsync(values))
-                {
-                    return;
-                }
+                return;
             }
 
-            if (chunk["next_chunk_internal_link"] is not JsonValue link || !link.TryGetValue<string>(out var next) || next.Length == 0 || chunks >= 10_000)
-            {
-                break;
-            }
-
-            chunk = (await SendAsync(service, HttpMethod.Get, next, null, token, cancellationToken)).Json;
+            link = chunk.Json?["next_chunk_internal_link"];
         }
 
         if (serviceCut)
         {
-            // Databricks stopped at row_limit (one more than max_rows, seen above) or at byte_limit.
-            run.MarkTruncated();
+            // Databricks stopped at byte_limit (at row_limit, one more than max_rows, the row above already cut it).
+            run.MarkTruncated(QueryLimits.MaxResultBytes);
         }
     }
 
-    private async Task<RestAnswer> SendAsync(Uri service, HttpMethod method, string path, JsonNode? body, string token, CancellationToken cancellationToken)
+    private static object?[] Values(JsonNode? row, string[] types)
+    {
+        var cells = row as JsonArray ?? [];
+        var values = new object?[types.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = i < cells.Count ? Convert(cells[i], types[i]) : null;
+        }
+
+        return values;
+    }
+
+    private Task<RestAnswer> SendAsync(Uri service, HttpMethod method, string path, JsonNode? body, string token, CancellationToken cancellationToken) =>
+        SendAsync(service, method, path, body, token, null, cancellationToken);
+
+    private async Task<RestAnswer> SendAsync(
+        Uri service, HttpMethod method, string path, JsonNode? body, string token, AnswerRows? rows, CancellationToken cancellationToken)
     {
         using var request = RestService.Json(method, RestService.Under(service, path), body);
         request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + token);
-        var answer = await RestService.SendAsync(_http, request, Service, cancellationToken);
+        var answer = await RestService.SendAsync(_http, request, Service, rows, cancellationToken);
         return answer.IsSuccess ? answer : throw DatabricksDriver.Map(answer.Status, answer.Field("error_code"), answer.Field("message"));
     }
 
@@ -218,6 +226,31 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
         catch (UriFormatException)
         {
             throw new ConnectivityException(FailureCodes.HostUnresolvable, "server_hostname does not make a valid URL.");
+        }
+    }
+
+    /// <summary>One statement's rows as they arrive, in its first answer and then its chunks: the columns come from the first answer's manifest.</summary>
+    private sealed class ResultRows(QueryRun run)
+    {
+        private string[]? _types;
+
+        /// <summary>A reader for the rows at <paramref name="path"/> of one answer.</summary>
+        public AnswerRows At(params string[] path) => new(path, answer => _types is not null || answer["manifest"] is JsonObject, async (row, answer) =>
+            await run.AddAsync(Values(row, await BeginAsync(answer))), run.HoldAsync);
+
+        /// <summary>The columns, from the manifest of <paramref name="answer"/> the first time (written out as the result's columns).</summary>
+        public async Task<string[]> BeginAsync(JsonNode? answer)
+        {
+            if (_types is null)
+            {
+                var columns = answer?["manifest"]?["schema"]?["columns"] as JsonArray ?? [];
+                _types = [.. columns.Select(c => c?["type_name"]?.GetValue<string>() ?? "STRING")];
+                await run.BeginAsync([.. columns.Select(c => new QueryColumn(
+                    c?["name"]?.GetValue<string>() ?? string.Empty,
+                    c?["type_text"]?.GetValue<string>() ?? c?["type_name"]?.GetValue<string>() ?? "STRING"))]);
+            }
+
+            return _types;
         }
     }
 }

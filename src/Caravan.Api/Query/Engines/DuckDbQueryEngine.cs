@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Connectivity.Drivers;
@@ -10,7 +11,8 @@ namespace Caravan.Api.Query.Engines;
 /// decides whether the text is one SELECT (<c>json_serialize_sql</c> serializes nothing else),
 /// then a local file is opened with <c>access_mode=read_only</c> and external access off. DuckDB
 /// cannot be interrupted from here: past the time limit the answer is 504 and the statement's
-/// connection is closed when it ends.
+/// connection is closed when it ends. DuckDB runs inside this process, so each statement gets its
+/// own <c>memory_limit</c>, the replica's result budget.
 /// </summary>
 public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) : IQueryEngine
 {
@@ -42,6 +44,11 @@ public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) 
             connectionString = MotherDuckDriver.CloudConnectionString(name, run.Connection.Secret("token"));
         }
 
+        // DuckDB runs inside this process: its own memory for the statement is bounded by the
+        // replica's result budget. (It does not bound a single value: DuckDB builds one whole.)
+        var settings = new DuckDBConnectionStringBuilder { ConnectionString = connectionString };
+        settings["memory_limit"] = string.Create(CultureInfo.InvariantCulture, $"{Math.Max(1, run.Options.MaxBufferedResultBytes / 1024)}KiB");
+        connectionString = settings.ConnectionString;
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
         limit.CancelAfter(run.Request.Timeout);
         try
@@ -87,12 +94,39 @@ public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) 
             return run.Failed(QueryCodes.UndefinedObject, "DuckDB error: " + message, exception);
         }
 
+        if (Says("Out of Memory"))
+        {
+            return run.Failed(QueryCodes.QueryFailed,
+                $"DuckDB error: {message} (DuckDB's memory_limit for a query is Caravan__Query__MaxBufferedResultBytes).", exception);
+        }
+
         if (Says("Permission Error"))
         {
             return run.Failed(QueryCodes.InsufficientPrivilege, "DuckDB error: " + message, exception);
         }
 
         return run.Failed(QueryCodes.QueryFailed, "DuckDB error: " + message, exception);
+    }
+
+    /// <summary>
+    /// One value. A blob is a view of DuckDB's own memory whose length is known, so one the result
+    /// cannot hold is never copied; DuckDB.NET hands other values over whole (text as a .NET string),
+    /// and the row's size is checked right after (<see cref="QueryRun.AddAsync"/>).
+    /// </summary>
+    private static async ValueTask<(bool Fits, object? Value)> ReadAsync(System.Data.Common.DbDataReader reader, int ordinal, string type, QueryRun run)
+    {
+        if (reader.IsDBNull(ordinal))
+        {
+            return (true, null);
+        }
+
+        if (reader.GetFieldType(ordinal) == typeof(Stream))
+        {
+            await using var blob = reader.GetStream(ordinal);
+            return await ValueReads.Base64Async(blob, run);
+        }
+
+        return (true, QueryValues.Normalize(reader.GetValue(ordinal), type));
     }
 
     /// <summary>Refuses anything but one SELECT, by DuckDB's own parser (in a private in-memory database).</summary>
@@ -141,12 +175,13 @@ public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) 
         while (!cancellationToken.IsCancellationRequested && reader.Read())
         {
             var row = new object?[columns.Length];
-            for (var i = 0; i < row.Length; i++)
+            var fits = true;
+            for (var i = 0; i < row.Length && fits; i++)
             {
-                row[i] = reader.IsDBNull(i) ? null : QueryValues.Normalize(reader.GetValue(i), columns[i].Type);
+                (fits, row[i]) = await ReadAsync(reader, i, columns[i].Type, run);
             }
 
-            if (!await run.AddAsync(row))
+            if (!fits || !await run.AddAsync(row))
             {
                 return;
             }

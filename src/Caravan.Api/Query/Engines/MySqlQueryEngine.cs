@@ -1,4 +1,3 @@
-using System.Data.Common;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Connectivity.Drivers;
 using MySqlConnector;
@@ -9,7 +8,9 @@ namespace Caravan.Api.Query.Engines;
 /// MYSQL and SINGLESTORE: sessions made read-only (<c>SET SESSION TRANSACTION READ ONLY</c>, which
 /// also covers the implicit commit of DDL) and each statement in a <c>START TRANSACTION READ ONLY</c>
 /// rolled back afterwards. The time limit is enforced by cancelling the statement, which
-/// MySqlConnector does in the server (<c>KILL QUERY</c>). Times are read in UTC.
+/// MySqlConnector does in the server (<c>KILL QUERY</c>). Times are read in UTC. A row arrives whole
+/// (one packet, bounded by the server's <c>max_allowed_packet</c>); binary values are bounded before
+/// they are copied out of it.
 /// </summary>
 public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQueryEngine
 {
@@ -119,12 +120,13 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
             while (await reader.ReadAsync(cancellationToken))
             {
                 var row = new object?[columns.Length];
-                for (var i = 0; i < row.Length; i++)
+                var fits = true;
+                for (var i = 0; i < row.Length && fits; i++)
                 {
-                    row[i] = Read(reader, i, columns[i].Type);
+                    (fits, row[i]) = await ReadAsync(reader, i, columns[i].Type, run);
                 }
 
-                if (!await run.AddAsync(row))
+                if (!fits || !await run.AddAsync(row))
                 {
                     cancelled = true;
                     command.Cancel();
@@ -145,14 +147,41 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
         }
     }
 
-    private static object? Read(DbDataReader reader, int ordinal, string type)
+    /// <summary>
+    /// One value. The row already arrived whole (the protocol sends a row as one packet, at most the
+    /// server's max_allowed_packet); a binary value's length is known before it is copied out of the
+    /// packet and encoded, so one the result cannot hold is never copied.
+    /// </summary>
+    private static async ValueTask<(bool Fits, object? Value)> ReadAsync(MySqlDataReader reader, int ordinal, string type, QueryRun run)
     {
         if (reader.IsDBNull(ordinal))
         {
-            return null;
+            return (true, null);
         }
 
-        var value = reader.GetValue(ordinal);
+        if (reader.GetFieldType(ordinal) == typeof(byte[]) && !await run.HoldAsync(ValueReads.Base64Length(Length(reader, ordinal))))
+        {
+            return (false, null);
+        }
+
+        return (true, Read(reader.GetValue(ordinal), type));
+    }
+
+    /// <summary>A binary value's length in the packet, without copying it (0 for a column MySqlConnector does not count as binary).</summary>
+    private static long Length(MySqlDataReader reader, int ordinal)
+    {
+        try
+        {
+            return reader.GetBytes(ordinal, 0, null, 0, 0);
+        }
+        catch (InvalidCastException)
+        {
+            return 0;
+        }
+    }
+
+    private static object? Read(object value, string type)
+    {
         // The session's time zone is UTC, so TIMESTAMP values are UTC instants.
         return value is DateTime time && type.Equals("TIMESTAMP", StringComparison.OrdinalIgnoreCase)
             ? QueryValues.Normalize(DateTime.SpecifyKind(time, DateTimeKind.Utc), type)

@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
+using System.Data;
 using System.Globalization;
+using System.Text;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Connectivity.Drivers;
 using Npgsql;
@@ -11,7 +14,9 @@ namespace Caravan.Api.Query.Engines;
 /// setting made <c>LOCAL</c> to it through parameters (never interpolated). The statement goes
 /// alone in one extended-protocol Parse, so the server itself refuses a text holding two
 /// statements. Sessions come from a pool per source and configuration version, and start with
-/// <c>default_transaction_read_only=on</c> and the default <c>statement_timeout</c>.
+/// <c>default_transaction_read_only=on</c> and the default <c>statement_timeout</c>. Rows are read
+/// sequentially, so no row is buffered whole: each value's size is known before it is read, and a
+/// value the result cannot hold ends the result without being read.
 /// </summary>
 public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) : IQueryEngine
 {
@@ -122,7 +127,7 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
 
         batch.BatchCommands.Add(new NpgsqlBatchCommand(run.Statement));
         batch.BatchCommands.Add(new NpgsqlBatchCommand("ROLLBACK"));
-        var reader = await batch.ExecuteReaderAsync(run.Token);
+        var reader = await batch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, run.Token);
         var cancelled = false;
         try
         {
@@ -143,14 +148,15 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
             while (hasResult && await reader.ReadAsync(run.Token))
             {
                 var row = new object?[columns.Length];
-                for (var i = 0; i < row.Length; i++)
+                var fits = true;
+                for (var i = 0; i < row.Length && fits; i++)
                 {
-                    row[i] = Read(reader, i, columns[i], run);
+                    (fits, row[i]) = await ReadAsync(reader, i, columns[i], run);
                 }
 
-                if (!await run.AddAsync(row))
+                if (!fits || !await run.AddAsync(row))
                 {
-                    // Enough rows: stop the statement in the database rather than read the rest of its result.
+                    // Enough rows or bytes: stop the statement in the database rather than read the rest of its result.
                     cancelled = true;
                     batch.Cancel();
                     break;
@@ -180,32 +186,95 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         return !cancelled;
     }
 
-    private static object? Read(NpgsqlDataReader reader, int ordinal, QueryColumn column, QueryRun run)
+    /// <summary>
+    /// A numeric from its binary form (ndigits, weight, sign, dscale, then base-10000 digits): a
+    /// decimal when one holds its scale, else a double; NaN and ±Infinity as doubles (written as
+    /// strings). Decoded here because the driver's decimal read fails on those only after consuming
+    /// the value, which a sequential reader cannot read again.
+    /// </summary>
+    private static object Numeric(ReadOnlySpan<byte> data)
     {
-        if (reader.IsDBNull(ordinal))
+        var count = BinaryPrimitives.ReadInt16BigEndian(data);
+        var weight = BinaryPrimitives.ReadInt16BigEndian(data[2..]);
+        var sign = BinaryPrimitives.ReadUInt16BigEndian(data[4..]);
+        var scale = BinaryPrimitives.ReadInt16BigEndian(data[6..]);
+        switch (sign)
         {
-            return null;
+            case 0xC000:
+                return double.NaN;
+            case 0xD000:
+                return double.PositiveInfinity;
+            case 0xF000:
+                return double.NegativeInfinity;
+        }
+
+        var text = new StringBuilder(8 + (4 * count) + scale);
+        if (sign == 0x4000)
+        {
+            text.Append('-');
+        }
+
+        // Digit group i weighs 10000^(weight - i); groups the value leaves out are zero.
+        text.Append(weight < 0 ? 0 : Digit(data, count, 0));
+        for (var i = 1; i <= weight; i++)
+        {
+            text.Append(Digit(data, count, i).ToString("D4", CultureInfo.InvariantCulture));
+        }
+
+        if (scale > 0)
+        {
+            text.Append('.');
+            var point = text.Length;
+            for (var i = weight + 1; text.Length - point < scale; i++)
+            {
+                text.Append(Digit(data, count, i).ToString("D4", CultureInfo.InvariantCulture));
+            }
+
+            text.Length = point + scale;
+        }
+
+        // A decimal holds at most 28 digits after the point (and rounds beyond 28 significant ones).
+        var number = text.ToString();
+        const NumberStyles style = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint;
+        return scale <= 28 && decimal.TryParse(number, style, CultureInfo.InvariantCulture, out var exact)
+            ? exact
+            : double.Parse(number, style, CultureInfo.InvariantCulture);
+    }
+
+    private static short Digit(ReadOnlySpan<byte> data, short count, int index) =>
+        index >= 0 && index < count ? BinaryPrimitives.ReadInt16BigEndian(data[(8 + (2 * index))..]) : (short)0;
+
+    /// <summary>
+    /// One value, read only once the result has room for it. The column's length comes first on the
+    /// wire, so it is known (<c>GetBytes</c> without a buffer) before any of the value is read; a value
+    /// the result cannot hold is never read, and the result ends before its row.
+    /// </summary>
+    private static async ValueTask<(bool Fits, object? Value)> ReadAsync(NpgsqlDataReader reader, int ordinal, QueryColumn column, QueryRun run)
+    {
+        if (await reader.IsDBNullAsync(ordinal, run.Token))
+        {
+            return (true, null);
+        }
+
+        var length = reader.GetBytes(ordinal, 0, null, 0, 0);
+        if (!await run.HoldAsync(length))
+        {
+            return (false, null);
         }
 
         try
         {
-            return QueryValues.Normalize(reader.GetValue(ordinal), column.Type);
+            if (column.Type == "numeric" || column.Type.StartsWith("numeric(", StringComparison.Ordinal))
+            {
+                var data = new byte[length];
+                reader.GetBytes(ordinal, 0, data, 0, data.Length);
+                return (true, Numeric(data));
+            }
+
+            return (true, QueryValues.Normalize(await reader.GetFieldValueAsync<object>(ordinal, run.Token), column.Type));
         }
         catch (Exception exception) when (exception is InvalidCastException or OverflowException or NotSupportedException)
         {
-            if (column.Type.StartsWith("numeric", StringComparison.Ordinal))
-            {
-                // numeric beyond decimal's range, NaN or Infinity.
-                try
-                {
-                    return reader.GetFieldValue<double>(ordinal);
-                }
-                catch (Exception again) when (again is InvalidCastException or OverflowException or NotSupportedException)
-                {
-                    // Said below.
-                }
-            }
-
             throw run.Failed(QueryCodes.QueryFailed,
                 $"Column {column.Name} has the type {column.Type}, which Caravan cannot read; cast it to text in the query ({column.Name}::text).", exception);
         }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Connectivity.Drivers;
 using Microsoft.Extensions.Options;
@@ -13,8 +12,8 @@ namespace Caravan.Api.Query.Engines;
 /// sources alike: on the source's shared session (<see cref="SnowflakeSessions"/>, logged in once
 /// per configuration version, out when that is retired), send the statement with
 /// <c>describeOnly</c> so Snowflake reports its <c>statementTypeId</c> without running it, run it
-/// only when that is a read (SELECT, SHOW, DESCRIBE), stream the inline rowset and then the result
-/// chunks one at a time as rows are written, and abort the statement when the time limit passes. The keyword check of
+/// only when that is a read (SELECT, SHOW, DESCRIBE), read the inline rowset as it arrives and then the
+/// result chunks one at a time as rows are written (each row only while the result has room for it), and abort the statement when the time limit passes. The keyword check of
 /// <see cref="WarehouseStatements"/> runs first, so an obvious write costs no round trip; the
 /// role's grants remain the real boundary.
 /// </summary>
@@ -117,13 +116,21 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
             }
 
             requestId = Guid.NewGuid().ToString("D");
-            var answer = await session.QueryAsync(requestId, Body(run, describeOnly: false), deadline.Token);
+            var rows = new ResultRows(run);
+            var reading = rows.At("data", "rowset");
+            var answer = await session.QueryAsync(requestId, Body(run, describeOnly: false), reading, deadline.Token);
+            if (reading.Stopped)
+            {
+                // The result was cut while its first rows were read.
+                return;
+            }
+
             if (!SnowflakeSession.Succeeded(answer))
             {
                 throw Map(answer, run, session);
             }
 
-            await ReadAsync(answer, run, session, plainHttp: service.Scheme == Uri.UriSchemeHttp, deadline.Token);
+            await ReadAsync(answer, rows, run, session, plainHttp: service.Scheme == Uri.UriSchemeHttp, deadline.Token);
         }
         catch (OperationCanceledException exception) when (deadline.IsCancellationRequested)
         {
@@ -241,7 +248,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
     /// <c>chunkHeaders</c>, or the SSE-C headers for <c>qrmk</c>) only while rows are still wanted.
     /// Chunk URLs must be https, unless the service itself is plain http (an endpoint override).
     /// </summary>
-    private async Task ReadAsync(RestAnswer answer, QueryRun run, SnowflakeSession session, bool plainHttp, CancellationToken cancellationToken)
+    private async Task ReadAsync(RestAnswer answer, ResultRows rows, QueryRun run, SnowflakeSession session, bool plainHttp, CancellationToken cancellationToken)
     {
         var data = answer.Json?["data"];
         if (data?["queryResultFormat"] is JsonValue format && format.TryGetValue<string>(out var name) && !name.Equals("json", StringComparison.OrdinalIgnoreCase))
@@ -250,16 +257,8 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
                 $"Snowflake sent the result as {RestService.Excerpt(name)}; Caravan reads JSON results only.");
         }
 
-        var rowType = data?["rowtype"] as JsonArray ?? [];
-        await run.BeginAsync([.. rowType.Select(c => new QueryColumn(c?["name"]?.GetValue<string>() ?? string.Empty, TypeName(c)))]);
-        foreach (var row in data?["rowset"] as JsonArray ?? [])
-        {
-            if (!await run.AddAsync(Values(row, rowType)))
-            {
-                return;
-            }
-        }
-
+        // The inline rows (rowset) were read as they arrived.
+        var rowType = await rows.BeginAsync(answer.Json);
         var chunks = data?["chunks"] as JsonArray ?? [];
         var headers = ChunkHeaders(data);
         for (var i = 0; i < chunks.Count; i++)
@@ -267,7 +266,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
             if (run.RowCount >= run.Request.MaxRows)
             {
                 // More rows exist (this chunk), and none is wanted: no need to fetch one to prove it.
-                run.MarkTruncated();
+                run.MarkTruncated(QueryLimits.MaxRows);
                 return;
             }
 
@@ -304,17 +303,17 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
                 $"Fetching result chunk {number} from Snowflake's result store failed with HTTP {(int)response.StatusCode}.");
         }
 
-        // A JSON chunk is its rows separated by commas, without the enclosing brackets.
+        // A JSON chunk is its rows separated by commas, without the enclosing brackets; each row is
+        // read as it arrives, and only while the result has room for it.
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-        await using var rows = new BracketedStream(body);
+        await using var chunk = new BracketedStream(body);
+        var rows = new AnswerRows([], _ => true, (row, _) => run.AddAsync(Values(row, rowType)), run.HoldAsync);
         try
         {
-            await foreach (var row in JsonSerializer.DeserializeAsyncEnumerable(rows, ChunkJson.Default.JsonArray, cancellationToken))
+            var (read, _) = await rows.ReadAsync(chunk, Service, cancellationToken);
+            if (read is null)
             {
-                if (!await run.AddAsync(Values(row, rowType)))
-                {
-                    return false;
-                }
+                throw new JsonException();
             }
         }
         catch (JsonException)
@@ -323,7 +322,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
                 $"Result chunk {number} from Snowflake's result store is not the JSON rows Caravan expects."));
         }
 
-        return true;
+        return !rows.Stopped;
     }
 
     /// <summary>The headers a chunk is fetched with: <c>chunkHeaders</c> as given, else SSE-C with <c>qrmk</c> as the key.</summary>
@@ -359,6 +358,28 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
         }
 
         return values;
+    }
+
+    /// <summary>One statement's rows as they arrive, in its answer and then its chunks: the columns come from the answer's <c>rowtype</c>.</summary>
+    private sealed class ResultRows(QueryRun run)
+    {
+        private JsonArray? _rowType;
+
+        /// <summary>A reader for the rows at <paramref name="path"/> of one answer.</summary>
+        public AnswerRows At(params string[] path) => new(path, answer => _rowType is not null || answer["data"]?["rowtype"] is JsonArray, async (row, answer) =>
+            await run.AddAsync(Values(row, await BeginAsync(answer))), run.HoldAsync);
+
+        /// <summary>The columns, from the <c>rowtype</c> of <paramref name="answer"/> the first time (written out as the result's columns).</summary>
+        public async Task<JsonArray> BeginAsync(JsonNode? answer)
+        {
+            if (_rowType is null)
+            {
+                _rowType = answer?["data"]?["rowtype"] as JsonArray ?? [];
+                await run.BeginAsync([.. _rowType.Select(c => new QueryColumn(c?["name"]?.GetValue<string>() ?? string.Empty, TypeName(c)))]);
+            }
+
+            return _rowType;
+        }
     }
 
     /// <summary>A stream that reads as its inner stream between '[' and ']'.</summary>
@@ -424,6 +445,3 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
     }
 }
 
-/// <summary>Result chunk rows, read without reflection.</summary>
-[JsonSerializable(typeof(JsonArray))]
-internal sealed partial class ChunkJson : JsonSerializerContext;

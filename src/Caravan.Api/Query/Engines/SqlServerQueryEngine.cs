@@ -11,7 +11,8 @@ namespace Caravan.Api.Query.Engines;
 /// always rolled back, so a write the login is allowed to make does not persist. <c>uid</c> goes
 /// to <c>SESSION_CONTEXT(N'caravan.uid')</c> (read-only for the statement), the mechanism SQL
 /// Server's row-level security predicates read. The time limit is the command timeout, which
-/// SqlClient enforces by an attention signal: the server stops the statement.
+/// SqlClient enforces by an attention signal: the server stops the statement. Rows are read
+/// sequentially, and long values (text, xml, binary) in parts, each only while the result has room.
 /// </summary>
 public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) : IQueryEngine
 {
@@ -53,7 +54,7 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
             {
                 CommandTimeout = Math.Max(1, (int)Math.Ceiling(run.Request.TimeoutMs / 1000.0)),
             };
-            await using var reader = await command.ExecuteReaderAsync(run.Token);
+            await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess, run.Token);
             var columns = new QueryColumn[reader.FieldCount];
             for (var i = 0; i < columns.Length; i++)
             {
@@ -64,12 +65,13 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
             while (await reader.ReadAsync(run.Token))
             {
                 var row = new object?[columns.Length];
-                for (var i = 0; i < row.Length; i++)
+                var fits = true;
+                for (var i = 0; i < row.Length && fits; i++)
                 {
-                    row[i] = reader.IsDBNull(i) ? null : QueryValues.Normalize(reader.GetValue(i), columns[i].Type);
+                    (fits, row[i]) = await ReadAsync(reader, i, columns[i].Type, run);
                 }
 
-                if (!await run.AddAsync(row))
+                if (!fits || !await run.AddAsync(row))
                 {
                     command.Cancel();
                     break;
@@ -91,6 +93,47 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
                 // Already rolled back by the server (an error, or the cancellation).
             }
         }
+    }
+
+    /// <summary>
+    /// One value of a sequential reader (a row is not buffered whole): text, xml and binary are
+    /// streamed in parts, each only while the result has room for it; other types are small.
+    /// </summary>
+    private static async ValueTask<(bool Fits, object? Value)> ReadAsync(SqlDataReader reader, int ordinal, string type, QueryRun run)
+    {
+        if (await reader.IsDBNullAsync(ordinal, run.Token))
+        {
+            return (true, null);
+        }
+
+        var name = type.ToLowerInvariant();
+        if (name == "xml")
+        {
+            // SqlClient streams xml through GetChars only.
+            long offset = 0;
+            var (fits, xml) = await ValueReads.TextAsync(buffer =>
+            {
+                var read = (int)reader.GetChars(ordinal, offset, buffer, 0, buffer.Length);
+                offset += read;
+                return ValueTask.FromResult(read);
+            }, run);
+            return (fits, xml);
+        }
+
+        if (name is "char" or "varchar" or "nchar" or "nvarchar" or "text" or "ntext" or "json")
+        {
+            using var text = reader.GetTextReader(ordinal);
+            var (fits, value) = await ValueReads.TextAsync(buffer => text.ReadAsync(buffer.AsMemory(), run.Token), run);
+            return (fits, fits ? QueryValues.Normalize(value, type) : null);
+        }
+
+        if (name is "binary" or "varbinary" or "image")
+        {
+            await using var bytes = reader.GetStream(ordinal);
+            return await ValueReads.Base64Async(bytes, run);
+        }
+
+        return (true, QueryValues.Normalize(await reader.GetFieldValueAsync<object>(ordinal, run.Token), type));
     }
 
     public static Exception Map(SqlException exception, QueryRun run)
