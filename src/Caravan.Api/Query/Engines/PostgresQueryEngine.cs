@@ -6,9 +6,10 @@ using Npgsql;
 namespace Caravan.Api.Query.Engines;
 
 /// <summary>
-/// POSTGRES and SUPABASE: each statement in its own <c>BEGIN READ ONLY</c> transaction, rolled
-/// back, with <c>statement_timeout</c> (unless it is the sessions' default) and the <c>uid</c>
-/// setting made <c>LOCAL</c> to it through parameters (never interpolated). The statement goes
+/// POSTGRES and SUPABASE: each statement, once the gateway's <see cref="Check"/> let it through,
+/// in its own <c>BEGIN READ ONLY</c> transaction, rolled back, with
+/// <c>statement_timeout</c> (unless it is the sessions' default) and the <c>uid</c> setting made
+/// <c>LOCAL</c> to it through parameters (never interpolated). The statement goes
 /// alone in one extended-protocol Parse, so the server itself refuses a text holding two
 /// statements. Sessions come from a pool per source and configuration version, and start with
 /// <c>default_transaction_read_only=on</c> and the default <c>statement_timeout</c>.
@@ -21,7 +22,61 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
 
     public IReadOnlyCollection<string> Types { get; } = ["POSTGRES", "SUPABASE"];
 
-    public SqlDialect Dialect => SqlDialect.Postgres;
+    /// <summary>
+    /// What PostgreSQL's read-only transaction lets through and a query must not do: transaction
+    /// and session control, maintenance and locks (by the first word), data-modifying CTEs and
+    /// <c>SELECT … INTO</c>, <c>EXPLAIN ANALYZE</c>, and the functions that change settings (the
+    /// uid), keep session state, signal other sessions, reach other databases or files, run an SQL
+    /// text, assign a transaction id or change server state.
+    /// </summary>
+    public static StatementCheck Check { get; } = new()
+    {
+        Dialect = SqlDialect.Postgres,
+        Database = "PostgreSQL",
+        Leading = ["SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN"],
+        Words = new()
+        {
+            { StatementCheck.Writes, "INSERT", "UPDATE", "DELETE", "MERGE" },
+            { StatementCheck.WritesResult, "INTO" },
+            { StatementCheck.RunsOrAnalyzes, "ANALYZE", "ANALYSE" },
+        },
+        FieldCalls = true,
+        Functions = new()
+        {
+            { StatementCheck.ChangesSettings, "set_config" },
+            { StatementCheck.TakesLocks, "pg_advisory*", "pg_try_advisory*" },
+            {
+                StatementCheck.StopsSessions, "pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf",
+                "pg_rotate_logfile*", "pg_promote", "pg_log_backend_memory_contexts"
+            },
+            { StatementCheck.ConnectsElsewhere, "dblink*", "pg_background*" },
+            {
+                StatementCheck.RunsSqlText, "query_to_xml*", "query_to_xmlschema", "cursor_to_xml*", "ts_stat", "ts_rewrite", "crosstab*",
+                "connectby", "xpath_table"
+            },
+            {
+                StatementCheck.ServerFiles, "pg_read_file*", "pg_read_binary_file", "pg_ls_*", "pg_stat_file", "pg_file_write",
+                "pg_file_rename", "pg_file_unlink", "pg_file_sync", "pg_logdir_ls", "lo_import", "lo_export"
+            },
+            // PostgreSQL lets large-object writes through a read-only transaction.
+            { StatementCheck.Writes, "lo_creat", "lo_create", "lo_open", "lowrite", "lo_truncate*", "lo_unlink", "lo_put", "lo_from_bytea" },
+            {
+                StatementCheck.KeepsSessionState, "pg_replication_origin_session_setup", "pg_replication_origin_session_reset",
+                "pg_replication_origin_xact_setup", "pg_replication_origin_xact_reset"
+            },
+            { StatementCheck.AssignsTransactionId, "txid_current*", "pg_current_xact_id*" },
+            {
+                StatementCheck.ServerState, "pg_stat_reset*", "pg_stat_statements_reset", "pg_switch_wal", "pg_switch_xlog",
+                "pg_create_restore_point", "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup", "pg_wal_replay_*",
+                "pg_xlog_replay_*", "pg_create_physical_replication_slot", "pg_create_logical_replication_slot", "pg_drop_replication_slot",
+                "pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot", "pg_replication_slot_advance",
+                "pg_logical_slot_*", "pg_logical_emit_message", "pg_replication_origin_create", "pg_replication_origin_drop",
+                "pg_replication_origin_advance", "pg_import_system_collations", "pg_nextoid"
+            },
+        },
+    };
+
+    public StatementCheck Statements => Check;
 
     public string? UidUnsupported => null;
 
