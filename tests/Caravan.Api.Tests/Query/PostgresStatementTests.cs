@@ -9,8 +9,9 @@ namespace Caravan.Api.Tests.Query;
 
 /// <summary>
 /// The statement check and the session reset against a real PostgreSQL (<c>CARAVAN_TEST_POSTGRES</c>):
-/// a statement cannot change the uid row-level security reads, and statements that disrupt other
-/// sessions or the server are refused and leave nothing behind. What is left is looked at
+/// a statement cannot change the uid row-level security reads, statements that disrupt other
+/// sessions or the server are refused and leave nothing behind, and a pooled session goes back to
+/// the pool without the state a database's own function left in it. What is left is looked at
 /// from a fresh connection of the test's own, and from the next query on the same pooled session.
 /// </summary>
 public sealed class PostgresStatementTests(CaravanApp app)
@@ -156,6 +157,52 @@ public sealed class PostgresStatementTests(CaravanApp app)
         }
 
         await victim.DisposeAsync();
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [Fact]
+    public async Task A_pooled_session_goes_back_without_the_locks_and_prepared_statements_a_function_left()
+    {
+        Assert.SkipWhen(Pg.Missing, Pg.NoServer);
+        await using var db = await ScratchDatabase.CreateAsync();
+        // The database's own function: the check cannot see into it, the session reset must undo it.
+        await db.AdminAsync("""
+            CREATE FUNCTION leak() RETURNS int LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_advisory_lock(4242);
+                IF NOT EXISTS (SELECT FROM pg_prepared_statements WHERE name = 'leaked') THEN
+                    EXECUTE 'PREPARE leaked AS SELECT 1';
+                END IF;
+                RETURN 1;
+            END $$;
+            """);
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Query:MaxConcurrentPerSource"] = "1" });
+        var org = await own.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(db.Body());
+        // The way that succeeds, a failing statement, a result cut at max_rows, a statement over its time limit.
+        (string Sql, int? MaxRows, int? TimeoutMs, HttpStatusCode Status)[] runs =
+        [
+            ("SELECT leak() AS x", null, null, HttpStatusCode.OK),
+            ("SELECT leak() AS x, 1 / 0 AS boom", null, null, HttpStatusCode.UnprocessableEntity),
+            ("SELECT leak() AS x FROM generate_series(1, 100000)", 1, null, HttpStatusCode.OK),
+            ("SELECT leak() AS x, pg_sleep(5) AS slow", null, 500, HttpStatusCode.GatewayTimeout),
+        ];
+
+        var failures = new List<string>();
+        foreach (var (sql, maxRows, timeoutMs, status) in runs)
+        {
+            using var response = await org.Http.QueryAsync(id, QueryKit.Body(sql, maxRows, timeoutMs));
+            if (response.StatusCode != status)
+            {
+                failures.Add($"{sql} → {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)}");
+            }
+
+            foreach (var trace in await TracesAsync(db, org.Http, id, victim: null, storage: null))
+            {
+                failures.Add($"after {sql}: {trace}");
+            }
+        }
+
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 

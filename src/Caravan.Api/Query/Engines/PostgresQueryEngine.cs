@@ -7,7 +7,7 @@ namespace Caravan.Api.Query.Engines;
 
 /// <summary>
 /// POSTGRES and SUPABASE: each statement, once the gateway's <see cref="Check"/> let it through,
-/// in its own <c>BEGIN READ ONLY</c> transaction, rolled back, with
+/// in its own <c>BEGIN READ ONLY</c> transaction, rolled back (and the session reset), with
 /// <c>statement_timeout</c> (unless it is the sessions' default) and the <c>uid</c> setting made
 /// <c>LOCAL</c> to it through parameters (never interpolated). The statement goes
 /// alone in one extended-protocol Parse, so the server itself refuses a text holding two
@@ -19,6 +19,15 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
     /// <summary>The statement time limit every pooled session starts with: the query default.</summary>
     private static readonly string SessionTimeoutOption =
         " -c statement_timeout=" + QueryOptions.DefaultTimeoutMs.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// What ends every statement's batch: the rollback, then what a rollback leaves in the session —
+    /// session-level advisory locks and prepared statements (a database's own function may take or
+    /// make them; the check refuses the statements that do). Cursors, LISTEN, temporary tables and
+    /// settings go with the rollback. DISCARD ALL would do all of it but cannot run in a batch
+    /// (it refuses a transaction block); these run in the same round trip as the statement.
+    /// </summary>
+    private static readonly string[] SessionReset = ["ROLLBACK", "SELECT pg_catalog.pg_advisory_unlock_all()", "DEALLOCATE ALL"];
 
     public IReadOnlyCollection<string> Types { get; } = ["POSTGRES", "SUPABASE"];
 
@@ -93,7 +102,8 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
                 settings.ConnectionIdleLifetime = 60;
                 settings.CommandTimeout = 0;
                 // Every statement runs in a transaction that is rolled back, which undoes any SET it
-                // made: no DISCARD ALL is needed between two queries.
+                // made, and the batch ends with what a rollback does not undo (SessionReset): no
+                // DISCARD ALL, which cannot run in the batch, is needed between two queries.
                 settings.NoResetOnClose = true;
                 // Sessions start with the default time limit, so a query that keeps it needs no
                 // setting of its own (a SET inside the rolled-back transaction never outlives it).
@@ -150,8 +160,9 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
 
     /// <summary>
     /// One round trip on the way that succeeds: <c>BEGIN READ ONLY</c>, the local settings, the
-    /// statement (alone in its own Parse: a batch command is never split or rewritten) and
-    /// <c>ROLLBACK</c>, in one batch. A failure skips the rest of the batch; the caller then rolls back.
+    /// statement (alone in its own Parse: a batch command is never split or rewritten) and the
+    /// <see cref="SessionReset"/>, in one batch. A failure skips the rest of the batch; the caller
+    /// then rolls back and resets in a batch of its own.
     /// </summary>
     private static async Task<bool> ExecuteAsync(NpgsqlConnection session, QueryRun run)
     {
@@ -176,7 +187,11 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         }
 
         batch.BatchCommands.Add(new NpgsqlBatchCommand(run.Statement));
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("ROLLBACK"));
+        foreach (var reset in SessionReset)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(reset));
+        }
+
         var reader = await batch.ExecuteReaderAsync(run.Token);
         var cancelled = false;
         try
@@ -266,6 +281,7 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         }
     }
 
+    /// <summary>The <see cref="SessionReset"/> after a statement that failed or was cancelled, in one round trip.</summary>
     private static async Task RollbackAsync(NpgsqlConnection session)
     {
         if (session.FullState != System.Data.ConnectionState.Open)
@@ -275,7 +291,12 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
 
         try
         {
-            await using var rollback = new NpgsqlCommand("ROLLBACK", session);
+            await using var rollback = new NpgsqlBatch(session);
+            foreach (var reset in SessionReset)
+            {
+                rollback.BatchCommands.Add(new NpgsqlBatchCommand(reset));
+            }
+
             await rollback.ExecuteNonQueryAsync(CancellationToken.None);
         }
         catch (Exception exception) when (exception is NpgsqlException or InvalidOperationException)
