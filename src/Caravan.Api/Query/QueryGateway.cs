@@ -8,7 +8,8 @@ namespace Caravan.Api.Query;
 
 /// <summary>
 /// The one door to a source's database for a statement: finds the source in the caller's
-/// organization, checks the request against its type, waits for a slot on the source, runs the
+/// organization, checks the request against its type (one statement, which the dialect's
+/// <see cref="StatementCheck"/> lets through), waits for a slot on the source, runs the
 /// statement read-only through the type's engine within the limits, and records the query in the
 /// audit log. Used by the HTTP route and usable without HTTP (the MCP server).
 /// </summary>
@@ -81,7 +82,7 @@ public sealed class QueryGateway(
             return (Invalid(Hosting.ValidationErrors.NonField, QueryCodes.Unsupported, Unsupported(row.Type)), null, row.Type);
         }
 
-        var (count, statement) = SqlText.Split(request.Sql, engine.Dialect);
+        var (count, statement) = SqlText.Split(request.Sql, engine.Statements.Dialect);
         if (count == 0)
         {
             return (Invalid("sql", QueryCodes.SyntaxError, "The text holds no statement, only comments."), null, row.Type);
@@ -90,6 +91,11 @@ public sealed class QueryGateway(
         if (count > 1)
         {
             return (Invalid("sql", QueryCodes.MultipleStatements, "Send one statement per query; this text holds more than one."), null, row.Type);
+        }
+
+        if (engine.Statements.Refusal(statement) is { } refusal)
+        {
+            return (QueryFailure.ReadOnly(refusal), null, row.Type);
         }
 
         if (request.Uid is not null && engine.UidUnsupported is { } why)

@@ -13,7 +13,8 @@ public interface IQueryEngine
     /// <summary>The connection types (SourceType.Name) this engine serves.</summary>
     IReadOnlyCollection<string> Types { get; }
 
-    SqlDialect Dialect { get; }
+    /// <summary>The dialect's statement splitter and read-only check, run by the gateway before <see cref="RunAsync"/>.</summary>
+    StatementCheck Statements { get; }
 
     /// <summary>Why <c>uid</c> cannot be honoured for this type, or null when it is handed to the database.</summary>
     string? UidUnsupported { get; }

@@ -21,6 +21,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     internal static readonly string? ClickHouse = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE");
     private static readonly string ClickHouseUser = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE_USER") ?? "default";
     private static readonly string ClickHousePassword = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE_PASSWORD") ?? string.Empty;
+    private const string ClickHouseUid = Caravan.Api.Query.Engines.ClickHouseQueryEngine.UidSetting;
 
     // ---- MariaDB ----
 
@@ -74,6 +75,83 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task MySQL_refuses_what_reaches_other_sessions_or_files_or_outlives_the_query()
+    {
+        await using var scope = await MySqlScope.CreateAsync(canWrite: true);
+        await scope.AdminAsync($"CREATE TABLE `{scope.Database}`.items (id INT, name TEXT); INSERT INTO `{scope.Database}`.items VALUES (1, 'one'), (2, 'two');");
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(scope.Body());
+        var victim = await scope.OpenAsUserAsync();
+        var thread = await ScalarAsync(victim, "SELECT CONNECTION_ID()");
+        var held = scope.User + "_lock";
+        string[] refused =
+        [
+            $"KILL {thread}",
+            $"KILL QUERY {thread}",
+            $"kill connection {thread}",
+            $"/*M!100000 KILL {thread} */",
+            $"SELECT GET_LOCK('{held}', 0)",
+            $"select get_lock ('{held}', 0) AS l FROM items",
+            $"DO GET_LOCK('{held}', 0)",
+            $"SELECT 1 /*!50000 , GET_LOCK('{held}', 0) */",
+            $"SELECT 1 /*M!100000 , GET_LOCK('{held}', 0) */",
+            $"SELECT RELEASE_ALL_LOCKS()",
+            "LOCK TABLES items WRITE",
+            "SELECT * FROM items INTO OUTFILE '/tmp/caravan-outfile'",
+            "SELECT * FROM items LIMIT 1 INTO DUMPFILE '/tmp/caravan-dumpfile'",
+            "SELECT id INTO @kept FROM items LIMIT 1",
+            "SET @kept = 1",
+            "SELECT LOAD_FILE('/etc/hostname')",
+            "SELECT * FROM items FOR UPDATE",
+            "SELECT * FROM items LOCK IN SHARE MODE",
+            "HANDLER items OPEN",
+            "ANALYZE TABLE items",
+            "ANALYZE SELECT * FROM items",
+            "DO 1",
+            "CALL anything()",
+        ];
+
+        var failures = new List<string>();
+        foreach (var sql in refused)
+        {
+            using var response = await org.Http.QueryAsync(id, QueryKit.Body(sql));
+            var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+            if (response.StatusCode != HttpStatusCode.BadRequest || !body.Contains("\"errors\":{\"sql\":[\"Queries are read-only", StringComparison.Ordinal))
+            {
+                failures.Add($"{sql} → {(int)response.StatusCode} {body}");
+            }
+
+            // Seen from connections of the test's own: the other session lives, no lock is held, nothing was written.
+            try
+            {
+                await ScalarAsync(victim, "SELECT 1");
+            }
+            catch (MySqlException exception)
+            {
+                failures.Add($"after {sql}: the user's other session was killed ({exception.Message})");
+                await victim.DisposeAsync();
+                victim = await scope.OpenAsUserAsync();
+            }
+
+            if (await scope.ScalarAsync($"SELECT IS_USED_LOCK('{held}')") is not DBNull)
+            {
+                failures.Add($"after {sql}: the lock {held} is held");
+            }
+
+            if (Convert.ToInt64(await scope.ScalarAsync($"SELECT COUNT(*) FROM `{scope.Database}`.items"), System.Globalization.CultureInfo.InvariantCulture) != 2)
+            {
+                failures.Add($"after {sql}: items was written");
+            }
+        }
+
+        await victim.DisposeAsync();
+        var functions = await org.Http.QueryAsync(id, "SELECT INSERT('abc', 1, 1, 'x') AS i, REPLACE('abc', 'b', 'y') AS r, SLEEP(0) AS s", HttpStatusCode.OK);
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        Assert.Equal("""[["xbc","ayc",0]]""", functions["rows"]!.ToJsonString());
+    }
+
+    [Fact]
     public async Task MySQL_limits_formats_and_errors()
     {
         await using var scope = await MySqlScope.CreateAsync();
@@ -86,7 +164,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         var slow = await org.Http.QueryAsync(id, "SELECT SLEEP(10)", HttpStatusCode.GatewayTimeout, timeoutMs: 500);
         var elapsed = clock.Elapsed;
         var missing = await org.Http.QueryAsync(id, "SELECT * FROM no_such_table", HttpStatusCode.UnprocessableEntity);
-        var syntax = await org.Http.QueryAsync(id, "SELEC 1", HttpStatusCode.UnprocessableEntity);
+        var syntax = await org.Http.QueryAsync(id, "SELECT 1 FROM", HttpStatusCode.UnprocessableEntity);
         using var csv = await org.Http.QueryAsync(id, QueryKit.Body("SELECT 1 AS a, 'x,y' AS b"), "text/csv");
         using var ndjson = await org.Http.QueryAsync(id, QueryKit.Body("SELECT 1 AS a"), "application/x-ndjson");
 
@@ -182,6 +260,52 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
 
         var count = await org.Http.QueryAsync(id, "SELECT count() FROM items", HttpStatusCode.OK);
         Assert.Equal(2, QueryKit.Rows(count)[0]![0]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task ClickHouse_refuses_KILL_and_every_way_to_set_the_uid()
+    {
+        Assert.SkipWhen(string.IsNullOrEmpty(ClickHouse), "No ClickHouse server configured (./test.sh starts one and sets CARAVAN_TEST_CLICKHOUSE).");
+        await using var items = await ClickHouseItems.CreateAsync("one");
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(items.Body());
+        // A query of the same ClickHouse user, running for about three seconds (cancellable between its small blocks).
+        var victimId = "caravan-victim-" + Guid.NewGuid().ToString("N");
+        var victim = ClickHouseSendAsync("SELECT count() FROM (SELECT sleepEachRow(0.01) FROM system.numbers LIMIT 300)", $"query_id={victimId}&max_block_size=10");
+        for (var wait = 0; wait < 100 && await ClickHouseScalarAsync($"SELECT count() FROM system.processes WHERE query_id = '{victimId}'") == "0"; wait++)
+        {
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        string[] refused =
+        [
+            $"KILL QUERY WHERE query_id = '{victimId}'",
+            $"kill query where query_id = '{victimId}' SYNC",
+            $"SELECT 1 SETTINGS {ClickHouseUid} = 'bob'",
+            $"SELECT 1 SETTINGS `{ClickHouseUid}` = 'bob'",
+            $"SELECT 1 SETTINGS \"sql_caravan_uid\" = 'bob'",
+            $"SET {ClickHouseUid} = 'bob'",
+            "SELECT 1 SETTINGS max_execution_time = 0",
+            "SYSTEM DROP DNS CACHE",
+            "SELECT * FROM url('http://127.0.0.1:1/', CSV, 'a String')",
+            "SELECT * FROM file('x.csv', CSV, 'a String')",
+            "SELECT 1 INTO OUTFILE '/tmp/caravan-outfile'",
+            "OPTIMIZE TABLE items",
+        ];
+        var answers = new List<JsonNode>();
+        foreach (var sql in refused)
+        {
+            answers.Add(await org.Http.QueryAsync(id, sql, HttpStatusCode.BadRequest));
+        }
+
+        using var survived = await victim;
+        var settings = await org.Http.QueryAsync(id, "SELECT name FROM system.settings WHERE name = 'readonly'", HttpStatusCode.OK);
+
+        Assert.All(answers, a => Assert.StartsWith("Queries are read-only", a["errors"]!["sql"]![0]!.GetValue<string>(), StringComparison.Ordinal));
+        Assert.All(answers[2..6], a => Assert.Contains("uid", a["errors"]!["sql"]![0]!.GetValue<string>(), StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.OK, survived.StatusCode);
+        Assert.Equal("300", (await survived.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).Trim());
+        Assert.Equal("""[["readonly"]]""", settings["rows"]!.ToJsonString());
     }
 
     [Fact]
@@ -321,6 +445,60 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task A_local_DuckDB_file_refuses_other_files_databases_and_settings()
+    {
+        var path = Path.Combine(CaravanApp.NewDataDirectory(), "warehouse.duckdb");
+        using (var setup = new DuckDBConnection($"DataSource={path}"))
+        {
+            setup.Open();
+            using var command = setup.CreateCommand();
+            command.CommandText = "CREATE TABLE items (id INTEGER, name VARCHAR); INSERT INTO items VALUES (1, 'one'), (2, 'two');";
+            command.ExecuteNonQuery();
+        }
+
+        var beside = Path.Combine(Path.GetDirectoryName(path)!, "beside.csv");
+        await File.WriteAllTextAsync(beside, "secret\n42\n", TestContext.Current.CancellationToken);
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:AllowLocalFiles"] = "true" });
+        var org = await own.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(new JsonObject { ["type"] = "motherduck", ["database_name"] = path, ["token"] = "unused-token" }.ToJsonString());
+        string[] refused =
+        [
+            $"SELECT * FROM read_csv('{beside}')",
+            $"SELECT * FROM READ_CSV_AUTO ('{beside}')",
+            $"SELECT * FROM main.read_text('{beside}')",
+            $"SELECT * FROM '{beside}'",
+            $"FROM '{beside}'",
+            $"SELECT * FROM items, '{beside}'",
+            $"SELECT * FROM items JOIN \"{beside}\" ON true",
+            $"DESCRIBE '{beside}'",
+            "SELECT * FROM glob('/*')",
+            "SELECT * FROM query('SELECT 42')",
+            "SELECT getenv('HOME')",
+            "ATTACH ':memory:' AS other",
+            "DETACH other",
+            "INSTALL httpfs",
+            "LOAD httpfs",
+            $"COPY items TO '{beside}'",
+            $"EXPORT DATABASE '{Path.GetDirectoryName(path)}'",
+            "SET threads = 1",
+            "RESET threads",
+            "PRAGMA version",
+            "CALL pragma_version()",
+        ];
+        var answers = new List<JsonNode>();
+        foreach (var sql in refused)
+        {
+            answers.Add(await org.Http.QueryAsync(id, sql, HttpStatusCode.BadRequest));
+        }
+
+        var read = await org.Http.QueryAsync(id, "FROM items SELECT id, 'a.csv' AS name ORDER BY id DESC", HttpStatusCode.OK);
+
+        Assert.All(answers, a => Assert.StartsWith("Queries are read-only", a["errors"]!["sql"]![0]!.GetValue<string>(), StringComparison.Ordinal));
+        Assert.Equal("""[[2,"a.csv"],[1,"a.csv"]]""", read["rows"]!.ToJsonString());
+        Assert.Equal("secret\n42\n", await File.ReadAllTextAsync(beside, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task The_MCP_tools_describe_and_query_a_local_DuckDB_file()
     {
         var path = Path.Combine(CaravanApp.NewDataDirectory(), "warehouse.duckdb");
@@ -350,13 +528,33 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         [.. described.GetProperty("columns").EnumerateArray().Select(c =>
             $"{c.GetProperty("name").GetString()} {c.GetProperty("type").GetString()} {c.GetProperty("nullable").GetBoolean()}")];
 
-    internal static async Task ClickHouseAsync(string sql)
+    private static async Task<object?> ScalarAsync(MySqlConnection connection, string sql)
+    {
+        await using var command = new MySqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync();
+    }
+
+    /// <summary>Sends a statement as the test's ClickHouse user, with the given settings, and hands back the answer.</summary>
+    private static async Task<HttpResponseMessage> ClickHouseSendAsync(string sql, string settings = "")
     {
         using var http = new HttpClient { BaseAddress = new Uri(ClickHouse!) };
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent(sql, Encoding.UTF8) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/?" + settings) { Content = new StringContent(sql, Encoding.UTF8) };
         request.Headers.Add("X-ClickHouse-User", ClickHouseUser);
         request.Headers.Add("X-ClickHouse-Key", ClickHousePassword);
-        using var response = await http.SendAsync(request);
+        var response = await http.SendAsync(request);
+        await response.Content.LoadIntoBufferAsync();
+        return response;
+    }
+
+    private static async Task<string> ClickHouseScalarAsync(string sql)
+    {
+        using var response = await ClickHouseSendAsync(sql);
+        return (await response.Content.ReadAsStringAsync()).Trim();
+    }
+
+    private static async Task ClickHouseAsync(string sql)
+    {
+        using var response = await ClickHouseSendAsync(sql);
         Assert.True(response.IsSuccessStatusCode, $"{sql}: {await response.Content.ReadAsStringAsync()}");
     }
 
@@ -418,6 +616,26 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
             ["type"] = "mysql", ["hostname"] = _admin.Server, ["port"] = (int)_admin.Port, ["username"] = User,
             ["password"] = Password, ["database_name"] = Database,
         }.ToJsonString();
+
+        /// <summary>A connection of the scope's user, outside Caravan.</summary>
+        public async Task<MySqlConnection> OpenAsUserAsync()
+        {
+            var connection = new MySqlConnection(new MySqlConnectionStringBuilder(_admin.ConnectionString)
+            {
+                UserID = User, Password = Password, Database = Database,
+            }.ConnectionString);
+            await connection.OpenAsync();
+            return connection;
+        }
+
+        /// <summary>One value read on a fresh connection of the administrator's.</summary>
+        public async Task<object?> ScalarAsync(string sql)
+        {
+            await using var connection = new MySqlConnection(_admin.ConnectionString);
+            await connection.OpenAsync();
+            await using var command = new MySqlCommand(sql, connection);
+            return await command.ExecuteScalarAsync();
+        }
 
         public async Task AdminAsync(string sql)
         {

@@ -90,23 +90,42 @@ public sealed class PostgresQueryTests(CaravanApp app)
     {
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
         await using var db = await ScratchDatabase.CreateAsync();
-        await db.AdminAsync($"CREATE TABLE items (id int); GRANT ALL ON items TO {db.Role};");
+        await db.AdminAsync($"""
+            CREATE TABLE items (id int); GRANT ALL ON items TO {db.Role};
+            CREATE FUNCTION unsettle() RETURNS int LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM set_config('search_path', 'nowhere', false);
+                PERFORM set_config('statement_timeout', '0', false);
+                PERFORM set_config('default_transaction_read_only', 'off', false);
+                RETURN 1;
+            END $$;
+            CREATE FUNCTION add_item() RETURNS int LANGUAGE sql VOLATILE AS 'INSERT INTO items VALUES (1) RETURNING id';
+            """);
         await using var app = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Query:MaxConcurrentPerSource"] = "1" });
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body());
 
-        // One pooled session: each of these runs on it, one after the other.
-        await org.Http.QueryAsync(id, "SET SESSION default_transaction_read_only = off", HttpStatusCode.OK);
-        await org.Http.QueryAsync(id, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", HttpStatusCode.OK);
-        await org.Http.QueryAsync(id, "SELECT set_config('search_path', 'nowhere', false)", HttpStatusCode.OK);
-        await org.Http.QueryAsync(id, "SET statement_timeout = 0", HttpStatusCode.OK);
-        await org.Http.QueryAsync(id, "COMMIT", HttpStatusCode.OK);
+        // One pooled session: each of these runs on it, one after the other. Caravan's statement
+        // check refuses session and transaction control before it reaches the session.
+        var refused = new[]
+        {
+            await org.Http.QueryAsync(id, "SET SESSION default_transaction_read_only = off", HttpStatusCode.BadRequest),
+            await org.Http.QueryAsync(id, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", HttpStatusCode.BadRequest),
+            await org.Http.QueryAsync(id, "SELECT set_config('search_path', 'nowhere', false)", HttpStatusCode.BadRequest),
+            await org.Http.QueryAsync(id, "SET statement_timeout = 0", HttpStatusCode.BadRequest),
+            await org.Http.QueryAsync(id, "COMMIT", HttpStatusCode.BadRequest),
+        };
+        // What a function of the database's own sets for the session goes with the statement's rollback.
+        await org.Http.QueryAsync(id, "SELECT unsettle()", HttpStatusCode.OK);
         var path = await org.Http.QueryAsync(id, "SHOW search_path", HttpStatusCode.OK);
         var defaultLimit = await org.Http.QueryAsync(id, "SHOW statement_timeout", HttpStatusCode.OK);
         var ownLimit = await org.Http.QueryAsync(id, "SHOW statement_timeout", HttpStatusCode.OK, timeoutMs: 1500);
         var defaultAgain = await org.Http.QueryAsync(id, "SHOW statement_timeout", HttpStatusCode.OK);
-        await org.Http.QueryAsync(id, "INSERT INTO items VALUES (1)", HttpStatusCode.BadRequest);
+        // A write the check cannot see: the database still refuses it, the session is still read-only.
+        var write = await org.Http.QueryAsync(id, "SELECT add_item()", HttpStatusCode.BadRequest);
 
+        Assert.Contains("read-only transaction", write["errors"]!["sql"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.All(refused, answer => Assert.Equal(["sql"], answer["errors"]!.AsObject().Select(p => p.Key)));
         Assert.Equal("\"$user\", public", QueryKit.Rows(path)[0]![0]!.GetValue<string>());
         // The time limit of each query, whatever an earlier one set: the default, or the request's own.
         Assert.Equal("30s", QueryKit.Rows(defaultLimit)[0]![0]!.GetValue<string>());
@@ -265,13 +284,7 @@ public sealed class PostgresQueryTests(CaravanApp app)
     {
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
         await using var db = await ScratchDatabase.CreateAsync();
-        await db.AdminAsync($"""
-            CREATE TABLE notes (owner text, body text);
-            INSERT INTO notes VALUES ('alice', 'a1'), ('alice', 'a2'), ('bob', 'b1');
-            ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-            CREATE POLICY own ON notes USING (owner = current_setting('caravan.uid', true));
-            GRANT SELECT ON notes TO {db.Role};
-            """);
+        await db.NotesOfAliceAndBobAsync();
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body());
 
@@ -334,11 +347,14 @@ public sealed class PostgresQueryTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body());
 
-        var syntax = await org.Http.QueryAsync(id, "SELEC 1", HttpStatusCode.UnprocessableEntity);
+        var syntax = await org.Http.QueryAsync(id, "SELECT 1 FROM", HttpStatusCode.UnprocessableEntity);
+        // A first word that is no read never reaches the database: the statement check says what it expects.
+        var typo = await org.Http.QueryAsync(id, "SELEC 1", HttpStatusCode.BadRequest);
         var missing = await org.Http.QueryAsync(id, "SELECT * FROM no_such_table", HttpStatusCode.UnprocessableEntity);
         var denied = await org.Http.QueryAsync(id, "SELECT * FROM secret_table", HttpStatusCode.UnprocessableEntity);
 
         Assert.Equal("syntax_error", syntax["code"]!.GetValue<string>());
+        Assert.Contains("it starts with SELEC", typo["errors"]!["sql"]![0]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("undefined_object", missing["code"]!.GetValue<string>());
         Assert.Contains("no_such_table", missing["detail"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("insufficient_privilege", denied["code"]!.GetValue<string>());

@@ -53,15 +53,27 @@ internal static class QueryKit
     /// <summary>Runs statements on a scratch database as the server's administrator.</summary>
     public static Task AdminAsync(this ScratchDatabase db, string sql) => Pg.ExecuteAsync(sql, db.Database);
 
-    public static async Task<long> CountAsync(this ScratchDatabase db, string table)
+    /// <summary>A table <c>notes</c> the role may read: a1 and a2 are alice's, b1 is bob's, and a policy shows the rows of <c>caravan.uid</c>.</summary>
+    public static Task NotesOfAliceAndBobAsync(this ScratchDatabase db) => db.AdminAsync($"""
+        CREATE TABLE notes (owner text, body text);
+        INSERT INTO notes VALUES ('alice', 'a1'), ('alice', 'a2'), ('bob', 'b1');
+        ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY own ON notes USING (owner = current_setting('caravan.uid', true));
+        GRANT SELECT ON notes TO {db.Role};
+        """);
+
+    public static async Task<long> CountAsync(this ScratchDatabase db, string table) => (long)(await db.ScalarAsync($"SELECT count(*) FROM {table}"))!;
+
+    /// <summary>One value read on a fresh connection of the administrator's to the scratch database.</summary>
+    public static async Task<object?> ScalarAsync(this ScratchDatabase db, string sql)
     {
         var builder = Pg.Admin;
         builder.Database = db.Database;
         builder.Pooling = false;
         await using var connection = new NpgsqlConnection(builder.ConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"SELECT count(*) FROM {table}", connection);
-        return (long)(await command.ExecuteScalarAsync())!;
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync();
     }
 
     public static async Task<object?> AdminScalarAsync(string sql)

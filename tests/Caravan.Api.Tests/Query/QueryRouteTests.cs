@@ -186,6 +186,7 @@ public sealed class QueryRouteTests(CaravanApp app)
     [InlineData("SELECT 1--1; SELECT 2", 2)]
     [InlineData("SELECT 1 /*!50000 ; */", 1)]
     [InlineData("SELECT 1 /*!50000 ; SELECT 2 */", 2)]
+    [InlineData("SELECT 1 /*M!100000 ; SELECT 2 */", 2)]
     public void The_mysql_lexer_counts_statements(string sql, int expected)
     {
         Assert.Equal(expected, SqlText.Split(sql, SqlDialect.MySql).Count);

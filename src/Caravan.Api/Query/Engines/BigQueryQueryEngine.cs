@@ -27,7 +27,8 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
 
     public IReadOnlyCollection<string> Types { get; } = [BigQueryDriver.TypeName];
 
-    public SqlDialect Dialect => SqlDialect.Warehouse;
+    /// <summary>No check of its own: the dry run reports the statement type exactly (below).</summary>
+    public StatementCheck Statements { get; } = new() { Dialect = SqlDialect.BigQuery, Database = Service };
 
     public string? UidUnsupported =>
         "BigQuery's row-level security follows the caller's Google identity, not a per-statement setting, so uid cannot be handed to it.";

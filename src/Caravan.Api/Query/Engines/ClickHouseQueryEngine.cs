@@ -23,7 +23,36 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
 
     public IReadOnlyCollection<string> Types { get; } = ["CLICKHOUSE"];
 
-    public SqlDialect Dialect => SqlDialect.ClickHouse;
+    /// <summary>
+    /// What <c>readonly=1</c> lets through and a query must not do: <c>KILL QUERY</c> (by the first
+    /// word, as every other statement but a read), a <c>SETTINGS</c> clause or any mention of
+    /// <see cref="UidSetting"/> (readonly=1 refuses a changed setting too; this says why, before
+    /// sending), <c>INTO OUTFILE</c>, and the table functions that reach other servers, files or
+    /// programs (readonly=1 forbids every table function on older servers; newer ones allow some).
+    /// </summary>
+    public static StatementCheck Check { get; } = new()
+    {
+        Dialect = SqlDialect.ClickHouse,
+        Database = "ClickHouse",
+        Leading = ["SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN"],
+        Words = new()
+        {
+            { StatementCheck.WritesResult, "INTO" },
+            { "sets settings for the statement, which Caravan sets itself (the limits, readonly and the uid)", "SETTINGS" },
+        },
+        Names = new() { { "the setting that carries uid, which a statement may not set", UidSetting } },
+        Functions = new()
+        {
+            {
+                StatementCheck.ConnectsElsewhere, "url", "urlCluster", "remote", "remoteSecure", "cluster", "clusterAllReplicas", "mysql",
+                "postgresql", "mongodb", "redis", "jdbc", "odbc", "hdfs*", "s3*", "gcs*", "oss*", "cosn*", "azureBlobStorage*", "hive",
+                "iceberg*", "deltaLake*", "hudi*", "sqlite"
+            },
+            { StatementCheck.ServerFiles, "file", "fileCluster", "executable", "input" },
+        },
+    };
+
+    public StatementCheck Statements => Check;
 
     public string? UidUnsupported => null;
 

@@ -23,7 +23,7 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
 
     public IReadOnlyCollection<string> Types { get; } = [DatabricksDriver.TypeName];
 
-    public SqlDialect Dialect => SqlDialect.Warehouse;
+    public StatementCheck Statements { get; } = WarehouseStatements.Check(SqlDialect.Databricks, Service);
 
     public string? UidUnsupported =>
         "Databricks' Statement Execution API has no per-statement setting a row filter could read safely, so uid cannot be handed to it.";
@@ -54,11 +54,6 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
 
     public async Task RunAsync(QueryRun run)
     {
-        if (WarehouseStatements.Refusal(run.Statement, WarehouseSyntax.Databricks) is { } why)
-        {
-            throw WarehouseStatements.Refused(Service, why);
-        }
-
         var (service, warehouseId, token) = Connect(run.Connection);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
         deadline.CancelAfter(run.Request.Timeout);

@@ -18,7 +18,30 @@ public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) 
 {
     public IReadOnlyCollection<string> Types { get; } = ["MOTHERDUCK"];
 
-    public SqlDialect Dialect => SqlDialect.DuckDb;
+    /// <summary>
+    /// In front of DuckDB's own parser (SELECT only, below): the functions that read files, other
+    /// databases or the environment, or run an SQL text, and a file named in place of a table
+    /// (<c>FROM 'data.csv'</c>). A local file is opened with external access off, which refuses
+    /// those too; a MotherDuck connection is not, and runs such reads on Caravan's own host.
+    /// </summary>
+    public static StatementCheck Check { get; } = new()
+    {
+        Dialect = SqlDialect.DuckDb,
+        Database = "DuckDB",
+        Leading = ["SELECT", "WITH", "VALUES", "TABLE", "FROM", "SHOW", "DESCRIBE", "DESC", "SUMMARIZE", "PIVOT", "UNPIVOT"],
+        Functions = new()
+        {
+            {
+                StatementCheck.ServerFiles, "read_*", "parquet_*", "glob", "sniff_csv", "st_read*", "getenv", "iceberg_*", "delta_scan",
+                "csv_scan", "json_scan", "text_scan"
+            },
+            { StatementCheck.ConnectsElsewhere, "sqlite_*", "postgres_*", "mysql_*" },
+            { StatementCheck.RunsSqlText, "query", "query_table" },
+        },
+        FilesAsTables = true,
+    };
+
+    public StatementCheck Statements => Check;
 
     public string? UidUnsupported =>
         "DuckDB and MotherDuck have no row-level security to hand uid to; Caravan refuses it rather than ignore it.";

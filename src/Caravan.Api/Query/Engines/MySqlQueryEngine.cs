@@ -19,7 +19,35 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
 
     public IReadOnlyCollection<string> Types { get; } = ["MYSQL", "SINGLESTORE"];
 
-    public SqlDialect Dialect => SqlDialect.MySql;
+    /// <summary>
+    /// What a read-only transaction lets through and a query must not do: <c>KILL</c>, <c>HANDLER</c>,
+    /// <c>DO</c>, <c>SET</c>, <c>ANALYZE TABLE</c> and other statements (by the first word),
+    /// <c>INTO OUTFILE/DUMPFILE/@var</c>, a CTE in front of <c>UPDATE</c>/<c>DELETE</c>, locking reads,
+    /// user-level locks (they outlive the transaction) and server file access. Executable comments
+    /// (<c>/*! … */</c>, MariaDB's <c>/*M! … */</c>) are read as the code they are.
+    /// </summary>
+    public static StatementCheck Check { get; } = new()
+    {
+        Dialect = SqlDialect.MySql,
+        Database = "MySQL",
+        Leading = ["SELECT", "WITH", "VALUES", "TABLE", "SHOW", "DESCRIBE", "DESC", "EXPLAIN"],
+        Words = new()
+        {
+            { StatementCheck.Writes, "INSERT", "REPLACE", "UPDATE", "DELETE" },
+            { StatementCheck.WritesResult, "INTO" },
+            { StatementCheck.TakesLocks, "LOCK" },
+            { StatementCheck.RunsOrAnalyzes, "ANALYZE" },
+        },
+        // INSERT(str, pos, len, newstr) and REPLACE(str, from, to) are string functions.
+        CallableWords = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "INSERT", "REPLACE" },
+        Functions = new()
+        {
+            { StatementCheck.TakesLocks, "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS" },
+            { StatementCheck.ServerFiles, "LOAD_FILE", "sys_exec", "sys_eval" },
+        },
+    };
+
+    public StatementCheck Statements => Check;
 
     public string? UidUnsupported =>
         "MySQL has no row-level security to hand uid to; Caravan refuses it rather than ignore it. Filter by the user in the statement, or use a view per user.";

@@ -9,9 +9,10 @@ using Npgsql;
 namespace Caravan.Api.Query.Engines;
 
 /// <summary>
-/// POSTGRES and SUPABASE: each statement in its own <c>BEGIN READ ONLY</c> transaction, rolled
-/// back, with <c>statement_timeout</c> (unless it is the sessions' default) and the <c>uid</c>
-/// setting made <c>LOCAL</c> to it through parameters (never interpolated). The statement goes
+/// POSTGRES and SUPABASE: each statement, once the gateway's <see cref="Check"/> let it through,
+/// in its own <c>BEGIN READ ONLY</c> transaction, rolled back (and the session reset), with
+/// <c>statement_timeout</c> (unless it is the sessions' default) and the <c>uid</c> setting made
+/// <c>LOCAL</c> to it through parameters (never interpolated). The statement goes
 /// alone in one extended-protocol Parse, so the server itself refuses a text holding two
 /// statements. Sessions come from a pool per source and configuration version, and start with
 /// <c>default_transaction_read_only=on</c> and the default <c>statement_timeout</c>. Rows are read
@@ -24,9 +25,72 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
     private static readonly string SessionTimeoutOption =
         " -c statement_timeout=" + QueryOptions.DefaultTimeoutMs.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// What ends every statement's batch: the rollback, then what a rollback leaves in the session —
+    /// session-level advisory locks and prepared statements (a database's own function may take or
+    /// make them; the check refuses the statements that do). Cursors, LISTEN, temporary tables and
+    /// settings go with the rollback. DISCARD ALL would do all of it but cannot run in a batch
+    /// (it refuses a transaction block); these run in the same round trip as the statement.
+    /// </summary>
+    private static readonly string[] SessionReset = ["ROLLBACK", "SELECT pg_catalog.pg_advisory_unlock_all()", "DEALLOCATE ALL"];
+
     public IReadOnlyCollection<string> Types { get; } = ["POSTGRES", "SUPABASE"];
 
-    public SqlDialect Dialect => SqlDialect.Postgres;
+    /// <summary>
+    /// What PostgreSQL's read-only transaction lets through and a query must not do: transaction
+    /// and session control, maintenance and locks (by the first word), data-modifying CTEs and
+    /// <c>SELECT … INTO</c>, <c>EXPLAIN ANALYZE</c>, and the functions that change settings (the
+    /// uid), keep session state, signal other sessions, reach other databases or files, run an SQL
+    /// text, assign a transaction id or change server state.
+    /// </summary>
+    public static StatementCheck Check { get; } = new()
+    {
+        Dialect = SqlDialect.Postgres,
+        Database = "PostgreSQL",
+        Leading = ["SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN"],
+        Words = new()
+        {
+            { StatementCheck.Writes, "INSERT", "UPDATE", "DELETE", "MERGE" },
+            { StatementCheck.WritesResult, "INTO" },
+            { StatementCheck.RunsOrAnalyzes, "ANALYZE", "ANALYSE" },
+        },
+        FieldCalls = true,
+        Functions = new()
+        {
+            { StatementCheck.ChangesSettings, "set_config" },
+            { StatementCheck.TakesLocks, "pg_advisory*", "pg_try_advisory*" },
+            {
+                StatementCheck.StopsSessions, "pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf",
+                "pg_rotate_logfile*", "pg_promote", "pg_log_backend_memory_contexts"
+            },
+            { StatementCheck.ConnectsElsewhere, "dblink*", "pg_background*" },
+            {
+                StatementCheck.RunsSqlText, "query_to_xml*", "query_to_xmlschema", "cursor_to_xml*", "ts_stat", "ts_rewrite", "crosstab*",
+                "connectby", "xpath_table"
+            },
+            {
+                StatementCheck.ServerFiles, "pg_read_file*", "pg_read_binary_file", "pg_ls_*", "pg_stat_file", "pg_file_write",
+                "pg_file_rename", "pg_file_unlink", "pg_file_sync", "pg_logdir_ls", "lo_import", "lo_export"
+            },
+            // PostgreSQL lets large-object writes through a read-only transaction.
+            { StatementCheck.Writes, "lo_creat", "lo_create", "lo_open", "lowrite", "lo_truncate*", "lo_unlink", "lo_put", "lo_from_bytea" },
+            {
+                StatementCheck.KeepsSessionState, "pg_replication_origin_session_setup", "pg_replication_origin_session_reset",
+                "pg_replication_origin_xact_setup", "pg_replication_origin_xact_reset"
+            },
+            { StatementCheck.AssignsTransactionId, "txid_current*", "pg_current_xact_id*" },
+            {
+                StatementCheck.ServerState, "pg_stat_reset*", "pg_stat_statements_reset", "pg_switch_wal", "pg_switch_xlog",
+                "pg_create_restore_point", "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup", "pg_wal_replay_*",
+                "pg_xlog_replay_*", "pg_create_physical_replication_slot", "pg_create_logical_replication_slot", "pg_drop_replication_slot",
+                "pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot", "pg_replication_slot_advance",
+                "pg_logical_slot_*", "pg_logical_emit_message", "pg_replication_origin_create", "pg_replication_origin_drop",
+                "pg_replication_origin_advance", "pg_import_system_collations", "pg_nextoid"
+            },
+        },
+    };
+
+    public StatementCheck Statements => Check;
 
     public string? UidUnsupported => null;
 
@@ -43,7 +107,8 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
                 settings.ConnectionIdleLifetime = 60;
                 settings.CommandTimeout = 0;
                 // Every statement runs in a transaction that is rolled back, which undoes any SET it
-                // made: no DISCARD ALL is needed between two queries.
+                // made, and the batch ends with what a rollback does not undo (SessionReset): no
+                // DISCARD ALL, which cannot run in the batch, is needed between two queries.
                 settings.NoResetOnClose = true;
                 // Sessions start with the default time limit, so a query that keeps it needs no
                 // setting of its own (a SET inside the rolled-back transaction never outlives it).
@@ -100,8 +165,9 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
 
     /// <summary>
     /// One round trip on the way that succeeds: <c>BEGIN READ ONLY</c>, the local settings, the
-    /// statement (alone in its own Parse: a batch command is never split or rewritten) and
-    /// <c>ROLLBACK</c>, in one batch. A failure skips the rest of the batch; the caller then rolls back.
+    /// statement (alone in its own Parse: a batch command is never split or rewritten) and the
+    /// <see cref="SessionReset"/>, in one batch. A failure skips the rest of the batch; the caller
+    /// then rolls back and resets in a batch of its own.
     /// </summary>
     private static async Task<bool> ExecuteAsync(NpgsqlConnection session, QueryRun run)
     {
@@ -126,7 +192,11 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         }
 
         batch.BatchCommands.Add(new NpgsqlBatchCommand(run.Statement));
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("ROLLBACK"));
+        foreach (var reset in SessionReset)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(reset));
+        }
+
         var reader = await batch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, run.Token);
         var cancelled = false;
         try
@@ -280,6 +350,7 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         }
     }
 
+    /// <summary>The <see cref="SessionReset"/> after a statement that failed or was cancelled, in one round trip.</summary>
     private static async Task RollbackAsync(NpgsqlConnection session)
     {
         if (session.FullState != System.Data.ConnectionState.Open)
@@ -289,7 +360,12 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
 
         try
         {
-            await using var rollback = new NpgsqlCommand("ROLLBACK", session);
+            await using var rollback = new NpgsqlBatch(session);
+            foreach (var reset in SessionReset)
+            {
+                rollback.BatchCommands.Add(new NpgsqlBatchCommand(reset));
+            }
+
             await rollback.ExecuteNonQueryAsync(CancellationToken.None);
         }
         catch (Exception exception) when (exception is NpgsqlException or InvalidOperationException)

@@ -14,7 +14,7 @@ namespace Caravan.Api.Query.Engines;
 /// <c>describeOnly</c> so Snowflake reports its <c>statementTypeId</c> without running it, run it
 /// only when that is a read (SELECT, SHOW, DESCRIBE), read the inline rowset as it arrives and then the
 /// result chunks one at a time as rows are written (each row only while the result has room for it), and abort the statement when the time limit passes. The keyword check of
-/// <see cref="WarehouseStatements"/> runs first, so an obvious write costs no round trip; the
+/// <see cref="WarehouseStatements"/> (run by the gateway) comes first, so an obvious write costs no round trip; the
 /// role's grants remain the real boundary.
 /// </summary>
 public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<ConnectivityOptions> options, QueryPools pools) : IQueryEngine, IDisposable
@@ -24,7 +24,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
 
     public IReadOnlyCollection<string> Types { get; } = [SnowflakeDriver.TypeName];
 
-    public SqlDialect Dialect => SqlDialect.Warehouse;
+    public StatementCheck Statements { get; } = WarehouseStatements.Check(SqlDialect.Snowflake, Service);
 
     public string? UidUnsupported =>
         "Snowflake has no per-statement setting a row access policy could read safely, so uid cannot be handed to it.";
@@ -76,11 +76,6 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
 
     public async Task RunAsync(QueryRun run)
     {
-        if (WarehouseStatements.Refusal(run.Statement, WarehouseSyntax.Snowflake) is { } why)
-        {
-            throw WarehouseStatements.Refused(Service, why);
-        }
-
         var service = SnowflakeSession.ServiceUri(options.Value, run.Connection);
         using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{service}",
             () => new SnowflakeSessions(_http, service, run.Connection));

@@ -18,7 +18,44 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
 {
     public IReadOnlyCollection<string> Types { get; } = ["MSSQL"];
 
-    public SqlDialect Dialect => SqlDialect.SqlServer;
+    /// <summary>
+    /// T-SQL needs no ';' between statements, so every statement word is refused wherever it stands,
+    /// not only first: <c>EXEC</c>/<c>EXECUTE</c> (procedures, <c>xp_*</c>, dynamic SQL), <c>KILL</c>,
+    /// <c>SHUTDOWN</c>, <c>RECONFIGURE</c>, <c>DBCC</c>, writes, <c>SELECT … INTO</c>, transaction and
+    /// session control; also the rowset functions that reach other servers (<c>OPENROWSET</c>,
+    /// <c>OPENQUERY</c>, <c>OPENDATASOURCE</c>), the functions that read server files, and the table
+    /// hints that take exclusive or update locks.
+    /// </summary>
+    public static StatementCheck Check { get; } = new()
+    {
+        Dialect = SqlDialect.SqlServer,
+        Database = "SQL Server",
+        Leading = ["SELECT", "WITH"],
+        Words = new()
+        {
+            {
+                StatementCheck.Writes, "INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "CREATE", "ALTER", "DROP", "GRANT", "REVOKE",
+                "DENY", "BULK", "WRITETEXT", "UPDATETEXT"
+            },
+            { StatementCheck.WritesResult, "INTO" },
+            { StatementCheck.RunsSqlText, "EXEC", "EXECUTE", "IF", "WHILE", "GOTO", "RETURN" },
+            { StatementCheck.StopsSessions, "KILL", "SHUTDOWN" },
+            { StatementCheck.Administers, "RECONFIGURE", "DBCC", "BACKUP", "RESTORE", "CHECKPOINT", "ENABLE", "DISABLE" },
+            { StatementCheck.ChangesSettings, "SET", "USE", "SETUSER", "REVERT" },
+            { StatementCheck.ControlsTransaction, "BEGIN", "COMMIT", "ROLLBACK", "SAVE" },
+            { StatementCheck.KeepsSessionState, "DECLARE", "OPEN", "CLOSE", "DEALLOCATE" },
+            { "waits, or takes messages off a Service Broker queue (a write)", "WAITFOR", "RECEIVE", "SEND" },
+            { StatementCheck.TakesLocks, "TABLOCK", "TABLOCKX", "XLOCK", "UPDLOCK", "HOLDLOCK" },
+        },
+        Functions = new()
+        {
+            { StatementCheck.ConnectsElsewhere, "OPENROWSET", "OPENQUERY", "OPENDATASOURCE" },
+            { StatementCheck.RunsSqlText, "xp_*", "sp_*" },
+            { StatementCheck.ServerFiles, "fn_get_audit_file", "fn_xe_file_target_read_file", "fn_trace_gettable", "fn_dblog", "fn_dump_dblog" },
+        },
+    };
+
+    public StatementCheck Statements => Check;
 
     public string? UidUnsupported => null;
 
