@@ -13,7 +13,7 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
 
     public async Task<TestReport> TestAsync(SourceConnection connection, CancellationToken cancellationToken, ITestObserver? observer = null)
     {
-        using var run = new TestRun(new SecretScrubber(connection.SecretValues()), Deadline, cancellationToken) { Observer = observer };
+        using var run = new TestRun(connection.Scrubber, Deadline, cancellationToken) { Observer = observer };
         if (_drivers.TryGetValue(connection.Type.Name, out var driver))
         {
             await driver.TestAsync(run, connection);
@@ -32,10 +32,13 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
         return report;
     }
 
-    /// <summary>Lists schemas (or databases, datasets); throws <see cref="ConnectivityException"/> with a scrubbed message.</summary>
+    /// <summary>
+    /// Lists schemas (or databases, datasets); throws <see cref="ConnectivityException"/> with a
+    /// scrubbed message, shortened as a test step's is.
+    /// </summary>
     public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var scrubber = new SecretScrubber(connection.SecretValues());
+        var scrubber = connection.Scrubber;
         if (!_drivers.TryGetValue(connection.Type.Name, out var driver))
         {
             throw new ConnectivityException(FailureCodes.DriverError, $"Caravan cannot discover {connection.Type.DisplayName} schemas yet.");
@@ -49,7 +52,7 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
         }
         catch (ConnectivityException failure)
         {
-            throw new ConnectivityException(failure.Code, scrubber.Scrub(failure.Message));
+            throw new ConnectivityException(failure.Code, scrubber.Scrub(failure.Message, TestRun.MessageLimit));
         }
         catch (Exception exception) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested
             && exception is OperationCanceledException or TimeoutException)
@@ -59,7 +62,7 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
             logger.LogWarning("Discovery of a {Type} source failed with {Exception}", connection.Type.Name, exception.GetType().Name);
-            throw new ConnectivityException(FailureCodes.DriverError, scrubber.Scrub(exception.Message));
+            throw new ConnectivityException(FailureCodes.DriverError, scrubber.Scrub(exception.Message, TestRun.MessageLimit));
         }
     }
 }

@@ -56,25 +56,13 @@ public sealed class SourceConnection(SourceType type, JsonObject settings, IRead
         }
     }
 
-    /// <summary>Every secret value, for scrubbing messages (including those inside secret options).</summary>
-    public IEnumerable<string> SecretValues()
-    {
-        foreach (var (field, value) in secrets)
-        {
-            yield return value;
-            if (field == ServerOrConnectionStringType.SecretOptions && JsonNode.Parse(value) is JsonObject options)
-            {
-                foreach (var (_, option) in options)
-                {
-                    yield return option!.GetValue<string>();
-                }
-            }
-            else if (field == "service_account_key" && JsonNode.Parse(value) is JsonObject key
-                && key["private_key"] is JsonValue pem && pem.TryGetValue<string>(out var text))
-            {
-                // The PEM alone may be quoted by a library that never saw the whole key.
-                yield return text;
-            }
-        }
-    }
+    /// <summary>
+    /// The secret text of every stored secret, for scrubbing messages: what the type says is
+    /// secret in each (a password, a connection string's password and credential options, a key's
+    /// body), so the harmless rest of a document can still be quoted.
+    /// </summary>
+    public IEnumerable<string> SecretValues() => secrets.SelectMany(secret => type.SecretParts(secret.Key, secret.Value));
+
+    /// <summary>The scrubber of this source's secrets, made once (a prepared source keeps it for its queries).</summary>
+    public SecretScrubber Scrubber => field ??= new SecretScrubber(SecretValues());
 }

@@ -18,13 +18,21 @@ public sealed record TestReport(
 /// <summary>
 /// One connection test: runs named steps in order under an overall deadline, each with its own
 /// time limit; after a failure the remaining steps are recorded as skipped. Every message that
-/// leaves is scrubbed of the source's secret values, whatever a driver put in it.
+/// leaves is scrubbed of the source's secret values, whatever a driver put in it, and only then
+/// shortened to <see cref="MessageLimit"/>.
 /// </summary>
 public sealed class TestRun : IDisposable
 {
     public const string Ok = "ok";
     public const string Failed = "failed";
     public const string Skipped = "skipped";
+
+    /// <summary>
+    /// The longest message of a step or of a failed discovery: room for a server's own words and
+    /// the advice around them. Drivers do not shorten what a server said; this cut, made after
+    /// masking, is the only one.
+    /// </summary>
+    public const int MessageLimit = 500;
 
     private readonly List<TestStep> _steps = [];
     private readonly List<string> _plan = [];
@@ -151,38 +159,13 @@ public sealed class TestRun : IDisposable
             HasFailed = true;
         }
 
-        var step = new TestStep(name, status, (long)(_clock.Elapsed - started).TotalMilliseconds, code, message is null ? null : _scrubber.Scrub(message));
+        var step = new TestStep(name, status, (long)(_clock.Elapsed - started).TotalMilliseconds, code,
+            message is null ? null : _scrubber.Scrub(message, MessageLimit));
         _steps.Add(step);
         Observer?.Finished(step);
     }
 
-    private string Describe(Exception exception)
-    {
-        var message = exception.InnerException is { } inner && exception.Message.Length < 20 ? inner.Message : exception.Message;
-        return _scrubber.Scrub(message.Length > 300 ? message[..300] + "…" : message);
-    }
-}
-
-/// <summary>Removes every secret value of a source from text that is about to leave the process.</summary>
-public sealed class SecretScrubber(IEnumerable<string> secrets)
-{
-    public const string Mask = "[redacted]";
-
-    // Longest first, so a secret that contains another is removed whole.
-    private readonly string[] _secrets = [.. secrets.Where(s => s.Length >= 3).Distinct(StringComparer.Ordinal).OrderByDescending(s => s.Length)];
-
-    public string Scrub(string text)
-    {
-        foreach (var secret in _secrets)
-        {
-            text = text.Replace(secret, Mask, StringComparison.Ordinal);
-            var escaped = Uri.EscapeDataString(secret);
-            if (escaped != secret)
-            {
-                text = text.Replace(escaped, Mask, StringComparison.OrdinalIgnoreCase);
-            }
-        }
-
-        return text;
-    }
+    /// <summary>What an unexpected exception says; <see cref="Record"/> scrubs and shortens it.</summary>
+    private static string Describe(Exception exception) =>
+        exception.InnerException is { } inner && exception.Message.Length < 20 ? inner.Message : exception.Message;
 }

@@ -25,7 +25,7 @@ public sealed class PreparedSources(SourceWriter sources, IOptions<QueryOptions>
         }
 
         var connection = sources.Connect(source);
-        var prepared = new Prepared(source, connection, new SecretScrubber(connection.SecretValues()));
+        var prepared = new Prepared(source, connection, connection.Scrubber);
         if (_prepared.Count >= Math.Max(1, options.Value.MaxPools) * 2)
         {
             // Past the bound (twice the pools kept): start over rather than track use; preparing

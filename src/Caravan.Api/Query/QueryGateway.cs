@@ -137,7 +137,7 @@ public sealed class QueryGateway(
         }
         catch (ConnectivityException unreachable)
         {
-            return (new QueryFailure(QueryFailureKind.Unreachable, unreachable.Code, scrubber.Scrub(unreachable.Message)), run, row.Type);
+            return (new QueryFailure(QueryFailureKind.Unreachable, unreachable.Code, run.Scrub(unreachable.Message)), run, row.Type);
         }
         catch (Exception exception) when (exception is OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
@@ -148,7 +148,7 @@ public sealed class QueryGateway(
             && exception is not (OutOfMemoryException or InvalidProgramException))
         {
             _logger.LogWarning("A query on a {Type} source failed with {Exception}", row.Type, exception.GetType().Name);
-            return (new QueryFailure(QueryFailureKind.Unreachable, FailureCodes.DriverError, scrubber.Scrub(Shorten(exception.Message))), run, row.Type);
+            return (new QueryFailure(QueryFailureKind.Unreachable, FailureCodes.DriverError, run.Scrub(exception.Message)), run, row.Type);
         }
         finally
         {
@@ -165,6 +165,4 @@ public sealed class QueryGateway(
     private static string Unsupported(string type) => type == "MONGODB"
         ? "MONGODB sources do not take SQL: the query route runs SQL statements only. Use the connection test and schema discovery routes for MongoDB."
         : $"Caravan cannot run queries on {type} sources yet.";
-
-    private static string Shorten(string message) => message.Length > 300 ? message[..300] + "…" : message;
 }

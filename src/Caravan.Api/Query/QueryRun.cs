@@ -177,7 +177,11 @@ public sealed class QueryRun(
         new(new QueryFailure(QueryFailureKind.Timeout, QueryCodes.Timeout,
             $"The statement did not finish within {request.TimeoutMs} ms and was cancelled."), inner);
 
-    public string Scrub(string message) => scrubber.Scrub(message.Length > 1000 ? message[..1000] + "…" : message);
+    /// <summary>The longest message of a failed query; engines do not shorten what a database said, this cut (after masking) does.</summary>
+    public const int MessageLimit = 1000;
+
+    /// <summary>The text of a failure as it may leave: the source's secrets masked, then cut to <see cref="MessageLimit"/>.</summary>
+    public string Scrub(string message) => scrubber.Scrub(message, MessageLimit);
 
     private bool Cut(string limit)
     {

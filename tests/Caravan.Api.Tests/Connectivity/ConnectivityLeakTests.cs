@@ -7,7 +7,8 @@ namespace Caravan.Api.Tests.Connectivity;
 
 /// <summary>
 /// Failed connection tests and discoveries never show a secret: not in a response body, not in any
-/// log line. Every test uses a password of its own, so a hit can only come from that test.
+/// log line, and no six characters of one either (a message cut short must not keep part of it).
+/// Every test uses a password of its own, so a hit can only come from that test.
 /// </summary>
 public sealed class ConnectivityLeakTests(CaravanApp app)
 {
@@ -15,8 +16,8 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
     public async Task A_wrong_password_is_in_no_answer_and_no_log_line()
     {
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
-        await using var db = await ScratchDatabase.CreateAsync();
-        var wrong = "Wr0ng;pa'ss=" + Pg.Password("leak-auth");
+        await using var db = await ScratchDatabase.CreateAsync(password: SecretFragments.New());
+        var wrong = "Wr0ng;pa'ss=" + SecretFragments.New();
         var org = await app.NewOrganizationAsync();
         var body = db.Body(b => b["password"] = wrong);
         var id = await org.Http.CreateSourceAsync(body);
@@ -38,7 +39,7 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
     public async Task The_password_of_a_missing_database_is_in_no_answer_and_no_log_line()
     {
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
-        await using var db = await ScratchDatabase.CreateAsync(password: Pg.Password("leak-db"));
+        await using var db = await ScratchDatabase.CreateAsync(password: SecretFragments.New());
         var org = await app.NewOrganizationAsync();
         var body = db.Body(b => b["database_name"] = Pg.Unique("missing"));
         var id = await org.Http.CreateSourceAsync(body);
@@ -61,7 +62,7 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "2" });
         var org = await own.NewOrganizationAsync();
         using var silent = new RecordingListener(IPAddress.Loopback);
-        var password = Pg.Password("leak-timeout");
+        var password = SecretFragments.New();
         var body = StepReports.Body("127.0.0.1", silent.Port, password);
         var id = await org.Http.CreateSourceAsync(body);
 
@@ -80,7 +81,7 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
     public async Task The_password_of_an_egress_denied_source_is_in_no_answer_and_no_log_line()
     {
         var org = await app.NewOrganizationAsync();
-        var password = Pg.Password("leak-egress");
+        var password = SecretFragments.New();
         var body = StepReports.Body("169.254.169.254", 5432, password);
         var id = await org.Http.CreateSourceAsync(body);
 
@@ -99,7 +100,7 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
     public async Task The_password_of_an_unreachable_source_is_in_no_502_and_no_log_line()
     {
         var org = await app.NewOrganizationAsync();
-        var password = Pg.Password("leak-502");
+        var password = SecretFragments.New();
         var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", StepReports.ClosedPort(), password));
 
         var answers = new List<string>
@@ -117,8 +118,8 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
     {
         // sslmode=require against a server without TLS, then the same source against a closed port.
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
-        await using var db = await ScratchDatabase.CreateAsync(password: Pg.Password("leak-cs"));
-        var sslPassword = Pg.Password("leak-sslpw");
+        await using var db = await ScratchDatabase.CreateAsync(password: SecretFragments.New());
+        var sslPassword = SecretFragments.New();
         var url = $"postgresql://{db.Role}:{Uri.EscapeDataString(db.Password)}@{db.Host}:{db.Port}/{db.Database}"
             + $"?sslmode=require&sslpassword={sslPassword}&application_name=x";
         var body = new JsonObject { ["type"] = "postgres", ["connection_string"] = url }.ToJsonString();
@@ -140,7 +141,8 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
             await SendAsync(org.Http, HttpMethod.Get, $"/api/v1/sources/{id}/", null),
         };
 
-        AssertNowhere(answers, db.Password, sslPassword, url);
+        AssertNowhere(answers, db.Password, sslPassword);
+        AssertNoneWhole(app, answers, url);
     }
 
     private static async Task<string> SendAsync(HttpClient client, HttpMethod method, string url, string? json)
@@ -157,9 +159,21 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
 
     private void AssertNowhere(IReadOnlyList<string> answers, params string[] secrets) => AssertNowhere(app, answers, secrets);
 
+    /// <summary>
+    /// No secret in any answer or log line: whole or URL-encoded, nor any six characters of one.
+    /// The secrets are made by <see cref="SecretFragments.New"/>, whose fragments nothing else holds.
+    /// </summary>
     private static void AssertNowhere(CaravanApp app, IReadOnlyList<string> answers, params string[] secrets)
     {
-        var forms = secrets.SelectMany(s => new[] { s, Uri.EscapeDataString(s) }).Distinct(StringComparer.Ordinal).ToList();
+        AssertNoneWhole(app, answers, secrets);
+        SecretFragments.AssertNone(answers, secrets, "the answers");
+        SecretFragments.AssertNone(app.Logs.Lines, secrets, "the log lines");
+    }
+
+    /// <summary>Neither the values nor their URL-encoded forms, whole, in any answer or log line (for text made of secrets and more, such as a connection string).</summary>
+    private static void AssertNoneWhole(CaravanApp app, IReadOnlyList<string> answers, params string[] values)
+    {
+        var forms = values.SelectMany(s => new[] { s, Uri.EscapeDataString(s) }).Distinct(StringComparer.Ordinal).ToList();
         foreach (var form in forms)
         {
             Assert.All(answers, a => Assert.DoesNotContain(form, a, StringComparison.OrdinalIgnoreCase));

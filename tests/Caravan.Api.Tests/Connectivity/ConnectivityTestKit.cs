@@ -29,20 +29,27 @@ internal static class ConnectivityTestKit
         new(new EgressPolicy(Options.Create(egress ?? new EgressOptions())), Options.Create(connectivity ?? new ConnectivityOptions()));
 
     /// <summary>What Caravan would hand a driver for this create body (the type's parsing and defaults applied).</summary>
-    public static SourceConnection Connection(string typeName, JsonObject body)
+    public static SourceConnection Connection(string typeName, JsonObject body) =>
+        TryConnection(typeName, body) ?? throw new InvalidOperationException("The body is not valid for " + typeName);
+
+    /// <summary>The same, or null when a create with this body would be refused.</summary>
+    public static SourceConnection? TryConnection(string typeName, JsonObject body)
     {
         var type = SourceTypes.Find(typeName)!;
         var errors = new ValidationErrors();
-        // As from a request: values backed by parsed JSON, which is what the type's readers expect.
-        var change = SourceBodies.ReadFields(type, JsonNode.Parse(body.ToJsonString())!.AsObject(), ChangeMode.Create, errors);
-        Assert.True(errors.IsEmpty, "The body is not valid for " + typeName);
-        type.Check(change, null, errors);
-        Assert.True(errors.IsEmpty, "The body is not valid for " + typeName);
-        return SourceWriter.Unsaved(type, change);
+        // As from a request: values backed by parsed JSON, which is what the type's readers expect;
+        // type and account_name are the route's, not the type's fields.
+        var change = SourceBodies.ReadFields(type, JsonNode.Parse(body.ToJsonString())!.AsObject(), ChangeMode.Create, errors, "type", "account_name");
+        if (errors.IsEmpty)
+        {
+            type.Check(change, null, errors);
+        }
+
+        return errors.IsEmpty ? SourceWriter.Unsaved(type, change) : null;
     }
 
     public static TestRun Run(SourceConnection connection, TimeSpan deadline) =>
-        new(new SecretScrubber(connection.SecretValues()), deadline, CancellationToken.None);
+        new(connection.Scrubber, deadline, CancellationToken.None);
 
     public static JsonNode Step(JsonNode report, string name) =>
         report["steps"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == name)!;

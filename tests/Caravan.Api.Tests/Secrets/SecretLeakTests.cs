@@ -312,6 +312,135 @@ public sealed class SecretLeakTests
         AssertNoSecretOnDisk(dataDirectory, needles);
     }
 
+    /// <summary>
+    /// Every message path of every type, with a secret of its own in each of the type's secret
+    /// fields, scanned for any six characters of any of them: the test report and its streamed
+    /// form, discovery's 502, the query route's answer, the MCP tools' errors and every log line.
+    /// The HTTP services (ClickHouse, and the Snowflake, BigQuery and Databricks endpoints) are a
+    /// stand-in that repeats everything it receives, headers and body, in its error answer; the
+    /// others are a closed port.
+    /// </summary>
+    [Fact]
+    public async Task No_fragment_of_a_secret_reaches_a_message_path_of_any_type()
+    {
+        var secrets = new List<string>();
+        string New()
+        {
+            var secret = SecretFragments.New();
+            secrets.Add(secret);
+            return secret;
+        }
+
+        await using var echo = await Connectivity.StandIn.StartAsync(request => Echo(request, secrets));
+        await using var app = new OwnCaravan(new Dictionary<string, string?>
+        {
+            ["Caravan:Connectivity:TestTimeoutSeconds"] = "2",
+            ["Caravan:Connectivity:Endpoints:SNOWFLAKE"] = echo.Url,
+            ["Caravan:Connectivity:Endpoints:BIGQUERY"] = echo.Url,
+            ["Caravan:Connectivity:Endpoints:DATABRICKS"] = echo.Url,
+        });
+        var org = await app.NewOrganizationAsync();
+        var closed = Connectivity.ConnectivityTestKit.ClosedPort();
+        var echoPort = new Uri(echo.Url).Port;
+        using var ownKey = RSA.Create(2048);
+        var passphrase = New();
+        var bodies = new JsonObject[]
+        {
+            new() { ["type"] = "POSTGRES", ["hostname"] = "127.0.0.1", ["port"] = closed, ["username"] = "u", ["password"] = New(), ["database_name"] = "d" },
+            new() { ["type"] = "POSTGRES", ["connection_string"] = $"postgresql://u:{New()}@127.0.0.1:{closed}/d?sslpassword={New()}" },
+            new() { ["type"] = "SUPABASE", ["hostname"] = "127.0.0.1", ["port"] = closed, ["username"] = "u", ["password"] = New(), ["database_name"] = "d" },
+            new() { ["type"] = "MYSQL", ["hostname"] = "127.0.0.1", ["port"] = closed, ["username"] = "u", ["password"] = New(), ["database_name"] = "d" },
+            new() { ["type"] = "SINGLESTORE", ["hostname"] = "127.0.0.1", ["port"] = closed, ["username"] = "u", ["password"] = New(), ["database_name"] = "d" },
+            new() { ["type"] = "MSSQL", ["connection_string"] = $"Server=127.0.0.1,{closed};Database=d;User ID=u;Password={New()};Encrypt=False" },
+            new() { ["type"] = "MONGODB", ["connection_string"] = $"mongodb://u:{New()}@127.0.0.1:{closed}/d" },
+            new() { ["type"] = "CLICKHOUSE", ["host"] = "127.0.0.1", ["port"] = echoPort, ["username"] = "u", ["password"] = New(), ["secure"] = false },
+            new() { ["type"] = "SNOWFLAKE", ["account"] = "xy12345.us-east-1", ["user"] = "u", ["password"] = New() },
+            new()
+            {
+                ["type"] = "SNOWFLAKE", ["account"] = "xy12345.us-east-1", ["user"] = "own", ["private_key_passphrase"] = passphrase,
+                ["private_key"] = ownKey.ExportEncryptedPkcs8PrivateKeyPem(passphrase, new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 10_000)),
+            },
+            new()
+            {
+                ["type"] = "BIGQUERY",
+                ["service_account_key"] = new JsonObject
+                {
+                    ["type"] = "service_account", ["project_id"] = "caravan-test", ["private_key_id"] = New(), ["private_key"] = ownKey.ExportPkcs8PrivateKeyPem(),
+                    ["client_email"] = "reader@caravan-test.iam.gserviceaccount.com", ["token_uri"] = "https://oauth2.googleapis.com/token",
+                },
+            },
+            new() { ["type"] = "MOTHERDUCK", ["database_name"] = "my_db", ["token"] = New() },
+            new() { ["type"] = "DATABRICKS", ["server_hostname"] = "adb-1.azuredatabricks.net", ["http_path"] = "/sql/1.0/warehouses/abc", ["access_token"] = New() },
+        };
+        Assert.Equal(
+            Caravan.Api.Sources.Types.SourceTypes.All.Select(t => t.Name).Order(StringComparer.Ordinal),
+            bodies.Select(b => b["type"]!.GetValue<string>()).Distinct().Order(StringComparer.Ordinal));
+
+        var answers = new ConcurrentQueue<string>();
+        await Task.WhenAll(bodies.Select(async body =>
+        {
+            var id = await org.Http.CreateSourceAsync(Json(body));
+            foreach (var (method, url, content, accept) in new (HttpMethod, string, string?, string?)[]
+            {
+                (HttpMethod.Post, $"{SourcesUrl}{id}/test/", "{}", null),
+                (HttpMethod.Post, $"{SourcesUrl}{id}/test/", "{}", Caravan.Api.Connectivity.StreamedTest.MediaType),
+                (HttpMethod.Post, $"{SourcesUrl}test/", Json(body), null),
+                (HttpMethod.Get, $"{SourcesUrl}{id}/schemas/", null, null),
+                (HttpMethod.Post, $"{SourcesUrl}{id}/query/", """{"sql": "SELECT 1", "timeout_ms": 3000}""", null),
+            })
+            {
+                using var request = new HttpRequestMessage(method, new Uri(url, UriKind.Relative));
+                request.Content = content is null ? null : new StringContent(content, Encoding.UTF8, "application/json");
+                if (accept is not null)
+                {
+                    request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
+                }
+
+                using var response = await org.Http.SendAsync(request, TestContext.Current.CancellationToken);
+                answers.Enqueue($"{(int)response.StatusCode} {method} {url}\n{response.Headers}\n{await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)}");
+            }
+
+            await using var mcp = await Mcp.McpKit.ConnectAsync(app, org.Key);
+            answers.Enqueue(Mcp.McpKit.Text(await Mcp.McpKit.CallAsync(mcp, "list_schemas", new() { ["source_id"] = id })));
+            answers.Enqueue(Mcp.McpKit.Text(await Mcp.McpKit.CallAsync(mcp, "run_query", new() { ["source_id"] = id, ["sql"] = "SELECT 1", ["timeout_ms"] = 3000 })));
+        }));
+
+        // The stand-in did hear the secrets it could repeat.
+        Assert.Contains(echo.Requests, r => r.Header("X-ClickHouse-Key") is { Length: > 0 } key && secrets.Contains(key));
+        Assert.Contains(echo.Requests, r => r.Body.Contains("\"PASSWORD\"", StringComparison.Ordinal));
+        Assert.Contains(echo.Requests, r => r.Header("Authorization") is { } authorization && secrets.Any(authorization.Contains));
+        SecretFragments.AssertNone(answers, secrets, "the answers");
+        SecretFragments.AssertNone(app.Logs.Lines, secrets, "the log lines");
+    }
+
+    /// <summary>
+    /// An error answer that repeats the whole request on one line, in the shape each client reads a
+    /// message from; the first secret it repeats is placed across the point where drivers used to
+    /// cut a server's words (300 characters for ClickHouse, 200 for the REST services).
+    /// </summary>
+    private static Connectivity.Reply Echo(Connectivity.Recorded request, IReadOnlyList<string> secrets)
+    {
+        var clickHouse = request.Headers.ContainsKey("X-ClickHouse-User");
+        var said = request.Body.ReplaceLineEndings(" ") + " " + string.Join(", ", request.Headers
+            .OrderByDescending(h => h.Key is "Authorization" or "X-ClickHouse-Key")
+            .Select(h => $"{h.Key}: {h.Value}"));
+        var first = secrets.Select(secret => said.IndexOf(secret, StringComparison.Ordinal)).Where(at => at >= 0).DefaultIfEmpty(-1).Min();
+        var cut = clickHouse ? 300 : 200;
+        said = new string('.', first >= 0 ? Math.Max(0, cut - 10 - first) : 0) + said;
+        if (clickHouse)
+        {
+            return new Connectivity.Reply(401, $"Code: 516. DB::Exception: {said}\n", "text/plain");
+        }
+
+        return request.Path == "/token"
+            ? Connectivity.Reply.Json(400, new JsonObject { ["error"] = "invalid_grant", ["error_description"] = said }.ToJsonString())
+            : Connectivity.Reply.Json(401, new JsonObject
+            {
+                ["success"] = false, ["code"] = "390100", ["error_code"] = "UNAUTHENTICATED", ["message"] = said,
+                ["error"] = new JsonObject { ["code"] = 401, ["message"] = said },
+            }.ToJsonString());
+    }
+
     [Fact]
     public async Task A_ciphertext_moved_to_another_source_does_not_decrypt_and_the_api_fails_cleanly()
     {

@@ -73,8 +73,8 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
     {
         var error = answer.Json?["error"] as JsonObject;
         var message = answer.Field("error", "message") is { Length: > 0 } said
-            ? RestService.Excerpt(said)
-            : answer.Text.Length > 0 ? RestService.Excerpt(answer.Text) : $"HTTP {(int)answer.Status}";
+            ? RestService.OneLine(said)
+            : answer.Text.Length > 0 ? RestService.OneLine(answer.Text) : $"HTTP {(int)answer.Status}";
         var reason = error?["errors"] is JsonArray { Count: > 0 } errors && errors[0]?["reason"] is JsonValue r && r.TryGetValue<string>(out var text) ? text : null;
         return answer.Status switch
         {
@@ -152,8 +152,8 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
     {
         var error = exception.Error?.Error;
         var said = RestService.Redact(
-            RestService.Excerpt(string.Join(": ", new[] { error, exception.Error?.ErrorDescription }.Where(s => !string.IsNullOrEmpty(s)))),
-            account.PrivateKey);
+            RestService.OneLine(string.Join(": ", new[] { error, exception.Error?.ErrorDescription }.Where(s => !string.IsNullOrEmpty(s)))),
+            account.PrivateKeyBody);
         return error is "invalid_grant" or "invalid_client" or "unauthorized_client" || exception.StatusCode is HttpStatusCode.Unauthorized
             ? new ConnectivityException(FailureCodes.AuthFailed,
                 $"Google refused the service-account key ({said}). Check that the key is not deleted or disabled, and that the machine's clock is right.")
@@ -217,7 +217,7 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
     }
 
     private static ConnectivityException Redacted(ConnectivityException failure, string accessToken, ServiceAccount account) =>
-        new(failure.Code, RestService.Redact(failure.Message, accessToken, account.PrivateKey), failure.InnerException, failure.Step);
+        new(failure.Code, RestService.Redact(failure.Message, accessToken, account.PrivateKeyBody), failure.InnerException, failure.Step);
 
     /// <summary>The parts of a service-account key the driver uses.</summary>
     internal sealed record ServiceAccount(string ProjectId, string ClientEmail, string PrivateKey, string? PrivateKeyId, string? TokenUri)
@@ -249,6 +249,9 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
 
             return new ServiceAccount(projectId, email, privateKey, Field("private_key_id"), Field("token_uri"));
         }
+
+        /// <summary>The secret part of the private key, without its BEGIN and END lines, for masking.</summary>
+        public string PrivateKeyBody => Sources.Types.Field.PemBody(PrivateKey);
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"service account {ClientEmail} of {ProjectId}");
     }

@@ -86,19 +86,19 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
             return status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden
                 ? new(FailureCodes.AuthFailed, $"The server refused the user name or password (HTTP {(int)status}).")
                 : new(FailureCodes.DriverError, message.Length > 0
-                    ? $"ClickHouse answered HTTP {(int)status}: {Shorten(message)}"
+                    ? $"ClickHouse answered HTTP {(int)status}: {message}"
                     : $"ClickHouse answered HTTP {(int)status}. Check that the port is ClickHouse's HTTP interface (8123, or 8443 for HTTPS).");
         }
 
         return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) switch
         {
             // UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, AUTHENTICATION_FAILED
-            192 or 193 or 194 or 516 => new(FailureCodes.AuthFailed, $"The server refused the user name or password ({Shorten(message)})."),
+            192 or 193 or 194 or 516 => new(FailureCodes.AuthFailed, $"The server refused the user name or password ({message})."),
             // UNKNOWN_DATABASE
-            81 => new(FailureCodes.DatabaseNotFound, $"The database does not exist on this server ({Shorten(message)})."),
+            81 => new(FailureCodes.DatabaseNotFound, $"The database does not exist on this server ({message})."),
             // READONLY, DATABASE_ACCESS_DENIED, ACCESS_DENIED
-            164 or 291 or 497 => new(FailureCodes.InsufficientPrivilege, $"The user lacks a privilege Caravan needs ({Shorten(message)})."),
-            var code => new(FailureCodes.DriverError, $"ClickHouse error {code}: {Shorten(message)}"),
+            164 or 291 or 497 => new(FailureCodes.InsufficientPrivilege, $"The user lacks a privilege Caravan needs ({message})."),
+            var code => new(FailureCodes.DriverError, $"ClickHouse error {code}: {message}"),
         };
     }
 
@@ -231,8 +231,12 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
         return Encoding.UTF8.GetString(collected.GetBuffer(), 0, (int)collected.Length);
     }
 
-    /// <summary>Drops the C++ noise of old servers' messages (<c>e.displayText() = DB::Exception: ...</c>).</summary>
-    private static string Tidy(string line)
+    /// <summary>
+    /// Drops the C++ noise of old servers' messages (<c>e.displayText() = DB::Exception: ...</c>).
+    /// Not shortened: the test step, the discovery failure or the query failure it ends up in is
+    /// cut once its secrets are masked.
+    /// </summary>
+    internal static string Tidy(string line)
     {
         var text = ErrorCode().Replace(line, string.Empty, 1);
         text = text.Replace("e.displayText() = ", string.Empty, StringComparison.Ordinal)
@@ -240,8 +244,6 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
         var what = text.IndexOf(", e.what() = ", StringComparison.Ordinal);
         return (what >= 0 ? text[..what] : text).Trim();
     }
-
-    private static string Shorten(string message) => message.Length > 300 ? message[..300] + "…" : message;
 
     private static Exception Innermost(Exception exception)
     {

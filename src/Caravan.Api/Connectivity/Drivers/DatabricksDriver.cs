@@ -76,7 +76,7 @@ public sealed class DatabricksDriver(NetworkPath network, IOptions<ConnectivityO
     /// <summary>The stable code for a Databricks error, from the HTTP status and the error code.</summary>
     public static ConnectivityException Map(HttpStatusCode status, string? errorCode, string? message)
     {
-        var detail = string.IsNullOrEmpty(message) ? errorCode ?? $"HTTP {(int)status}" : RestService.Excerpt(message);
+        var detail = string.IsNullOrEmpty(message) ? errorCode ?? $"HTTP {(int)status}" : RestService.OneLine(message);
         var text = (errorCode ?? string.Empty) + " " + (message ?? string.Empty);
         if (status == HttpStatusCode.Unauthorized || errorCode is "UNAUTHENTICATED"
             || status == HttpStatusCode.Forbidden && errorCode is not "PERMISSION_DENIED")

@@ -246,9 +246,6 @@ public sealed class MotherDuckDriver(NetworkPath network, EgressPolicy policy) :
                 "database_name is not a MotherDuck database name (letters, digits and underscores; no ?, &, = or spaces); correct it with update-config.");
     }
 
-    private static string FirstLine(string text)
-    {
-        var line = text.Split('\n', 2)[0].Trim();
-        return line.Length > 300 ? line[..300] + "…" : line;
-    }
+    /// <summary>DuckDB's first line, the message proper; not shortened here (the scrubber cuts after masking).</summary>
+    private static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
 }

@@ -193,26 +193,18 @@ public static class RestService
         return new ConnectivityException(FailureCodes.DriverError, $"The request to {service} failed: {exception.Message}", exception);
     }
 
-    /// <summary>A short, single-line excerpt of an answer that was not the expected JSON.</summary>
-    public static string Excerpt(string text)
-    {
-        var line = string.Join(' ', text.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        return line.Length > 200 ? line[..200] + "…" : line;
-    }
+    /// <summary>
+    /// What a service said, on one line. Not shortened: a cut here would come before the secrets
+    /// are masked, so the scrubber that masks them makes the only cut (a test step's, a query's).
+    /// </summary>
+    public static string OneLine(string text) =>
+        string.Join(' ', text.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
-    /// <summary>Removes values that are secret but not stored (tokens made during the test, parts of a key).</summary>
-    public static string Redact(string text, params string?[] values)
-    {
-        foreach (var value in values)
-        {
-            if (!string.IsNullOrEmpty(value) && value.Length >= 3)
-            {
-                text = text.Replace(value, SecretScrubber.Mask, StringComparison.Ordinal);
-            }
-        }
-
-        return text;
-    }
+    /// <summary>
+    /// Masks values that are secret but not stored (tokens made during the test or the query), whole
+    /// and in part, as the source's own secrets are masked later; nothing is cut.
+    /// </summary>
+    public static string Redact(string text, params string?[] values) => new SecretScrubber(values).Scrub(text);
 
     /// <summary>The pause before the n-th status poll: short at first so quick statements answer quickly.</summary>
     public static TimeSpan Poll(int attempt) => TimeSpan.FromMilliseconds(Math.Min(1000, 25 * Math.Pow(1.6, Math.Min(attempt, 12))));

@@ -166,8 +166,8 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
     public static ConnectivityException Map(RestAnswer answer)
     {
         var code = answer.Field("code");
-        var message = answer.Field("message") is { Length: > 0 } said ? OneLine(said) : null;
-        var detail = message ?? (answer.Text.Length > 0 ? RestService.Excerpt(answer.Text) : $"HTTP {(int)answer.Status}");
+        var message = answer.Field("message") is { Length: > 0 } said ? RestService.OneLine(said) : null;
+        var detail = message ?? (answer.Text.Length > 0 ? RestService.OneLine(answer.Text) : $"HTTP {(int)answer.Status}");
         return code switch
         {
             "390144" or "390100" => AuthFailed(detail),
@@ -183,8 +183,6 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
 
     private static ConnectivityException AuthFailed(string detail) => new(FailureCodes.AuthFailed,
         $"Snowflake refused the credentials ({detail}). Check account and user; for a key pair, that the public key is registered for the user (ALTER USER ... SET RSA_PUBLIC_KEY).");
-
-    private static string OneLine(string text) => RestService.Excerpt(text);
 
     /// <summary>A Snowflake identifier as written in SQL: bare when it is a plain one, else quoted.</summary>
     private static string Identifier(string name) =>

@@ -139,7 +139,7 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
         }
 
         var code = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
-        var message = Tidy(line);
+        var message = ClickHouseDriver.Tidy(line);
         var said = $"ClickHouse error {code}: {message}";
         return code switch
         {
@@ -301,16 +301,6 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
         }
 
         return Encoding.UTF8.GetString(buffer, 0, total);
-    }
-
-    private static string Tidy(string line)
-    {
-        var text = ErrorCode().Replace(line, string.Empty, 1)
-            .Replace("e.displayText() = ", string.Empty, StringComparison.Ordinal)
-            .Replace("DB::Exception: ", string.Empty, StringComparison.Ordinal);
-        var what = text.IndexOf(", e.what() = ", StringComparison.Ordinal);
-        text = (what >= 0 ? text[..what] : text).Trim();
-        return text.Length > 300 ? text[..300] + "…" : text;
     }
 
     private static HttpClient Client(SocketsHttpHandler handler)

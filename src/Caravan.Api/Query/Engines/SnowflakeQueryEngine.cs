@@ -249,7 +249,7 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
         if (data?["queryResultFormat"] is JsonValue format && format.TryGetValue<string>(out var name) && !name.Equals("json", StringComparison.OrdinalIgnoreCase))
         {
             throw new ConnectivityException(FailureCodes.DriverError,
-                $"Snowflake sent the result as {RestService.Excerpt(name)}; Caravan reads JSON results only.");
+                $"Snowflake sent the result as {RestService.OneLine(name)}; Caravan reads JSON results only.");
         }
 
         // The inline rows (rowset) were read as they arrived.

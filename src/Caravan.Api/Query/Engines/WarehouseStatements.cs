@@ -60,7 +60,7 @@ internal static class RestQuery
 
     /// <summary>A one-line text without the given values (tokens made for this query are not stored secrets the scrubber knows).</summary>
     public static string Said(string text, params string?[] secrets) =>
-        Connectivity.Drivers.RestService.Redact(Connectivity.Drivers.RestService.Excerpt(text), secrets);
+        Connectivity.Drivers.RestService.Redact(Connectivity.Drivers.RestService.OneLine(text), secrets);
 
     /// <summary>A connectivity failure with the given values removed from its message.</summary>
     public static ConnectivityException Redacted(ConnectivityException failure, params string?[] secrets) =>

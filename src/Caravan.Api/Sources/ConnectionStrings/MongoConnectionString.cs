@@ -207,7 +207,11 @@ public static class MongoConnectionString
     /// The decoded password of a connection string that <see cref="TryParse"/> accepted, or null;
     /// for checks such as refusing a placeholder. Never put it in a message.
     /// </summary>
-    public static string? PasswordOf(string value)
+    public static string? PasswordOf(string value) =>
+        RawPasswordOf(value) is { } raw && ConnectionStringSyntax.TryPercentDecode(raw, out var password) ? password : null;
+
+    /// <summary>The password as written in the connection string (percent-encoded), or null.</summary>
+    public static string? RawPasswordOf(string value)
     {
         var schemeEnd = value.IndexOf("://", StringComparison.Ordinal);
         var text = schemeEnd < 0 ? value : value[(schemeEnd + 3)..];
@@ -215,8 +219,6 @@ public static class MongoConnectionString
         var authority = authorityEnd < 0 ? text : text[..authorityEnd];
         var at = authority.LastIndexOf('@');
         var colon = at < 0 ? -1 : authority.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 || colon > at || !ConnectionStringSyntax.TryPercentDecode(authority[(colon + 1)..at], out var password)
-            ? null
-            : password;
+        return colon < 0 || colon > at ? null : authority[(colon + 1)..at];
     }
 }

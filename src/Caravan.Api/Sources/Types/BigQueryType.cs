@@ -19,6 +19,9 @@ public sealed class BigQueryType : SourceType
             "Google Cloud service-account key: the JSON object, or a string holding it") { Required = true, MaxLength = 32 * 1024 },
         Field.Names("selected_datasets", "Dataset ids to include; empty means every dataset of the project"),
     ];
+
+    public override IEnumerable<string> SecretParts(string field, string value) =>
+        field == "service_account_key" ? ServiceAccountKey.SecretParts(value) : base.SecretParts(field, value);
 }
 
 /// <summary>Checks a service-account key without ever quoting it: it holds a private key.</summary>
@@ -100,6 +103,30 @@ internal static class ServiceAccountKey
         }
 
         return messages.Count == before ? key.ToJsonString() : null;
+    }
+
+    /// <summary>
+    /// The secret parts of a stored key: the body of its private key and the key's id. The rest
+    /// (project, client e-mail, Google's URLs) is no secret, and is named in messages.
+    /// </summary>
+    public static IEnumerable<string> SecretParts(string stored)
+    {
+        JsonObject? key;
+        try
+        {
+            key = JsonNode.Parse(stored) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            key = null;
+        }
+
+        if (key is null)
+        {
+            return [stored];
+        }
+
+        return new[] { Text(key, "private_key") is { } pem ? Field.PemBody(pem) : null, Text(key, "private_key_id") }.OfType<string>();
     }
 
     private static string? Text(JsonObject key, string name) =>

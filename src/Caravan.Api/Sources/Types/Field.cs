@@ -91,6 +91,24 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
         }
     }
 
+    /// <summary>
+    /// The base64 body of a PEM text, without its BEGIN and END lines, its headers
+    /// (<c>Proc-Type: ...</c>) and white space; bare base64 comes back as it is, less white space.
+    /// </summary>
+    public static string PemBody(string text)
+    {
+        var body = new System.Text.StringBuilder(text.Length);
+        foreach (var line in PemBoundaryPattern().Replace(text, "\n").Split('\n'))
+        {
+            if (!line.Contains(':', StringComparison.Ordinal))
+            {
+                body.Append(line.Where(c => !char.IsWhiteSpace(c)).ToArray());
+            }
+        }
+
+        return body.ToString();
+    }
+
     /// <summary>The placeholders clients and peer systems show in place of a secret.</summary>
     public static bool IsPlaceholder(string value) => PlaceholderPattern().IsMatch(value) || PeerMaskPattern().IsMatch(value);
 
@@ -285,6 +303,9 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
         JsonValueKind.Number => node.GetValue<JsonElement>().TryGetInt64(out _) ? "int" : "float",
         _ => "unknown",
     };
+
+    [GeneratedRegex(@"-----(BEGIN|END) [A-Z0-9 ]+-----")]
+    private static partial Regex PemBoundaryPattern();
 
     [GeneratedRegex(@"^[*•X]{3,}$")]
     private static partial Regex PlaceholderPattern();

@@ -125,6 +125,32 @@ public sealed class MongoDbType : SourceType
         change.Set(FormSetting, JsonValue.Create(ServerOrConnectionStringType.FieldsForm));
     }
 
+    /// <summary>
+    /// A connection string's secrets are its password, as written and decoded, and the values of
+    /// its credential options (tlsCertificateKeyFilePassword, an AWS session token in
+    /// authMechanismProperties); its hosts, user and database are not.
+    /// </summary>
+    public override IEnumerable<string> SecretParts(string field, string value)
+    {
+        if (field != ConnectionString || !MongoConnectionString.TryParse(value, out var parsed, out _))
+        {
+            return base.SecretParts(field, value);
+        }
+
+        var parts = new List<string>();
+        if (MongoConnectionString.RawPasswordOf(value) is { } raw)
+        {
+            parts.Add(raw);
+            parts.AddRange(MongoConnectionString.PasswordOf(value) is { } password ? [password] : []);
+        }
+
+        parts.AddRange(parsed.Options
+            .Where(option => ServerOrConnectionStringType.IsSecretOption(option.Key)
+                || option.Key.Equals("authMechanismProperties", StringComparison.OrdinalIgnoreCase))
+            .Select(option => option.Value));
+        return parts;
+    }
+
     public override IReadOnlyList<FieldForm> Forms =>
     [
         new(ServerOrConnectionStringType.ConnectionStringForm, "Connection string", [ConnectionString], [ConnectionString]),

@@ -95,6 +95,15 @@ public abstract partial class ServerOrConnectionStringType : SourceType
     /// </summary>
     public override IEnumerable<string> StoredSecrets => ["password", SecretOptions];
 
+    /// <summary>Secret options are kept as one JSON object: its values are the secrets, not its option names.</summary>
+    public override IEnumerable<string> SecretParts(string field, string value) =>
+        field == SecretOptions && JsonNode.Parse(value) is JsonObject options
+            ? options.Select(option => option.Value?.GetValue<string>()).OfType<string>()
+            : base.SecretParts(field, value);
+
+    /// <summary>True for a connection-string option whose value is a credential (sslpassword, PWD, ...).</summary>
+    public static bool IsSecretOption(string key) => SecretOptionPattern().IsMatch(key);
+
     public override IEnumerable<string> ExtraSettings => [OptionsSetting];
 
     public override IReadOnlyList<FieldForm> Forms =>
@@ -144,7 +153,7 @@ public abstract partial class ServerOrConnectionStringType : SourceType
         var secretOptions = new JsonObject();
         foreach (var (key, optionValue) in parsed.Options)
         {
-            (SecretOptionPattern().IsMatch(key) ? secretOptions : options)[key] = optionValue;
+            (IsSecretOption(key) ? secretOptions : options)[key] = optionValue;
         }
 
         change.Set(OptionsSetting, options.Count > 0 ? options : null);

@@ -125,8 +125,7 @@ public sealed partial class SnowflakeType : SourceType
     /// <summary>The bare base64 of a public key's SubjectPublicKeyInfo, or null when it is not an RSA key.</summary>
     private static string? NormalizePublicKey(string text)
     {
-        var body = PemHeaderPattern().Replace(text, string.Empty);
-        body = WhitespacePattern().Replace(body, string.Empty);
+        var body = Field.PemBody(text);
         try
         {
             var der = Convert.FromBase64String(body);
@@ -178,10 +177,4 @@ public sealed partial class SnowflakeType : SourceType
 
     [GeneratedRegex(@"^[A-Za-z0-9._-]+$")]
     private static partial Regex AccountPattern();
-
-    [GeneratedRegex(@"-----(BEGIN|END) [A-Z ]+-----")]
-    private static partial Regex PemHeaderPattern();
-
-    [GeneratedRegex(@"\s+")]
-    private static partial Regex WhitespacePattern();
 }

@@ -64,6 +64,16 @@ public abstract class SourceType
     /// <summary>The secrets the config readback lists, set or not: by default every secret field.</summary>
     public virtual IEnumerable<string> StoredSecrets => Fields.Where(f => f.IsSecret).Select(f => f.Name);
 
+    /// <summary>
+    /// The text of a stored secret that must appear in no message, whole or in part (see
+    /// <see cref="Connectivity.SecretScrubber"/>): by default the value itself, or the body of a PEM
+    /// key, whose BEGIN and END lines are no secret. A type whose secret is a document (a
+    /// connection string, a key file, a set of options) overrides this to name the parts that are
+    /// secret, so that the rest (host names, field names) is not masked wherever it appears.
+    /// </summary>
+    public virtual IEnumerable<string> SecretParts(string field, string value) =>
+        [value.TrimStart().StartsWith("-----BEGIN ", StringComparison.Ordinal) && Field.PemBody(value) is { Length: > 0 } body ? body : value];
+
     /// <summary>Non-secret settings the config readback shows besides the fields, such as connection-string options.</summary>
     public virtual IEnumerable<string> ExtraSettings => [];
 
