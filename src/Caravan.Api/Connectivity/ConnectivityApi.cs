@@ -4,6 +4,7 @@ using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
 using Caravan.Api.Sources.Types;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Caravan.Api.Tokens;
 
 namespace Caravan.Api.Connectivity;
 
@@ -52,7 +53,7 @@ public static class ConnectivityApi
         group.MapPost("/{id}/test/", TestStored).WithName("sources_test_stored_create").WithSummary("Test a data source's connection")
             .WithMetadata(RateBucketMetadata.Tests);
         group.MapGet("/{id}/schemas/", Schemas).WithName("sources_schemas_list").WithSummary("Discover a data source's schemas")
-            .WithMetadata(RateBucketMetadata.Tests);
+            .WithMetadata(RateBucketMetadata.Tests).AllowTokens(TokenScope.Read);
         return routes;
     }
 

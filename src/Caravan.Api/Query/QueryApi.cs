@@ -3,6 +3,7 @@ using Caravan.Api.Connectivity;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
 using Microsoft.Net.Http.Headers;
+using Caravan.Api.Tokens;
 
 namespace Caravan.Api.Query;
 
@@ -43,7 +44,7 @@ public static class QueryApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("query");
         group.MapPost("/{id}/query/", Run).WithName(OperationId).WithSummary("Run a read-only query")
-            .WithMetadata(RateBucketMetadata.Tests, KeyCheckedInQuery.Instance);
+            .WithMetadata(RateBucketMetadata.Tests, KeyCheckedInQuery.Instance).AllowTokens(TokenScope.Query);
         return routes;
     }
 
@@ -52,7 +53,7 @@ public static class QueryApi
     {
         // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
         // round trip before the database is reached. Still 401, then 429, before anything else.
-        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.PresentedKeyHash(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
+        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.Presented(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
 
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Tests) is { } refused)
         {

@@ -217,12 +217,23 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     /// <summary>The organization's live source as stored (settings and secrets as their JSON text).</summary>
     public async Task<StoredSource?> FindStoredAsync(Caller caller, long id, CancellationToken cancellationToken)
     {
+        // A token's caller sees only the token's sources; any other is not found, as if it did not exist.
+        if (caller.Token?.Sees(id) == false)
+        {
+            return null;
+        }
+
         await using var connection = await database.OpenAsync(cancellationToken);
         return await SourceRows.FindStoredAsync(connection, caller.OrganizationId, id, cancellationToken);
     }
 
     public async Task<SourceRow?> FindAsync(Caller caller, long id, CancellationToken cancellationToken)
     {
+        if (caller.Token?.Sees(id) == false)
+        {
+            return null;
+        }
+
         await using var connection = await database.OpenAsync(cancellationToken);
         return await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, null, cancellationToken);
     }

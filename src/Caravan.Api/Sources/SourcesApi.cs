@@ -7,6 +7,7 @@ using Caravan.Api.Hosting;
 using Caravan.Api.Sources.Types;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Caravan.Api.Tokens;
 
 namespace Caravan.Api.Sources;
 
@@ -23,7 +24,7 @@ public static class SourcesApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("sources");
 
-        group.MapGet("/", SourceListing.List).WithName("sources_list").WithSummary("List data sources");
+        group.MapGet("/", SourceListing.List).WithName("sources_list").WithSummary("List data sources").AllowTokens(TokenScope.Read);
         group.MapPost("/", Create).WithName("sources_create").WithSummary("Add connection");
         group.MapPost("/add/", AddLegacy).WithName("sources_add_create").WithSummary("Add connection (legacy route)");
         foreach (var type in SourceTypes.All.Where(t => t.AddRoute is not null))
@@ -44,7 +45,8 @@ public static class SourcesApi
                 .ExcludeFromDescription();
         }
 
-        group.MapGet("/{id}/", Retrieve).WithMetadata(KeyCheckedInQuery.Instance).WithName("sources_retrieve").WithSummary("Get data source details");
+        group.MapGet("/{id}/", Retrieve).WithMetadata(KeyCheckedInQuery.Instance).WithName("sources_retrieve").WithSummary("Get data source details")
+            .AllowTokens(TokenScope.Read);
         group.MapPut("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, true, ct))
             .WithName("sources_update").WithSummary("Update data source");
         group.MapPatch("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, false, ct))
@@ -220,7 +222,7 @@ public static class SourcesApi
         string id, HttpContext context, KeyedReads reads, RateLimits limits, CancellationToken cancellationToken)
     {
         // The hottest route checks the key and reads the source in one query (KeyCheckedInQuery).
-        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.PresentedKeyHash(context), ParseId(id) ?? 0, cancellationToken);
+        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.Presented(context), ParseId(id) ?? 0, cancellationToken);
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Requests) is { } refused)
         {
             return refused;
