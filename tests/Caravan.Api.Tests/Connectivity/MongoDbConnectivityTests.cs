@@ -226,6 +226,22 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task A_test_that_runs_out_of_time_after_a_second_host_was_refused_fails_at_the_step_it_was_on()
+    {
+        // Issue #12: ok false with every step ok or skipped, the refusal recorded under egress, which had passed for the seed.
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "4" });
+        var org = await own.NewOrganizationAsync();
+        using var silent = new SilentServer();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StringBody($"127.0.0.1:{silent.Port},169.254.169.254:80")).Expect(HttpStatusCode.OK);
+
+        StepReports.AssertFailedAt(report, "authenticate", FailureCodes.EgressDenied);
+        Assert.Equal("ok", Status(report, "egress"));
+        Assert.Equal("ok", Status(report, "connect"));
+        AssertNoSecret(report.Compact(), own);
+    }
+
+    [Fact]
     public async Task Discovery_refuses_a_metadata_host_among_several()
     {
         var org = await app.NewOrganizationAsync();
