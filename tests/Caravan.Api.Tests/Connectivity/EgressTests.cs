@@ -60,6 +60,25 @@ public sealed class EgressTests(CaravanApp app)
         Assert.Equal("skipped", StepReports.Status(report, "connect"));
     }
 
+    [Theory]
+    [InlineData("postgres")]
+    [InlineData("mysql")]
+    [InlineData("mssql")]
+    [InlineData("clickhouse")]
+    [InlineData("mongodb")]
+    public async Task An_IPv6_literal_host_is_connected_to_by_every_driver(string family)
+    {
+        using var listener = TryListen(IPAddress.IPv6Loopback);
+        Assert.SkipWhen(listener is null, "No IPv6 loopback here.");
+        var org = await app.NewOrganizationAsync();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", FamilyBody(family, "::1", listener.Port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+
+        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.IPv6Loopback));
+    }
+
     // ---- the policy itself: which addresses an IPv6 address carries ----
 
     [Theory]
@@ -367,20 +386,32 @@ public sealed class EgressTests(CaravanApp app)
         Assert.Contains("Caravan__Egress__Deny", await output + await error, StringComparison.Ordinal);
     }
 
+    private static RecordingListener? TryListen(IPAddress address)
+    {
+        try
+        {
+            return new RecordingListener(address, hangUp: true);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return null;
+        }
+    }
+
     private static EgressPolicy Policy(string? deny = null, string? allow = null) =>
         new(Microsoft.Extensions.Options.Options.Create(new EgressOptions { Deny = deny, Allow = allow }));
 
     /// <summary>A create body of <paramref name="family"/> whose host is <paramref name="host"/>.</summary>
-    private static string FamilyBody(string family, string host)
+    private static string FamilyBody(string family, string host, int port = 5432)
     {
         var bare = host.Trim('[', ']');
         var bracketed = bare.Contains(':', StringComparison.Ordinal) ? $"[{bare}]" : bare;
         JsonObject body = family switch
         {
-            "postgres" => JsonNode.Parse(StepReports.Body(host, 5432))!.AsObject(),
-            "mysql" or "mssql" => new() { ["type"] = family, ["hostname"] = host, ["port"] = 3306, ["username"] = "u", ["password"] = "not-the-password", ["database_name"] = "d" },
-            "clickhouse" => new() { ["type"] = family, ["host"] = host, ["port"] = 8443, ["username"] = "u", ["password"] = "not-the-password" },
-            "mongodb" => new() { ["type"] = family, ["connection_string"] = $"mongodb://u:not-the-password@{bracketed}:27017/d" },
+            "postgres" => JsonNode.Parse(StepReports.Body(host, port))!.AsObject(),
+            "mysql" or "mssql" => new() { ["type"] = family, ["hostname"] = host, ["port"] = port, ["username"] = "u", ["password"] = "not-the-password", ["database_name"] = "d" },
+            "clickhouse" => new() { ["type"] = family, ["host"] = host, ["port"] = port, ["username"] = "u", ["password"] = "not-the-password" },
+            "mongodb" => new() { ["type"] = family, ["connection_string"] = $"mongodb://u:not-the-password@{bracketed}:{port}/d" },
             "databricks" => new() { ["type"] = family, ["server_hostname"] = host, ["http_path"] = "/sql/1.0/warehouses/abc", ["access_token"] = "dapi-not-the-token" },
             _ => throw new ArgumentOutOfRangeException(nameof(family)),
         };
