@@ -11,6 +11,8 @@ using Caravan.Api.Sources;
 using Caravan.Api.WebConsole;
 using Microsoft.Extensions.Options;
 
+// Before anything is written: what Caravan and its native libraries create is the owner's only.
+OwnerOnlyFiles.RestrictUmask();
 var builder = WebApplication.CreateBuilder(args);
 
 // ASP.NET Core logs every request at Information (a dozen console lines per request, which more

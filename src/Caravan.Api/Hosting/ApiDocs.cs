@@ -49,9 +49,38 @@ internal static class ApiDocs
             .DisableDefaultFonts()
             .DisableTelemetry()
             .DisableAgent()
-            .DisableMcp());
+            .DisableMcp()
+
+            // The page starts Scalar with an inline script: a fresh nonce on each answer lets that
+            // one script run and no other (see DocsPolicy).
+            .WithNonce())
+            .Add(endpoint =>
+            {
+                var inner = endpoint.RequestDelegate ?? throw new InvalidOperationException("The docs endpoint has no request delegate.");
+                endpoint.RequestDelegate = context =>
+                {
+                    // Scalar makes the nonce while it writes the page, so the policy is set as the answer starts.
+                    context.Response.OnStarting(() =>
+                    {
+                        SecurityHeaders.Apply(context.Response, DocsPolicy(context.Items[ScalarOptions.NonceHttpContextItemKey] as string));
+                        return Task.CompletedTask;
+                    });
+                    return inner(context);
+                };
+            });
         return routes;
     }
+
+    /// <summary>
+    /// What Scalar needs from Caravan itself and nothing from elsewhere: its scripts from this
+    /// server (and the page's one inline script, by its nonce), the styles it injects as it renders
+    /// (inline style elements and attributes), images and fonts it inlines as data: URLs, and
+    /// requests to this server only (the OpenAPI document, "Test request").
+    /// </summary>
+    public static string DocsPolicy(string? nonce) =>
+        $"default-src 'none'; script-src 'self'{(string.IsNullOrEmpty(nonce) ? string.Empty : $" 'nonce-{nonce}'")}; "
+        + "style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'; "
+        + "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 }
 
 /// <summary>What the OpenAPI generator cannot infer about the sources routes (contract sections 1, 3–6).</summary>

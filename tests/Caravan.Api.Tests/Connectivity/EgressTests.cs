@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 
@@ -34,6 +35,123 @@ public sealed class EgressTests(CaravanApp app)
         StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
         Assert.Equal("ok", StepReports.Status(report, "resolve"));
         Assert.Equal(StepReports.PostgresSteps, StepReports.Names(report));
+    }
+
+    /// <summary>The addresses of issue #12 that reached connect, by every driver that takes a host.</summary>
+    public static readonly TheoryData<string, string> MetadataAddressesByFamily = new(
+        from family in new[] { "postgres", "mysql", "mssql", "clickhouse", "mongodb", "databricks" }
+        from host in new[]
+        {
+            "fd00:ec2::23", "fd20:ce::254", "168.63.129.16", "192.0.0.192", "::a9fe:a9fe", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::",
+            "[64:ff9b::a9fe:a9fe]", "::ffff:0:a9fe:a9fe", "2001:0:4136:e378:8000:63bf:5601:5601", "64:ff9b:1:a9fe:a9:fe00::",
+        }
+        select (family, host));
+
+    [Theory]
+    [MemberData(nameof(MetadataAddressesByFamily))]
+    public async Task A_metadata_address_or_an_IPv6_form_of_one_is_egress_denied_by_every_driver(string family, string host)
+    {
+        var org = await app.NewOrganizationAsync();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", FamilyBody(family, host)).Expect(HttpStatusCode.OK);
+
+        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Assert.Equal("ok", StepReports.Status(report, "resolve"));
+        Assert.Equal("skipped", StepReports.Status(report, "connect"));
+    }
+
+    [Theory]
+    [InlineData("postgres")]
+    [InlineData("mysql")]
+    [InlineData("mssql")]
+    [InlineData("clickhouse")]
+    [InlineData("mongodb")]
+    public async Task An_IPv6_literal_host_is_connected_to_by_every_driver(string family)
+    {
+        using var listener = TryListen(IPAddress.IPv6Loopback);
+        Assert.SkipWhen(listener is null, "No IPv6 loopback here.");
+        var org = await app.NewOrganizationAsync();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", FamilyBody(family, "::1", listener.Port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+
+        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.IPv6Loopback));
+    }
+
+    // ---- the policy itself: which addresses an IPv6 address carries ----
+
+    [Theory]
+    [InlineData("::ffff:169.254.169.254", "169.254.169.254")]
+    [InlineData("::169.254.169.254", "169.254.169.254")]
+    [InlineData("::ffff:0:169.254.169.254", "169.254.169.254")]
+    [InlineData("64:ff9b::169.254.169.254", "169.254.169.254")]
+    [InlineData("64:ff9b:1::a9fe:a9fe", "169.254.169.254")]
+    [InlineData("64:ff9b:1:a9fe:a9:fe00::", "169.254.169.254")]
+    [InlineData("64:ff9b:1:0:a9:fea9:fe00:0", "169.254.169.254")]
+    [InlineData("2002:a9fe:a9fe:1::5", "169.254.169.254")]
+    [InlineData("2001:0:a9fe:a9fe::1", "169.254.169.254")]
+    [InlineData("2001:0:4136:e378:8000:63bf:5601:5601", "169.254.169.254")]
+    [InlineData("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45")]
+    [InlineData("fd12:3456::5efe:169.254.169.254", "169.254.169.254")]
+    [InlineData("2001:db8::200:5efe:a9fe:a9fe", "169.254.169.254")]
+    public void An_IPv6_address_is_checked_as_each_IPv4_address_it_carries(string address, string carried)
+    {
+        Assert.Contains(IPAddress.Parse(carried), EgressPolicy.Forms(IPAddress.Parse(address)));
+        Assert.Equal(carried != "169.254.169.254", Policy().Allows(IPAddress.Parse(address)));
+    }
+
+    [Theory]
+    [InlineData("::1")]
+    [InlineData("127.0.0.1")]
+    [InlineData("10.1.2.3")]
+    [InlineData("192.168.1.20")]
+    [InlineData("fd12:3456::1")]
+    [InlineData("2001:db8::1")]
+    [InlineData("::ffff:10.1.2.3")]
+    [InlineData("64:ff9b::198.51.100.7")]
+    [InlineData("64:ff9b:1:c633:64:700::")]
+    [InlineData("2002:c633:6407::1")]
+    [InlineData("192.0.1.1")]
+    [InlineData("fd00:ec3::254")]
+    public void Loopback_private_and_public_addresses_and_their_IPv6_forms_are_allowed_by_default(string address)
+    {
+        Assert.True(Policy().Allows(IPAddress.Parse(address)), address);
+    }
+
+    [Theory]
+    [InlineData("::")]
+    [InlineData("0.0.0.0")]
+    [InlineData("0.1.2.3")]
+    [InlineData("192.0.0.192")]
+    [InlineData("192.0.0.8")]
+    [InlineData("168.63.129.16")]
+    [InlineData("100.100.100.200")]
+    [InlineData("fd00:ec2::23")]
+    [InlineData("fd00:ec2::254")]
+    [InlineData("fd20:ce::254")]
+    [InlineData("fe80::a9fe:a9fe")]
+    [InlineData("::ffff:168.63.129.16")]
+    [InlineData("64:ff9b::c000:c0")]
+    public void Metadata_agent_and_unspecified_addresses_are_denied_by_default(string address)
+    {
+        Assert.False(Policy().Allows(IPAddress.Parse(address)), address);
+    }
+
+    [Fact]
+    public void Deny_and_allow_see_an_embedded_form_as_its_IPv4_address_and_as_itself()
+    {
+        var denyPrivate = Policy(deny: "10.0.0.0/8");
+        var allowMetadata = Policy(allow: "169.254.169.254");
+        var allowNat64 = Policy(allow: "64:ff9b::/96");
+        var denyNat64 = Policy(deny: "64:ff9b::/96");
+
+        Assert.False(denyPrivate.Allows(IPAddress.Parse("64:ff9b::10.0.0.5")));
+        Assert.False(denyPrivate.Allows(IPAddress.Parse("2002:a00:5::1")));
+        Assert.True(allowMetadata.Allows(IPAddress.Parse("64:ff9b::169.254.169.254")));
+        Assert.False(allowNat64.Allows(IPAddress.Parse("64:ff9b::169.254.169.254")));
+        Assert.False(denyNat64.Allows(IPAddress.Parse("64:ff9b::198.51.100.7")));
+        Assert.True(denyNat64.Allows(IPAddress.Parse("198.51.100.7")));
     }
 
     [Theory]
@@ -266,6 +384,38 @@ public sealed class EgressTests(CaravanApp app)
         Assert.False(started, "Caravan started with Caravan__Egress__Deny=10.0.0.0/33.");
         Assert.NotEqual(0, process.ExitCode);
         Assert.Contains("Caravan__Egress__Deny", await output + await error, StringComparison.Ordinal);
+    }
+
+    private static RecordingListener? TryListen(IPAddress address)
+    {
+        try
+        {
+            return new RecordingListener(address, hangUp: true);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return null;
+        }
+    }
+
+    private static EgressPolicy Policy(string? deny = null, string? allow = null) =>
+        new(Microsoft.Extensions.Options.Options.Create(new EgressOptions { Deny = deny, Allow = allow }));
+
+    /// <summary>A create body of <paramref name="family"/> whose host is <paramref name="host"/>.</summary>
+    private static string FamilyBody(string family, string host, int port = 5432)
+    {
+        var bare = host.Trim('[', ']');
+        var bracketed = bare.Contains(':', StringComparison.Ordinal) ? $"[{bare}]" : bare;
+        JsonObject body = family switch
+        {
+            "postgres" => JsonNode.Parse(StepReports.Body(host, port))!.AsObject(),
+            "mysql" or "mssql" => new() { ["type"] = family, ["hostname"] = host, ["port"] = port, ["username"] = "u", ["password"] = "not-the-password", ["database_name"] = "d" },
+            "clickhouse" => new() { ["type"] = family, ["host"] = host, ["port"] = port, ["username"] = "u", ["password"] = "not-the-password" },
+            "mongodb" => new() { ["type"] = family, ["connection_string"] = $"mongodb://u:not-the-password@{bracketed}:{port}/d" },
+            "databricks" => new() { ["type"] = family, ["server_hostname"] = host, ["http_path"] = "/sql/1.0/warehouses/abc", ["access_token"] = "dapi-not-the-token" },
+            _ => throw new ArgumentOutOfRangeException(nameof(family)),
+        };
+        return body.ToJsonString();
     }
 
     private static bool Dispose((RecordingListener V4, RecordingListener V6) pair)

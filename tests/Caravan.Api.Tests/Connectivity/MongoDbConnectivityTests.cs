@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Connectivity.Drivers;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Mcp;
 using MongoDB.Bson;
 using MongoDB.Driver;
 using MongoDB.Driver.Core.Clusters;
@@ -61,6 +62,49 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         Assert.Equal("sales", settings.Credential.Source);
         Assert.Equal("sales", MongoDbDriver.DatabaseName(connection));
         Assert.False(settings.UseTls);
+    }
+
+    [Theory]
+    [InlineData("::1", "[::1]:27100")]
+    [InlineData("[::1]", "[::1]:27100")]
+    [InlineData("fe80::1", "[fe80::1]:27100")]
+    [InlineData("2001:db8::5", "[2001:db8::5]:27100")]
+    [InlineData("10.0.0.5", "10.0.0.5:27100")]
+    public void Settings_from_the_older_fields_take_an_IPv6_host(string host, string server)
+    {
+        var connection = Connection("MONGODB", new JsonObject
+        {
+            ["hostname"] = host, ["port"] = 27100, ["username"] = "reader", ["password"] = Password, ["database_name"] = "sales",
+        });
+
+        Assert.Equal(server, MongoDbDriver.Settings(connection).Server.ToString());
+    }
+
+    [Fact]
+    public async Task A_source_on_an_IPv6_host_is_tested_discovered_and_listed_by_MCP_without_a_500()
+    {
+        // Issue #12: the fields form with an IPv6 host threw an ArgumentException out of the driver (500s).
+        var port = ClosedIPv6Port();
+        Assert.SkipWhen(port is null, "No IPv6 loopback here.");
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "3" });
+        var org = await own.NewOrganizationAsync();
+        var body = FieldsBody("::1", port.Value);
+        var linkLocal = FieldsBody("fe80::1", 27017);
+        var id = await org.Http.CreateSourceAsync(body);
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", body).Expect(HttpStatusCode.OK);
+        var refused = await org.Http.PostJsonAsync("/api/v1/sources/test/", linkLocal).Expect(HttpStatusCode.OK);
+        var stored = await org.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "").Expect(HttpStatusCode.OK);
+        var discovery = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
+        await using var mcp = await McpKit.ConnectAsync(own, org.Key);
+        var (code, message) = (await mcp.CallAsync("list_schemas", new() { ["source_id"] = id })).Error();
+
+        StepReports.AssertFailedAt(report, "connect", FailureCodes.PortClosed);
+        StepReports.AssertFailedAt(stored, "connect", FailureCodes.PortClosed);
+        StepReports.AssertFailedAt(refused, "egress", FailureCodes.EgressDenied);
+        Assert.Equal(FailureCodes.PortClosed, discovery["code"]!.GetValue<string>());
+        Assert.Equal(FailureCodes.PortClosed, code);
+        AssertNoSecret(report.Compact() + stored.Compact() + discovery.Compact() + message, own);
     }
 
     [Fact]
@@ -226,6 +270,22 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task A_test_that_runs_out_of_time_after_a_second_host_was_refused_fails_at_the_step_it_was_on()
+    {
+        // Issue #12: ok false with every step ok or skipped, the refusal recorded under egress, which had passed for the seed.
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "4" });
+        var org = await own.NewOrganizationAsync();
+        using var silent = new SilentServer();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StringBody($"127.0.0.1:{silent.Port},169.254.169.254:80")).Expect(HttpStatusCode.OK);
+
+        StepReports.AssertFailedAt(report, "authenticate", FailureCodes.EgressDenied);
+        Assert.Equal("ok", Status(report, "egress"));
+        Assert.Equal("ok", Status(report, "connect"));
+        AssertNoSecret(report.Compact(), own);
+    }
+
+    [Fact]
     public async Task Discovery_refuses_a_metadata_host_among_several()
     {
         var org = await app.NewOrganizationAsync();
@@ -235,6 +295,26 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
 
         Assert.Equal(FailureCodes.EgressDenied, failure["code"]!.GetValue<string>());
         AssertNoSecret(failure.Compact(), app);
+    }
+
+    private static string FieldsBody(string host, int port) => new JsonObject
+    {
+        ["type"] = "MONGODB", ["hostname"] = host, ["port"] = port, ["username"] = "reader", ["password"] = Password, ["database_name"] = "sales",
+    }.ToJsonString();
+
+    /// <summary>A port on ::1 with nothing listening, or null without an IPv6 loopback.</summary>
+    private static int? ClosedIPv6Port()
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.IPv6Loopback, 0);
+            listener.Start();
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
     }
 
     private static MongoCommandException Command(ConnectionId id, int code, string name) =>

@@ -252,6 +252,9 @@ internal static class StepReports
             }
         }
 
+        // A report is ok exactly when no step failed, and one that is not names the one step it failed at.
+        var failures = root["steps"]!.AsArray().Count(s => s!["status"]!.GetValue<string>() == "failed");
+        Assert.True(root["ok"]!.GetValue<bool>() ? failures == 0 : failures == 1, $"ok and the failed steps disagree: {report.ToJsonString()}");
         return root;
     }
 

@@ -34,15 +34,30 @@ public static class CaravanProcess
         return new Result(process.ExitCode, await output, await error);
     }
 
-    public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, params string[] args)
+    public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, params string[] args) =>
+        Start(settings, workingDirectory, umask: null, args);
+
+    /// <summary>
+    /// As <see cref="Start(IReadOnlyDictionary{string, string?}, string, string[])"/>, under the given
+    /// umask (octal, e.g. <c>022</c>) rather than the test process's own.
+    /// </summary>
+    public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, string? umask, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (umask is not null)
+        {
+            Assert.True(umask.All(c => c is >= '0' and <= '7'), "a umask is octal digits");
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add($"umask {umask} && exec dotnet \"$@\"");
+            start.ArgumentList.Add("sh");
+        }
+
         start.ArgumentList.Add(Dll);
         foreach (var arg in args)
         {
@@ -100,10 +115,13 @@ public static class CaravanProcess
         /// <summary>The lines written to standard error so far.</summary>
         public IReadOnlyCollection<string> Error => _error;
 
-        public static async Task<Server> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory)
+        /// <summary>The id of the Caravan process.</summary>
+        public int ProcessId => _process.Id;
+
+        public static async Task<Server> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory, string? umask = null)
         {
             var address = new Uri($"http://127.0.0.1:{FreePort()}");
-            var server = new Server(new Process { StartInfo = Start(settings, directory, "--urls", address.ToString()) }, address);
+            var server = new Server(new Process { StartInfo = Start(settings, directory, umask, "--urls", address.ToString()) }, address);
             server._process.OutputDataReceived += (_, e) => server._output.Enqueue(e.Data ?? string.Empty);
             server._process.ErrorDataReceived += (_, e) => server._error.Enqueue(e.Data ?? string.Empty);
             server._process.Start();

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Text;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 using Caravan.Api.Tests.Query;
@@ -272,12 +271,5 @@ public sealed class McpServerTests(CaravanApp app)
          "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}
         """);
 
-    private static HttpRequestMessage Message(string json)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
-        request.Headers.TryAddWithoutValidation("MCP-Protocol-Version", "2025-06-18");
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        return request;
-    }
+    private static HttpRequestMessage Message(string json) => McpKit.Message(json);
 }

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Security.Authentication;
+using Caravan.Api.Sources.ConnectionStrings;
 using MongoDB.Bson;
 using MongoDB.Driver;
 using MongoDB.Driver.Core.Configuration;
@@ -117,7 +118,7 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
 
         var host = connection.Text("hostname")
             ?? throw new ConnectivityException(FailureCodes.DriverError, "The source has no connection string or host name yet; complete its configuration with update-config.");
-        var settings = new MongoClientSettings { Server = new MongoServerAddress(host.Trim('[', ']'), connection.Port) };
+        var settings = new MongoClientSettings { Server = new MongoServerAddress(HostNames.ForAuthority(host), connection.Port) };
         if (connection.Text("username") is { } user)
         {
             // As in a mongodb:// URI, the database in the path is where the user is defined.

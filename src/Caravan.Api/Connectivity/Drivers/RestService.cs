@@ -6,6 +6,7 @@ using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Caravan.Api.Sources.ConnectionStrings;
 using static Caravan.Api.Connectivity.DriverFailures;
 
 namespace Caravan.Api.Connectivity.Drivers;
@@ -61,13 +62,7 @@ public static class RestService
     }
 
     /// <summary>The https base URL of a host name or IP literal (IPv6 in brackets).</summary>
-    public static string HttpsUrl(string host)
-    {
-        var name = host.Trim('[', ']');
-        return System.Net.IPAddress.TryParse(name, out var address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
-            ? $"https://[{name}]/"
-            : $"https://{name}/";
-    }
+    public static string HttpsUrl(string host) => $"https://{HostNames.ForAuthority(host)}/";
 
     public static bool IsOverridden(ConnectivityOptions options, string type) =>
         options.Endpoints.TryGetValue(type, out var configured) && !string.IsNullOrWhiteSpace(configured);

@@ -68,6 +68,16 @@ public static class HostNames
         return IsBracketed(value) ? value[1..^1] : value;
     }
 
+    /// <summary>
+    /// The host as it goes into a URL or a <c>host:port</c> pair: an IPv6 literal in square
+    /// brackets (drivers refuse it bare, as its colons would read as a port), anything else as is.
+    /// </summary>
+    public static string ForAuthority(string value)
+    {
+        var host = Normalize(value);
+        return IPAddress.TryParse(host, out var address) && address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{host}]" : host;
+    }
+
     private static bool IsBracketed(string value) =>
         value.Length >= 2 && value[0] == '[' && value[^1] == ']';
 
