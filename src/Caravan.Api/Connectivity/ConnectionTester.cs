@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Connectivity;

@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 using Caravan.Api.Auth;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Caravan.Api.Connectivity;

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Caravan.Api.Revisions;
 using Caravan.Api.Sources;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;

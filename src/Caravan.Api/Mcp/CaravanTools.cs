@@ -8,7 +8,7 @@ using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Query;
 using Caravan.Api.Sources;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 

@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using System.Collections.Concurrent;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Sources;

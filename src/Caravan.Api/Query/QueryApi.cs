@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Hosting;

@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using System.Diagnostics;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;

@@ -1,7 +1,6 @@
 using System.Net;
 using Caravan.Api.Hosting;
-using Caravan.Api.Sources.ConnectionStrings;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Sources;
 

@@ -4,7 +4,7 @@ using Caravan.Api.Auth;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Secrets;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Sources;
 

@@ -2,12 +2,11 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
-using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Sources;

@@ -4,7 +4,7 @@ using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Http.HttpResults;
 

@@ -7,7 +7,7 @@ using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Tests.Connectivity;

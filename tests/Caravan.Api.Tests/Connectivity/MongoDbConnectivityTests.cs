@@ -1,10 +1,10 @@
+using Caravan.Api.Connectors.MongoDb;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Connectivity.Drivers;
 using Caravan.Api.Tests.Infrastructure;
 using Caravan.Api.Tests.Mcp;
 using MongoDB.Bson;

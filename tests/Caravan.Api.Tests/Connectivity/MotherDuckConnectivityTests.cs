@@ -1,7 +1,7 @@
+using Caravan.Api.Connectors.MotherDuck;
 using System.Net;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Connectivity.Drivers;
 using Caravan.Api.Tests.Infrastructure;
 using DuckDB.NET.Data;
 using static Caravan.Api.Tests.Connectivity.ConnectivityTestKit;

@@ -1,9 +1,9 @@
+using Caravan.Api.Connectors.Postgres;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Connectivity.Drivers;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Infrastructure;
 using Caravan.Api.Tests.Sources;
 using Npgsql;

@@ -1,10 +1,11 @@
+using Caravan.Api.Connectors.SqlServer;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Connectivity.Drivers;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Infrastructure;
 using Microsoft.Data.SqlClient;
 using static Caravan.Api.Tests.Connectivity.ConnectivityTestKit;

@@ -21,7 +21,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     internal static readonly string? ClickHouse = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE");
     private static readonly string ClickHouseUser = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE_USER") ?? "default";
     private static readonly string ClickHousePassword = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE_PASSWORD") ?? string.Empty;
-    private const string ClickHouseUid = Caravan.Api.Query.Engines.ClickHouseQueryEngine.UidSetting;
+    private const string ClickHouseUid = Caravan.Api.Connectors.ClickHouse.ClickHouseQueryEngine.UidSetting;
 
     // ---- MariaDB ----
 

@@ -193,7 +193,7 @@ public sealed class RestEngineQueryTests : IDisposable
     [InlineData(0xA000, "several statements")]
     public void Snowflake_statement_types_that_may_run_are_SELECT_SHOW_and_DESCRIBE(long statementTypeId, string? refusal)
     {
-        Assert.Equal(refusal, Caravan.Api.Query.Engines.SnowflakeQueryEngine.Refusal(statementTypeId));
+        Assert.Equal(refusal, Caravan.Api.Connectors.Snowflake.SnowflakeQueryEngine.Refusal(statementTypeId));
     }
 
     [Fact]
@@ -581,7 +581,7 @@ public sealed class RestEngineQueryTests : IDisposable
     [InlineData("SELECT * FROM t WHERE x IN (SELECT 1) // ok\nUNION ALL SELECT 2", true)]
     public void The_warehouse_lexer_check_is_conservative(string sql, bool allowed)
     {
-        Assert.Equal(allowed, Caravan.Api.Query.Engines.WarehouseStatements.Check(Caravan.Api.Query.SqlDialect.Snowflake, "Snowflake").Refusal(sql) is null);
+        Assert.Equal(allowed, Caravan.Api.Connectors.WarehouseStatements.Check(Caravan.Api.Query.SqlDialect.Snowflake, "Snowflake").Refusal(sql) is null);
     }
 
     // ---------------------------------------------------------------- all three

@@ -1,5 +1,8 @@
+using Caravan.Api.Connectors.MotherDuck;
+using Caravan.Api.Connectors.ClickHouse;
+using Caravan.Api.Connectors.MySql;
+using Caravan.Api.Connectors.Postgres;
 using System.Net;
-using Caravan.Api.Query.Engines;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 
