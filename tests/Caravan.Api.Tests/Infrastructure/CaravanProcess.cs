@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -140,6 +141,33 @@ public static class CaravanProcess
             var client = new HttpClient { BaseAddress = Address };
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
             return client;
+        }
+
+        /// <summary>
+        /// Stops the process as a service manager does (SIGTERM), so it shuts down and writes out what
+        /// it logged; killed if it takes more than 10 s.
+        /// </summary>
+        public async Task StopAsync()
+        {
+            if (_process.HasExited)
+            {
+                return;
+            }
+
+            using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await signal.WaitForExitAsync();
+            }
+
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                await _process.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
         }
 
         public void Dispose()

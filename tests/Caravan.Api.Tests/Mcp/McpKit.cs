@@ -10,9 +10,12 @@ namespace Caravan.Api.Tests.Mcp;
 internal static class McpKit
 {
     /// <summary>An MCP client on <c>/mcp</c> sending <paramref name="key"/> as a bearer token (or as X-API-Key).</summary>
-    public static async Task<McpClient> ConnectAsync(CaravanApp app, string key, bool asApiKeyHeader = false)
+    public static Task<McpClient> ConnectAsync(CaravanApp app, string key, bool asApiKeyHeader = false) =>
+        ConnectAsync(app.CreateClient(), key, asApiKeyHeader);
+
+    /// <summary>An MCP client on <c>/mcp</c> of the server <paramref name="http"/> is addressed to (it takes the client over).</summary>
+    public static async Task<McpClient> ConnectAsync(HttpClient http, string key, bool asApiKeyHeader = false)
     {
-        var http = app.CreateClient();
         var options = new HttpClientTransportOptions
         {
             Endpoint = new Uri(http.BaseAddress!, "/mcp"),
