@@ -36,13 +36,13 @@ public static class CaravanProcess
     }
 
     public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, params string[] args) =>
-        Start(settings, workingDirectory, umask: null, args);
+        StartUnderUmask(settings, workingDirectory, umask: null, args);
 
     /// <summary>
     /// As <see cref="Start(IReadOnlyDictionary{string, string?}, string, string[])"/>, under the given
-    /// umask (octal, e.g. <c>022</c>) rather than the test process's own.
+    /// umask (octal, e.g. <c>022</c>) rather than the test process's own, when there is one.
     /// </summary>
-    public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, string? umask, params string[] args)
+    public static ProcessStartInfo StartUnderUmask(IReadOnlyDictionary<string, string?> settings, string workingDirectory, string? umask, params string[] args)
     {
         var start = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
@@ -106,7 +106,7 @@ public static class CaravanProcess
         public static async Task<Server> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory, string? umask = null)
         {
             var address = new Uri($"http://127.0.0.1:{FreePort()}");
-            var server = new Server(new Process { StartInfo = Start(settings, directory, umask, "--urls", address.ToString()) }, address);
+            var server = new Server(new Process { StartInfo = StartUnderUmask(settings, directory, umask, "--urls", address.ToString()) }, address);
             server._process.OutputDataReceived += (_, e) => server._output.Enqueue(e.Data ?? string.Empty);
             server._process.ErrorDataReceived += (_, e) => server._error.Enqueue(e.Data ?? string.Empty);
             server._process.Start();
