@@ -23,6 +23,10 @@ builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.M
     InitialData = [new("Logging:LogLevel:Microsoft.AspNetCore", "Warning")],
 });
 builder.Logging.AddBatchedConsole();
+
+// Kestrel and HttpClient log request content (a malformed header, with the API key in it) at
+// Debug and Trace: those categories are held above that whatever the configuration says.
+builder.Logging.AddFrameworkFloors();
 var isCommand = CommandLine.IsCommand(args);
 if (isCommand)
 {

@@ -137,7 +137,8 @@ public sealed class Database : IAsyncDisposable
         {
             // The store holds the secrets' ciphertexts and every connection detail: its folder and
             // file are the owner's only. SQLite gives the -wal, -shm and journal files it creates
-            // later the mode of the database file, so creating that one 0600 covers them too.
+            // later the mode of the database file, so creating that one 0600 covers them too. (A
+            // file: URI is not a path; what SQLite creates for it is covered by the umask.)
             var path = Path.GetFullPath(builder.DataSource);
             if (Path.GetDirectoryName(path) is { Length: > 0 } directory)
             {

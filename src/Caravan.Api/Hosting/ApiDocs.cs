@@ -74,8 +74,8 @@ internal static class ApiDocs
     /// <summary>
     /// What Scalar needs from Caravan itself and nothing from elsewhere: its scripts from this
     /// server (and the page's one inline script, by its nonce), the styles it injects as it renders
-    /// (inline style elements and attributes), images and fonts it inlines as data: URLs, and
-    /// requests to this server only (the OpenAPI document, "Test request").
+    /// (style elements and attributes), its icon, and requests to this server only (the OpenAPI
+    /// document, "Test Request"). No eval: its validation library checks for it once and does without.
     /// </summary>
     public static string DocsPolicy(string? nonce) =>
         $"default-src 'none'; script-src 'self'{(string.IsNullOrEmpty(nonce) ? string.Empty : $" 'nonce-{nonce}'")}; "

@@ -64,12 +64,12 @@ internal static class McpGate
             : (RateLimitFilter.Check(http, http.RequestServices.GetRequiredService<RateLimits>(), RateBucket.Requests), body);
     }
 
+    private static JsonTypeInfo<JsonRpcMessage> MessageInfo => (JsonTypeInfo<JsonRpcMessage>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(JsonRpcMessage));
+
     /// <summary>
     /// A 400 with the JSON-RPC error <c>-32602</c> (invalid params) for the request's id, as the SDK
     /// answers the messages it cannot read at all (with <c>-32600</c>).
     /// </summary>
-    private static JsonTypeInfo<JsonRpcMessage> MessageInfo => (JsonTypeInfo<JsonRpcMessage>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(JsonRpcMessage));
-
     private static async Task InvalidParamsAsync(HttpContext http, byte[] body, JsonException failure)
     {
         RequestId id = default;

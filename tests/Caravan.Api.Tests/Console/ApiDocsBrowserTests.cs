@@ -31,12 +31,13 @@ public sealed class ApiDocsBrowserTests(ConsoleBrowser browser) : IClassFixture<
 
         var loaded = await page.GotoAsync("/api/docs/");
         Assert.Contains("script-src 'self' 'nonce-", (await loaded!.AllHeadersAsync()).GetValueOrDefault("content-security-policy") ?? "(none)", StringComparison.Ordinal);
-        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Caravan API", Level = 1 })).ToBeVisibleAsync();
+        // Scalar's bundle is 5 MB of script: on a loaded machine it takes a while to render.
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Caravan API", Level = 1 })).ToBeVisibleAsync(new() { Timeout = 60_000 });
         await page.GetByText("List data sources").First.ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Test Request" }).First.ClickAsync();
         await page.Locator("input[placeholder='Token']:visible").Last.FillAsync(key);
         await page.Keyboard.PressAsync("Control+Enter");
-        await Expect(page.GetByText("200 OK").First).ToBeVisibleAsync();
+        await Expect(page.GetByText("200 OK").First).ToBeVisibleAsync(new() { Timeout = 30_000 });
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ConsoleBrowser.Screenshots, "api-docs-test-request.png") });
 
         // Scalar's validation library (zod) tries Function('') once to see whether it may compile

@@ -20,13 +20,16 @@ public sealed class FileModeTests
     public async Task A_first_start_with_the_defaults_creates_the_data_folder_0700_and_its_files_0600()
     {
         Assert.SkipWhen(OperatingSystem.IsWindows(), "Unix file modes only.");
-        Assert.SkipWhen(TestStore.IsPostgres, "The SQLite store's files; the PostgreSQL store has none.");
 
         // Issue #12: data/caravan.db and its -wal were 0644 in a 0755 folder. Started as a real
-        // process under the common umask 022, in an empty folder, with the default data paths.
+        // process under the common umask 022, in an empty folder, with the default data paths (on
+        // the PostgreSQL run, the store is a database and the folder holds the key file alone).
         var directory = CaravanApp.NewDataDirectory();
         var key = "cvn_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
-        using (var server = await CaravanProcess.Server.StartAsync(new Dictionary<string, string?> { ["Caravan:BootstrapApiKey"] = key }, directory, umask: "022"))
+        var settings = TestStore.IsPostgres ? TestStore.NewStoreSettings(directory) : [];
+        settings["Caravan:BootstrapApiKey"] = key;
+        string[] files = TestStore.IsPostgres ? ["master.key"] : ["caravan.db", "caravan.db-shm", "caravan.db-wal", "master.key"];
+        using (var server = await CaravanProcess.Server.StartAsync(settings, directory, umask: "022"))
         {
             using var http = server.Client(key);
             using var created = await http.PostAsync(new Uri("/api/v1/sources/", UriKind.Relative), HttpExtensions.Json(new Dictionary<string, object>
@@ -37,7 +40,7 @@ public sealed class FileModeTests
 
             var data = Path.Combine(directory, "data");
             Assert.Equal(OwnerFolder, File.GetUnixFileMode(data));
-            Assert.Equal(["caravan.db", "caravan.db-shm", "caravan.db-wal", "master.key"], Directory.GetFiles(data).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.Equal(files, Directory.GetFiles(data).Select(Path.GetFileName).Order(StringComparer.Ordinal));
             Assert.All(Directory.GetFiles(data), file => Assert.True(File.GetUnixFileMode(file) == OwnerFile, $"{file}: {File.GetUnixFileMode(file)}"));
             Assert.Equal("0077", Umask(server.ProcessId));
         }

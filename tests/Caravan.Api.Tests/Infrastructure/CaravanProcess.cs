@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -35,13 +36,13 @@ public static class CaravanProcess
     }
 
     public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, params string[] args) =>
-        Start(settings, workingDirectory, umask: null, args);
+        StartUnderUmask(settings, workingDirectory, umask: null, args);
 
     /// <summary>
     /// As <see cref="Start(IReadOnlyDictionary{string, string?}, string, string[])"/>, under the given
-    /// umask (octal, e.g. <c>022</c>) rather than the test process's own.
+    /// umask (octal, e.g. <c>022</c>) rather than the test process's own, when there is one.
     /// </summary>
-    public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, string? umask, params string[] args)
+    public static ProcessStartInfo StartUnderUmask(IReadOnlyDictionary<string, string?> settings, string workingDirectory, string? umask, params string[] args)
     {
         var start = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
@@ -121,7 +122,7 @@ public static class CaravanProcess
         public static async Task<Server> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory, string? umask = null)
         {
             var address = new Uri($"http://127.0.0.1:{FreePort()}");
-            var server = new Server(new Process { StartInfo = Start(settings, directory, umask, "--urls", address.ToString()) }, address);
+            var server = new Server(new Process { StartInfo = StartUnderUmask(settings, directory, umask, "--urls", address.ToString()) }, address);
             server._process.OutputDataReceived += (_, e) => server._output.Enqueue(e.Data ?? string.Empty);
             server._process.ErrorDataReceived += (_, e) => server._error.Enqueue(e.Data ?? string.Empty);
             server._process.Start();
@@ -156,6 +157,33 @@ public static class CaravanProcess
             var client = new HttpClient { BaseAddress = Address };
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
             return client;
+        }
+
+        /// <summary>
+        /// Stops the process as a service manager does (SIGTERM), so it shuts down and writes out what
+        /// it logged; killed if it takes more than 10 s.
+        /// </summary>
+        public async Task StopAsync()
+        {
+            if (_process.HasExited)
+            {
+                return;
+            }
+
+            using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await signal.WaitForExitAsync();
+            }
+
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                await _process.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
         }
 
         public void Dispose()
