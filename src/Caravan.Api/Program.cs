@@ -1,5 +1,6 @@
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
+using Caravan.Api.Connectors;
 using Caravan.Api.Cli;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
@@ -49,6 +50,7 @@ builder.Services.AddSingleton<SourceWriter>();
 builder.Services.AddSingleton<KeyedReads>();
 builder.Services.AddRevisions();
 builder.Services.AddSingleton<IdempotencyKeys>();
+builder.Services.AddConnectors();
 builder.Services.AddConnectivity();
 builder.Services.AddQuery();
 builder.Services.AddMcp();

@@ -36,10 +36,6 @@ public static class ConnectivityApi
         services.AddSingleton<NetworkPath>();
         services.AddSingleton<ConnectionTester>();
         services.AddSingleton<LastTests>();
-        foreach (var driver in typeof(IDriver).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IDriver).IsAssignableFrom(t)))
-        {
-            services.AddSingleton(typeof(IDriver), driver);
-        }
 
         return services;
     }
@@ -111,7 +107,7 @@ public static class ConnectivityApi
         try
         {
             var discovery = await tester.DiscoverAsync(connection, cancellationToken);
-            var selected = SelectionField(connection.Type) is { } field ? connection.Names(field).ToHashSet(StringComparer.Ordinal) : [];
+            var selected = connection.Type.SelectionField?.Name is { } field ? connection.Names(field).ToHashSet(StringComparer.Ordinal) : [];
             return TypedResults.Json(
                 new DiscoveryResponse(discovery.Kind, [.. discovery.Names.Select(n => new SchemaEntry(n, selected.Contains(n)))]),
                 ApiJson.Context.DiscoveryResponse);
@@ -135,7 +131,7 @@ public static class ConnectivityApi
             return ApiResults.Invalid(errors);
         }
 
-        if (connection is null || SelectionField(connection.Type) is not { } field || !body.ContainsKey(field))
+        if (connection is null || connection.Type.SelectionField?.Name is not { } field || !body.ContainsKey(field))
         {
             return null;
         }
@@ -178,5 +174,4 @@ public static class ConnectivityApi
         }
     }
 
-    private static string? SelectionField(SourceType type) => type.Fields.FirstOrDefault(f => f.Kind == FieldKind.NameList)?.Name;
 }

@@ -53,10 +53,7 @@ public sealed class EgressPolicy
     {
         _deny = [.. BuiltInDeny.Select(IPNetwork.Parse), .. ParseList(options.Value.Deny, "Caravan__Egress__Deny")];
         _allow = ParseList(options.Value.Allow, "Caravan__Egress__Allow");
-        AllowLocalFiles = options.Value.AllowLocalFiles;
     }
-
-    public bool AllowLocalFiles { get; }
 
     public static bool IsMetadataName(string host) => MetadataNames.Contains(host.TrimEnd('.'));
 

@@ -118,11 +118,14 @@ public sealed class TestRun : IDisposable
     /// Declares the steps of this test in report order. A planned step that never runs (an
     /// earlier one failed, or it does not apply) is reported as skipped.
     /// </summary>
-    public void Plan(params string[] names)
+    public void Plan(IEnumerable<string> names)
     {
         _plan.AddRange(names);
         Observer?.Planned(_plan);
     }
+
+    /// <summary>Records <paramref name="name"/> as failed with <paramref name="failure"/>, a problem found before any work (the source is not configured for it).</summary>
+    public Task FailAsync(string name, ConnectivityException failure) => StepAsync(name, _ => Task.FromException(failure));
 
     /// <summary>Records a step that does not apply to this source, with the reason.</summary>
     public void Skip(string name, string? reason = null)

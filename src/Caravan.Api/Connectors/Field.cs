@@ -1,4 +1,3 @@
-using Caravan.Api.Connectors.BigQuery;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -14,6 +13,7 @@ public enum FieldKind
     Boolean,
     NameList,
     Secret,
+    /// <summary>A secret that is a JSON document (an object, or a string holding one), such as a service-account key.</summary>
     ServiceAccountKey,
 
     /// <summary>Text that may span lines, such as a PEM public key.</summary>
@@ -38,9 +38,24 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
 
     public bool IsSecret => Kind is FieldKind.Secret or FieldKind.ServiceAccountKey;
 
+    /// <summary>
+    /// Whether the field says where the connection goes (a host, a Snowflake account): the rebind
+    /// guard asks for the stored secrets again when it changes. Host fields are destinations.
+    /// </summary>
+    public bool IsDestination { get; init; }
+
+    /// <summary>
+    /// Whether a new value brings its own credentials and replaces every stored one (a connection
+    /// string): sending it never keeps a stored secret, so the rebind guard lets it through.
+    /// </summary>
+    public bool CarriesCredentials { get; init; }
+
+    /// <summary>The type's own check of a document secret (<see cref="FieldKind.ServiceAccountKey"/>): the value to store, or messages.</summary>
+    public Func<JsonNode, List<string>, string?>? ReadDocument { get; init; }
+
     public static Field Text(string name, string description) => new(name, FieldKind.Text, description);
 
-    public static Field Host(string name, string description) => new(name, FieldKind.Host, description);
+    public static Field Host(string name, string description) => new(name, FieldKind.Host, description) { IsDestination = true };
 
     public static Field Port(int defaultPort) => new("port", FieldKind.Port, "Port number") { Default = defaultPort };
 
@@ -52,7 +67,13 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
 
     public static Field Pem(string name, string description) => new(name, FieldKind.Pem, description) { MaxLength = 8192 };
 
+    /// <summary>A secret that is a JSON document, checked by <paramref name="read"/>.</summary>
+    public static Field Document(string name, string description, Func<JsonNode, List<string>, string?> read) =>
+        new(name, FieldKind.ServiceAccountKey, description) { ReadDocument = read, MaxLength = 32 * 1024 };
+
     public Field AsRequired() => this with { Required = true };
+
+    public Field AsDestination() => this with { IsDestination = true };
 
     /// <summary>
     /// Checks one value sent by a client. Returns the value to store (a JSON node for settings,
@@ -76,7 +97,7 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
             case FieldKind.NameList:
                 return ParseNames(node, messages);
             case FieldKind.ServiceAccountKey:
-                return ServiceAccountKey.Parse(node, messages);
+                return ReadDocument!(node, messages);
             case FieldKind.Secret:
                 return ParseSecret(node, messages);
             default:

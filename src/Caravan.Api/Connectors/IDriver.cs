@@ -1,7 +1,8 @@
 using Caravan.Api.Connectivity;
+
 namespace Caravan.Api.Connectors;
 
-/// <summary>What discovery found: the kind of container and the names, system ones excluded.</summary>
+/// <summary>What discovery found: the kind of container (the type's <see cref="SourceType.SchemaKind"/>) and the names, system ones excluded.</summary>
 public sealed record Discovery(string Kind, IReadOnlyList<string> Names);
 
 /// <summary>
@@ -12,10 +13,33 @@ public sealed record Discovery(string Kind, IReadOnlyList<string> Names);
 /// </summary>
 public interface IDriver
 {
-    /// <summary>The connection types (SourceType.Name) this driver serves.</summary>
-    IReadOnlyCollection<string> Types { get; }
+    /// <summary>The connection types this driver serves.</summary>
+    IReadOnlyCollection<SourceType> Types { get; }
 
+    /// <summary>The steps of this driver's test, in report order: <see cref="TestSteps.Standard"/> unless it has no TLS of its own.</summary>
+    IReadOnlyList<string> Steps => TestSteps.Standard;
+
+    /// <summary>Runs the test's steps (planned by the caller from <see cref="Steps"/>).</summary>
     Task TestAsync(TestRun run, SourceConnection connection);
 
-    Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken);
+    /// <summary>The schemas (databases, datasets) of the source, system ones excluded.</summary>
+    Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken);
+}
+
+/// <summary>The steps of a connection test, named the same for every type so reports compare.</summary>
+public static class TestSteps
+{
+    public const string Resolve = "resolve";
+    public const string Egress = "egress";
+    public const string Connect = "connect";
+    public const string Tls = "tls";
+    public const string Authenticate = "authenticate";
+    public const string Query = "query";
+    public const string Schemas = "schemas";
+
+    /// <summary>The steps of a test of a database reached over the network.</summary>
+    public static IReadOnlyList<string> Standard { get; } = [Resolve, Egress, Connect, Tls, Authenticate, Query, Schemas];
+
+    /// <summary>The same without a TLS step of its own (an in-process database whose extension opens its own connections).</summary>
+    public static IReadOnlyList<string> WithoutTls { get; } = [Resolve, Egress, Connect, Authenticate, Query, Schemas];
 }

@@ -45,9 +45,9 @@ public static class RestService
     public const int MaxAnswerBytes = 16 * 1024 * 1024;
 
     /// <summary>The base URL of a service: the configured override for the type, else the public one.</summary>
-    public static Uri BaseUri(ConnectivityOptions options, string type, string publicUrl)
+    public static Uri BaseUri(ConnectivityOptions options, SourceType type, string publicUrl)
     {
-        if (options.Endpoints.TryGetValue(type, out var configured) && !string.IsNullOrWhiteSpace(configured))
+        if (options.Endpoints.TryGetValue(type.Name, out var configured) && !string.IsNullOrWhiteSpace(configured))
         {
             if (Uri.TryCreate(configured.Trim(), UriKind.Absolute, out var overridden) && overridden.Scheme is "http" or "https")
             {
@@ -55,7 +55,7 @@ public static class RestService
             }
 
             throw new ConnectivityException(FailureCodes.DriverError,
-                $"Caravan__Connectivity__Endpoints__{type} is not an http or https base URL.");
+                $"Caravan__Connectivity__Endpoints__{type.Name} is not an http or https base URL.");
         }
 
         return WithTrailingSlash(new Uri(publicUrl));
@@ -64,8 +64,8 @@ public static class RestService
     /// <summary>The https base URL of a host name or IP literal (IPv6 in brackets).</summary>
     public static string HttpsUrl(string host) => $"https://{HostNames.ForAuthority(host)}/";
 
-    public static bool IsOverridden(ConnectivityOptions options, string type) =>
-        options.Endpoints.TryGetValue(type, out var configured) && !string.IsNullOrWhiteSpace(configured);
+    public static bool IsOverridden(ConnectivityOptions options, SourceType type) =>
+        options.Endpoints.TryGetValue(type.Name, out var configured) && !string.IsNullOrWhiteSpace(configured);
 
     /// <summary>An absolute URL under a base URL; <paramref name="relative"/> has no leading '/'.</summary>
     public static Uri Under(Uri baseUri, string relative) => new(baseUri, relative.TrimStart('/'));

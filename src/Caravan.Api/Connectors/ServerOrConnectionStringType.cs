@@ -36,7 +36,7 @@ public abstract partial class ServerOrConnectionStringType : SourceType
         Field.Text("username", "User name"),
         Field.Secret("password", "Password"),
         Field.Text("database_name", "Database name"),
-        Field.Secret(ConnectionStringField, ConnectionStringDescription),
+        Field.Secret(ConnectionStringField, ConnectionStringDescription) with { CarriesCredentials = true },
         Field.Names("selected_schemas", "Schemas to include; empty means every non-system schema"),
     ];
 
@@ -47,6 +47,12 @@ public abstract partial class ServerOrConnectionStringType : SourceType
         {
             errors.Add(ValidationErrors.NonField,
                 $"Send either connection_string or the individual fields ({string.Join(", ", sentParts)}), not both.");
+            return;
+        }
+
+        if (change.Sent.Contains(ConnectionStringField) && !change.Gives(ConnectionStringField))
+        {
+            // Refused on its own (blank, not text, a placeholder): its error says all there is.
             return;
         }
 
@@ -93,6 +99,11 @@ public abstract partial class ServerOrConnectionStringType : SourceType
     /// options it carried that are credentials are, as one secret.
     /// </summary>
     public override IEnumerable<string> StoredSecrets => ["password", SecretOptions];
+
+    /// <summary>Options such as sslpassword came with a connection string and can only be replaced by one.</summary>
+    public override (string Field, string Message) Resend(string destination, string secret) => secret == SecretOptions
+        ? (ConnectionStringField, $"Changing {destination} requires sending connection_string again: the stored connection options include credentials.")
+        : base.Resend(destination, secret);
 
     /// <summary>Secret options are kept as one JSON object: its values are the secrets, not its option names.</summary>
     public override IEnumerable<string> SecretParts(string field, string value) =>

@@ -18,10 +18,14 @@ public sealed class SourceConnection(SourceType type, JsonObject settings, IRead
     public string? Text(string field) =>
         settings[field] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
 
+    /// <summary>The host Caravan connects to (the type's host field), or null for a type without one or a source without it yet.</summary>
+    public string? Host => type.HostField is { } host ? Text(host.Name) : null;
+
+    /// <summary>The settings in force: the stored ones with the type's defaults filled in (<see cref="SourceType.Effective"/>).</summary>
+    public JsonObject Effective => field ??= type.Effective(settings);
+
     /// <summary>The stored port, else the type's default.</summary>
-    public int Port => settings["port"] is JsonValue value && value.TryGetValue<int>(out var port)
-        ? port
-        : type.FindField("port")?.Default is int fallback ? fallback : 0;
+    public int Port => Effective["port"] is JsonValue value && value.TryGetValue<int>(out var port) ? port : 0;
 
     public bool? Flag(string field) => settings[field] is JsonValue value && value.TryGetValue<bool>(out var flag) ? flag : null;
 

@@ -4,9 +4,11 @@ using Caravan.Api.Hosting;
 namespace Caravan.Api.Connectors;
 
 /// <summary>
-/// A connection type (POSTGRES, MYSQL, ...): its fields and the rules that tie them together.
-/// Each type lives in one file in this folder; <see cref="SourceTypes"/> finds them, so adding a
-/// type is adding a file.
+/// A connection type (POSTGRES, MYSQL, ...): its fields, the rules that tie them together, and
+/// everything else that differs by type and that the shared code asks for (where it connects,
+/// what its schemas are called, which parts of its secrets are secret). Each type lives in its
+/// family's folder under <c>Connectors/</c> with its driver and query engine; <see cref="SourceTypes"/>
+/// finds them, so adding a type is adding a folder.
 /// </summary>
 public abstract class SourceType
 {
@@ -85,6 +87,43 @@ public abstract class SourceType
 
     /// <summary>Fields whose absence on create makes Caravan generate a key pair (Snowflake); empty otherwise.</summary>
     public virtual IReadOnlyList<string> KeyPairUnless => [];
+
+    /// <summary>What the type's schemas are called (discovery, MCP, messages): schemas, databases or datasets.</summary>
+    public virtual string SchemaKind => "schemas";
+
+    /// <summary>The field that lists the schemas to include (<c>selected_schemas</c>, <c>selected_datasets</c>), if the type has one.</summary>
+    public Field? SelectionField => Fields.FirstOrDefault(f => f.Kind == FieldKind.NameList);
+
+    /// <summary>The field that names the host Caravan connects to, if the type has one.</summary>
+    public Field? HostField => Fields.FirstOrDefault(f => f.Kind == FieldKind.Host);
+
+    /// <summary>Why sources of this type take no SQL, for a type without a query engine; null when it has one.</summary>
+    public virtual string? QueryUnsupported => null;
+
+    /// <summary>
+    /// What the rebind guard asks for when a change of <paramref name="destination"/> would keep the
+    /// stored <paramref name="secret"/>: the field to send again and the message. By default, the secret itself.
+    /// </summary>
+    public virtual (string Field, string Message) Resend(string destination, string secret) =>
+        (secret, $"Changing {destination} requires sending {secret} again.");
+
+    /// <summary>
+    /// The settings Caravan will use, as the config readback shows them: the stored ones, with each
+    /// field's default filled in where the source has none (a port left out is the type's port).
+    /// </summary>
+    public virtual JsonObject Effective(JsonObject settings)
+    {
+        var effective = (JsonObject)settings.DeepClone();
+        foreach (var field in Fields)
+        {
+            if (field.Default is int number && effective[field.Name] is null)
+            {
+                effective[field.Name] = number;
+            }
+        }
+
+        return effective;
+    }
 
     protected static void RequireOnCreate(SourceChange change, ValidationErrors errors, IEnumerable<string> fields)
     {
@@ -185,7 +224,7 @@ public sealed class ConfigView(JsonObject settings, IReadOnlySet<string> secretN
     public string? RevealSecret(string field) => secretNames.Contains(field) ? revealSecret(field) : null;
 }
 
-/// <summary>Every connection type this build knows, found once by reflection over this folder's classes.</summary>
+/// <summary>Every connection type this build knows, found once by reflection over the classes of <c>Connectors/</c>.</summary>
 public static class SourceTypes
 {
     // Reflection instead of a hand-kept list so that a new type file is the only edit a new type needs.
@@ -197,4 +236,8 @@ public static class SourceTypes
     private static readonly Dictionary<string, SourceType> ByName = All.ToDictionary(t => t.Name, StringComparer.OrdinalIgnoreCase);
 
     public static SourceType? Find(string? name) => name is not null && ByName.TryGetValue(name, out var type) ? type : null;
+
+    /// <summary>The one instance of <typeparamref name="T"/>, for a family's driver and engine to name the types they serve.</summary>
+    public static T Get<T>()
+        where T : SourceType => All.OfType<T>().Single(t => t.GetType() == typeof(T));
 }

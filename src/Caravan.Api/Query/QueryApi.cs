@@ -1,4 +1,3 @@
-using Caravan.Api.Connectors;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Hosting;
@@ -22,8 +21,6 @@ public static class QueryApi
                 "Caravan__Query__MaxBufferedResultBytes must be at least 1024 (bytes held by all running queries together; the default is 268435456).")
             .Validate(o => o.MaxConcurrentPerSource is >= 1 and <= 1000, "Caravan__Query__MaxConcurrentPerSource must be from 1 to 1000.")
             .Validate(o => o.ConcurrencyWaitMilliseconds is >= 0 and <= 60_000, "Caravan__Query__ConcurrencyWaitMilliseconds must be from 0 to 60000.")
-            .Validate(o => QueryOptions.IsValidUidSetting(o.UidSetting),
-                "Caravan__Query__UidSetting must be a custom setting name of the form prefix.name (letters, digits, underscores), such as caravan.uid.")
             .Validate(o => o.MaxPools is >= 1 and <= 100_000, "Caravan__Query__MaxPools must be from 1 to 100000.")
             .Validate(o => o.PoolIdleSeconds is >= 1 and <= 86_400, "Caravan__Query__PoolIdleSeconds must be from 1 to 86400.")
             .ValidateOnStart();
@@ -32,10 +29,6 @@ public static class QueryApi
         services.AddSingleton<QueryConcurrency>();
         services.AddSingleton<ResultMemory>();
         services.AddSingleton<QueryGateway>();
-        foreach (var engine in typeof(IQueryEngine).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IQueryEngine).IsAssignableFrom(t)))
-        {
-            services.AddSingleton(typeof(IQueryEngine), engine);
-        }
 
         return services;
     }

@@ -69,15 +69,17 @@ public static class SourceConfigApi
     }
 
     /// <summary>
-    /// Every non-secret field of the type, null when not set (the type's default then applies), plus
-    /// the type's extra settings. Internal bookkeeping settings are not shown.
+    /// Every non-secret field of the type with the value Caravan will use (the type's default where
+    /// none is stored, such as a port left out), null when there is none, plus the type's extra
+    /// settings. Internal bookkeeping settings are not shown.
     /// </summary>
     private static JsonObject Settings(SourceType type, JsonObject stored)
     {
+        var effective = type.Effective(stored);
         var config = new JsonObject();
         foreach (var name in type.Fields.Where(f => !f.IsSecret).Select(f => f.Name).Concat(type.ExtraSettings))
         {
-            config[name] = stored[name]?.DeepClone();
+            config[name] = effective[name]?.DeepClone();
         }
 
         return config;

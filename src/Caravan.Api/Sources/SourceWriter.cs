@@ -263,10 +263,8 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
 
         var change = SourceBodies.ReadFields(type, body, ChangeMode.Update, errors, SourceBodies.AccountName, SourceBodies.TypeField);
         var view = View(stored);
-        if (errors.IsEmpty)
-        {
-            type.Check(change, view, errors);
-        }
+        // Every problem together, as on create: the type's rules run whatever the fields said.
+        type.Check(change, view, errors);
 
         if (!security.Value.AllowSecretRebind)
         {

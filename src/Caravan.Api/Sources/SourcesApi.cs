@@ -205,10 +205,9 @@ public static class SourcesApi
         }
 
         var change = SourceBodies.ReadFields(type, body, mode, errors, SourceBodies.AccountName, SourceBodies.TypeField);
-        if (errors.IsEmpty)
-        {
-            type.Check(change, stored: null, errors);
-        }
+        // The type's rules run even when some field was refused: every problem is reported together
+        // (a field refused on its own is absent from the change, and its rules do not report it twice).
+        type.Check(change, stored: null, errors);
 
         var publicKeySql = errors.IsEmpty && prepare ? type.PrepareCreate(change, errors) : null;
         return errors.IsEmpty

@@ -205,7 +205,7 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         var connection = Connection("MONGODB", new JsonObject { ["connection_string"] = $"mongodb://reader:{Password}@127.0.0.1:{ClosedPort()}/sales" });
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(3));
 
-        var failure = await Assert.ThrowsAsync<ConnectivityException>(() => driver.DiscoverAsync(connection, deadline.Token));
+        var failure = await Assert.ThrowsAsync<ConnectivityException>(() => driver.ListSchemasAsync(connection, deadline.Token));
         Assert.Equal(FailureCodes.PortClosed, failure.Code);
     }
 

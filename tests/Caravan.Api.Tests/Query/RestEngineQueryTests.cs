@@ -581,7 +581,7 @@ public sealed class RestEngineQueryTests : IDisposable
     [InlineData("SELECT * FROM t WHERE x IN (SELECT 1) // ok\nUNION ALL SELECT 2", true)]
     public void The_warehouse_lexer_check_is_conservative(string sql, bool allowed)
     {
-        Assert.Equal(allowed, Caravan.Api.Connectors.WarehouseStatements.Check(Caravan.Api.Query.SqlDialect.Snowflake, "Snowflake").Refusal(sql) is null);
+        Assert.Equal(allowed, Caravan.Api.Connectors.WarehouseStatements.Check(Caravan.Api.Connectors.Snowflake.SnowflakeQueryEngine.Dialect, "Snowflake").Refusal(sql) is null);
     }
 
     // ---------------------------------------------------------------- all three

@@ -326,7 +326,7 @@ public sealed class MessageScrubbingTests
 
     private static string Discover(SourceConnection connection, string message)
     {
-        var tester = new ConnectionTester([new FailingDriver(connection.Type.Name, message)], Options.Create(new ConnectivityOptions()), NullLogger<ConnectionTester>.Instance);
+        var tester = new ConnectionTester([new FailingDriver(connection.Type, message)], Options.Create(new ConnectivityOptions()), NullLogger<ConnectionTester>.Instance);
         var discovery = tester.DiscoverAsync(connection, CancellationToken.None);
         Assert.True(discovery.IsFaulted);
         return Assert.IsType<ConnectivityException>(discovery.Exception!.InnerException).Message;
@@ -337,13 +337,13 @@ public sealed class MessageScrubbingTests
             new ResultMemory(Options.Create(new QueryOptions())), connection.Scrubber, CancellationToken.None);
 
     /// <summary>A driver whose discovery fails with the given message, as a database's answer would.</summary>
-    private sealed class FailingDriver(string type, string message) : IDriver
+    private sealed class FailingDriver(SourceType type, string message) : IDriver
     {
-        public IReadOnlyCollection<string> Types => [type];
+        public IReadOnlyCollection<SourceType> Types => [type];
 
         public Task TestAsync(TestRun run, SourceConnection connection) => Task.CompletedTask;
 
-        public Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken) =>
-            Task.FromException<Discovery>(new ConnectivityException(FailureCodes.AuthFailed, message));
+        public Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken) =>
+            Task.FromException<IReadOnlyList<string>>(new ConnectivityException(FailureCodes.AuthFailed, message));
     }
 }

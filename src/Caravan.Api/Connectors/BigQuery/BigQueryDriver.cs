@@ -20,27 +20,27 @@ namespace Caravan.Api.Connectors.BigQuery;
 /// </summary>
 public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOptions> options) : IDriver
 {
-    public const string TypeName = "BIGQUERY";
+    /// <summary>The type this driver and its query engine serve.</summary>
+    public static BigQueryType Type { get; } = SourceTypes.Get<BigQueryType>();
     public const string Scope = "https://www.googleapis.com/auth/bigquery.readonly";
     public const string DefaultTokenUri = "https://oauth2.googleapis.com/token";
     private const string Service = "BigQuery";
     private const int MaxPages = 100;
 
-    public IReadOnlyCollection<string> Types { get; } = [TypeName];
+    public IReadOnlyCollection<SourceType> Types { get; } = [Type];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "tls", "authenticate", "query", "schemas");
         ServiceAccount account;
         Uri service;
         try
         {
             account = ServiceAccount.From(connection);
-            service = RestService.BaseUri(options.Value, TypeName, "https://bigquery.googleapis.com/");
+            service = RestService.BaseUri(options.Value, Type, "https://bigquery.googleapis.com/");
         }
         catch (ConnectivityException failure)
         {
-            await run.StepAsync("resolve", _ => Task.FromException(failure));
+            await run.FailAsync(TestSteps.Resolve, failure);
             return;
         }
 
@@ -60,13 +60,13 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
         await run.StepAsync("schemas", token => DatasetsAsync(client, service, account, accessToken, token));
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         var account = ServiceAccount.From(connection);
-        var service = RestService.BaseUri(options.Value, TypeName, "https://bigquery.googleapis.com/");
+        var service = RestService.BaseUri(options.Value, Type, "https://bigquery.googleapis.com/");
         using var client = RestService.Client(network);
         var accessToken = await AccessTokenAsync(account, cancellationToken);
-        return new Discovery("datasets", await DatasetsAsync(client, service, account, accessToken, cancellationToken));
+        return await DatasetsAsync(client, service, account, accessToken, cancellationToken);
     }
 
     /// <summary>The stable code for an error answer of the BigQuery API.</summary>
@@ -94,9 +94,9 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
     /// <summary>The token endpoint: {override}/token with an endpoint override, else the key's token_uri (https only).</summary>
     private Uri TokenUri(ServiceAccount account)
     {
-        if (RestService.IsOverridden(options.Value, TypeName))
+        if (RestService.IsOverridden(options.Value, Type))
         {
-            return RestService.Under(RestService.BaseUri(options.Value, TypeName, DefaultTokenUri), "token");
+            return RestService.Under(RestService.BaseUri(options.Value, Type, DefaultTokenUri), "token");
         }
 
         return Uri.TryCreate(account.TokenUri ?? DefaultTokenUri, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttps

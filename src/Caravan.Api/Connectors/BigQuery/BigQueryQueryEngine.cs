@@ -25,10 +25,13 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
     private readonly HttpClient _http = RestQuery.Client(network);
     private readonly BigQueryDriver _driver = new(network, options);
 
-    public IReadOnlyCollection<string> Types { get; } = [BigQueryDriver.TypeName];
+    /// <summary>BigQuery: backticks, <c>#</c> comments, triple-quoted strings.</summary>
+    public static SqlDialect Dialect { get; } = new(Backticks: true, HashComments: true, TripleQuotes: true);
+
+    public IReadOnlyCollection<SourceType> Types { get; } = [BigQueryDriver.Type];
 
     /// <summary>No check of its own: the dry run reports the statement type exactly (below).</summary>
-    public StatementCheck Statements { get; } = new() { Dialect = SqlDialect.BigQuery, Database = Service };
+    public StatementCheck Statements { get; } = new() { Dialect = Dialect, Database = Service };
 
     public string? UidUnsupported =>
         "BigQuery's row-level security follows the caller's Google identity, not a per-statement setting, so uid cannot be handed to it.";
@@ -57,7 +60,7 @@ public sealed class BigQueryQueryEngine(NetworkPath network, IOptions<Connectivi
     public async Task RunAsync(QueryRun run)
     {
         var account = BigQueryDriver.ServiceAccount.From(run.Connection);
-        var service = RestService.BaseUri(options.Value, BigQueryDriver.TypeName, "https://bigquery.googleapis.com/");
+        var service = RestService.BaseUri(options.Value, BigQueryDriver.Type, "https://bigquery.googleapis.com/");
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
         deadline.CancelAfter(run.Request.Timeout);
         string? token = null;

@@ -13,10 +13,12 @@ public sealed class BigQueryType : SourceType
 
     public override int Order => 40;
 
+    public override string SchemaKind => "datasets";
+
     public override IReadOnlyList<Field> Fields => field ??=
     [
-        new Field("service_account_key", FieldKind.ServiceAccountKey,
-            "Google Cloud service-account key: the JSON object, or a string holding it") { Required = true, MaxLength = 32 * 1024 },
+        Field.Document("service_account_key", "Google Cloud service-account key: the JSON object, or a string holding it", ServiceAccountKey.Parse)
+            .AsRequired(),
         Field.Names("selected_datasets", "Dataset ids to include; empty means every dataset of the project"),
     ];
 

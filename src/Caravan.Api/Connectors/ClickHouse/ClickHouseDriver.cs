@@ -26,24 +26,16 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
     // HTTPS still validates the certificate against the host name the user gave.
     private readonly HttpClient _http = Client(network.HttpHandler());
 
-    public IReadOnlyCollection<string> Types { get; } = ["CLICKHOUSE"];
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<ClickHouseType>()];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "tls", "authenticate", "query", "schemas");
-        var host = connection.Text("host");
-        if (host is null)
-        {
-            await run.StepAsync("resolve", _ => Task.FromException(Unconfigured()));
-            return;
-        }
-
-        if (await network.OpenAsync(run, host, connection.Port) is null)
+        if (await network.OpenAsync(run, connection) is not var (host, _))
         {
             return;
         }
 
-        var secure = IsSecure(connection);
+        var secure = ClickHouseType.IsSecure(connection);
         if (secure)
         {
             // The handshake alone, on the unauthenticated /ping: a TLS failure is told apart from a login one.
@@ -65,16 +57,13 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
         await run.StepAsync("schemas", token => ListAsync(connection, host, secure, token));
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var host = connection.Text("host") ?? throw Unconfigured();
-        return new Discovery("databases", await ListAsync(connection, host, IsSecure(connection), cancellationToken));
+        var host = connection.Host ?? throw Unconfigured();
+        return await ListAsync(connection, host, ClickHouseType.IsSecure(connection), cancellationToken);
     }
 
     public void Dispose() => _http.Dispose();
-
-    /// <summary>The <c>secure</c> flag in force: the stored one, else true on ClickHouse's TLS ports.</summary>
-    public static bool IsSecure(SourceConnection connection) => connection.Flag("secure") ?? connection.Port is 8443 or 9440;
 
     /// <summary>The stable code for a ClickHouse error answer, from its <c>Code: N</c>.</summary>
     public static ConnectivityException MapError(HttpStatusCode status, string body)

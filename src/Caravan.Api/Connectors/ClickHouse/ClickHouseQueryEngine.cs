@@ -21,7 +21,10 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
 
     private readonly HttpClient _http = Client(network.HttpHandler());
 
-    public IReadOnlyCollection<string> Types { get; } = ["CLICKHOUSE"];
+    /// <summary>ClickHouse: backticks; no <c>$</c> in names.</summary>
+    public static SqlDialect Dialect { get; } = new(Backticks: true, DollarInNames: false);
+
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<ClickHouseType>()];
 
     /// <summary>
     /// What <c>readonly=1</c> lets through and a query must not do: <c>KILL QUERY</c> (by the first
@@ -32,7 +35,7 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
     /// </summary>
     public static StatementCheck Check { get; } = new()
     {
-        Dialect = SqlDialect.ClickHouse,
+        Dialect = Dialect,
         Database = "ClickHouse",
         Leading = ["SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN"],
         Words = new()
@@ -83,10 +86,20 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
         return string.Join('&', parts);
     }
 
+    /// <summary>
+    /// system.columns lists a table's columns in their order; its "position" column is newer than
+    /// some servers still in use (18.16 has none), so the statement does not sort by it.
+    /// </summary>
+    public string DescribeTable(string schema, string table) => $"""
+        SELECT name, type, startsWith(type, 'Nullable(') AS nullable
+        FROM system.columns
+        WHERE database = unhex('{SqlLiterals.Hex(schema)}') AND table = unhex('{SqlLiterals.Hex(table)}')
+        """;
+
     public async Task RunAsync(QueryRun run)
     {
         var host = run.Connection.Text("host") ?? throw DriverFailures.Unconfigured();
-        var secure = ClickHouseDriver.IsSecure(run.Connection);
+        var secure = ClickHouseType.IsSecure(run.Connection);
         var uri = new UriBuilder(secure ? Uri.UriSchemeHttps : Uri.UriSchemeHttp, host.Trim('[', ']'), run.Connection.Port, "/")
         {
             Query = Settings(run),

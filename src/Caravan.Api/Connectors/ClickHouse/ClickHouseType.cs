@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace Caravan.Api.Connectors.ClickHouse;
 
 /// <summary>ClickHouse over its HTTP interface; <c>secure</c> (an extension) picks HTTPS.</summary>
@@ -20,7 +22,16 @@ public sealed class ClickHouseType : SourceType
         Field.Names("selected_schemas", "Databases to include; empty means every non-system database"),
     ];
 
-    /// <summary>The <c>secure</c> flag in force: the stored one, else true on ClickHouse's TLS ports.</summary>
-    public static bool IsSecure(ConfigView config) =>
-        config.Settings["secure"]?.GetValue<bool>() ?? (config.Number("port") ?? 8443) is 8443 or 9440;
+    public override string SchemaKind => "databases";
+
+    /// <summary>The <c>secure</c> flag in force: the stored one, else true on ClickHouse's TLS ports (8443, 9440).</summary>
+    public static bool IsSecure(SourceConnection connection) => connection.Effective["secure"]?.GetValue<bool>() is true;
+
+    /// <summary>The settings in force, with <c>secure</c> filled in from the port when the source leaves it out.</summary>
+    public override JsonObject Effective(JsonObject settings)
+    {
+        var effective = base.Effective(settings);
+        effective["secure"] ??= effective["port"]?.GetValue<int>() is 8443 or 9440;
+        return effective;
+    }
 }

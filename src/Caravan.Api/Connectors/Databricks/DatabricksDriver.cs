@@ -12,15 +12,15 @@ namespace Caravan.Api.Connectors.Databricks;
 /// </summary>
 public sealed class DatabricksDriver(NetworkPath network, IOptions<ConnectivityOptions> options) : IDriver
 {
-    public const string TypeName = "DATABRICKS";
+    /// <summary>The type this driver and its query engine serve.</summary>
+    public static DatabricksType Type { get; } = SourceTypes.Get<DatabricksType>();
     private const string ServiceName = "Databricks";
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
-    public IReadOnlyCollection<string> Types { get; } = [TypeName];
+    public IReadOnlyCollection<SourceType> Types { get; } = [Type];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "tls", "authenticate", "query", "schemas");
         Warehouse warehouse;
         try
         {
@@ -28,7 +28,7 @@ public sealed class DatabricksDriver(NetworkPath network, IOptions<ConnectivityO
         }
         catch (ConnectivityException failure)
         {
-            await run.StepAsync("resolve", _ => Task.FromException(failure));
+            await run.FailAsync(TestSteps.Resolve, failure);
             return;
         }
 
@@ -38,10 +38,10 @@ public sealed class DatabricksDriver(NetworkPath network, IOptions<ConnectivityO
         }
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         using var warehouse = Connect(connection);
-        return new Discovery("schemas", await warehouse.SchemasAsync(cancellationToken));
+        return await warehouse.SchemasAsync(cancellationToken);
     }
 
     private async Task TestAsync(TestRun run, Warehouse warehouse)
@@ -127,7 +127,7 @@ public sealed class DatabricksDriver(NetworkPath network, IOptions<ConnectivityO
         Uri service;
         try
         {
-            service = RestService.BaseUri(options.Value, TypeName, RestService.HttpsUrl(host));
+            service = RestService.BaseUri(options.Value, Type, RestService.HttpsUrl(host));
         }
         catch (UriFormatException)
         {

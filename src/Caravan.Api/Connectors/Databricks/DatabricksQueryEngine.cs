@@ -21,9 +21,12 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
     private const string Service = "Databricks";
     private readonly HttpClient _http = RestQuery.Client(network);
 
-    public IReadOnlyCollection<string> Types { get; } = [DatabricksDriver.TypeName];
+    /// <summary>Databricks (Spark SQL): <c>'…'</c> and <c>"…"</c> strings, backtick names, <c>--</c> comments.</summary>
+    public static SqlDialect Dialect { get; } = new(Backticks: true, DollarInNames: false);
 
-    public StatementCheck Statements { get; } = WarehouseStatements.Check(SqlDialect.Databricks, Service);
+    public IReadOnlyCollection<SourceType> Types { get; } = [DatabricksDriver.Type];
+
+    public StatementCheck Statements { get; } = WarehouseStatements.Check(Dialect, Service);
 
     public string? UidUnsupported =>
         "Databricks' Statement Execution API has no per-statement setting a row filter could read safely, so uid cannot be handed to it.";
@@ -216,7 +219,7 @@ public sealed class DatabricksQueryEngine(NetworkPath network, IOptions<Connecti
             "http_path names a cluster (/sql/protocolv1/...), not a SQL warehouse; the Statement Execution API needs a warehouse path such as /sql/1.0/warehouses/abc123.");
         try
         {
-            return (RestService.BaseUri(options.Value, DatabricksDriver.TypeName, RestService.HttpsUrl(host)), id, token);
+            return (RestService.BaseUri(options.Value, DatabricksDriver.Type, RestService.HttpsUrl(host)), id, token);
         }
         catch (UriFormatException)
         {

@@ -20,11 +20,10 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
 {
     private static readonly HashSet<string> SystemDatabases = new(StringComparer.Ordinal) { "admin", "local", "config" };
 
-    public IReadOnlyCollection<string> Types { get; } = ["MONGODB"];
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MongoDbType>()];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "tls", "authenticate", "query", "schemas");
         MongoClientSettings settings;
         try
         {
@@ -32,7 +31,7 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
         }
         catch (ConnectivityException problem)
         {
-            await run.StepAsync("resolve", _ => Task.FromException(problem));
+            await run.FailAsync(TestSteps.Resolve, problem);
             return;
         }
 
@@ -79,7 +78,7 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
         await run.StepAsync("schemas", token => Execute(() => ListAsync(client, token), proxy, failures));
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         var settings = Settings(connection);
         if (settings.Scheme != ConnectionStringScheme.MongoDBPlusSrv)
@@ -94,7 +93,7 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
         await using var proxy = new EgressProxy(network);
         var failures = new ServerFailures();
         using var client = new MongoClient(Prepare(settings, proxy, failures, TimeSpan.FromSeconds(30), network.ConnectLimit));
-        return new Discovery("databases", await Execute(() => ListAsync(client, cancellationToken), proxy, failures));
+        return await Execute(() => ListAsync(client, cancellationToken), proxy, failures);
     }
 
     /// <summary>

@@ -14,6 +14,15 @@ public sealed class MongoDbType : SourceType
     private static readonly string[] OlderForm = ["hostname", "port", "username", "password", "database_name"];
     private static readonly string[] OlderFormRequired = ["hostname", "database_name"];
 
+    public override string SchemaKind => "databases";
+
+    public override string QueryUnsupported =>
+        "MONGODB sources do not take SQL: the query route runs SQL statements only. Use the connection test and schema discovery routes for MongoDB.";
+
+    /// <summary>The port of the older form is in force only in that form: a source stored as a connection string has its ports in it.</summary>
+    public override JsonObject Effective(JsonObject settings) =>
+        settings["hostname"] is null ? (JsonObject)settings.DeepClone() : base.Effective(settings);
+
     public override string Name => "MONGODB";
 
     public override string DisplayName => "MongoDB";
@@ -22,7 +31,7 @@ public sealed class MongoDbType : SourceType
 
     public override IReadOnlyList<Field> Fields => field ??=
     [
-        Field.Secret(ConnectionString, "mongodb:// or mongodb+srv:// connection string"),
+        Field.Secret(ConnectionString, "mongodb:// or mongodb+srv:// connection string") with { CarriesCredentials = true },
         Field.Host("hostname", "Server host name or IP address (older form)"),
         Field.Port(27017),
         Field.Text("username", "User name (older form)"),
@@ -38,6 +47,12 @@ public sealed class MongoDbType : SourceType
         {
             errors.Add(ValidationErrors.NonField,
                 $"Send either connection_string or the individual fields ({string.Join(", ", sentOlder)}), not both.");
+            return;
+        }
+
+        if (change.Sent.Contains(ConnectionString) && !change.Gives(ConnectionString))
+        {
+            // Refused on its own (blank, not text, a placeholder): its error says all there is.
             return;
         }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Caravan.Api.Connectivity;
 using DuckDB.NET.Data;
+using Microsoft.Extensions.Options;
 using Caravan.Api.Query;
 
 namespace Caravan.Api.Connectors.MotherDuck;
@@ -14,9 +15,12 @@ namespace Caravan.Api.Connectors.MotherDuck;
 /// connection is closed when it ends. DuckDB runs inside this process, so each statement gets its
 /// own <c>memory_limit</c>, the replica's result budget.
 /// </summary>
-public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) : IQueryEngine
+public sealed class DuckDbQueryEngine(NetworkPath network, IOptions<LocalFileOptions> localFiles) : IQueryEngine
 {
-    public IReadOnlyCollection<string> Types { get; } = ["MOTHERDUCK"];
+    /// <summary>DuckDB, whose parser is PostgreSQL's.</summary>
+    public static SqlDialect Dialect { get; } = new(DollarQuotes: true, NestedComments: true, EscapeStrings: true, UnicodeNames: true);
+
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MotherDuckType>()];
 
     /// <summary>
     /// In front of DuckDB's own parser (SELECT only, below): the functions that read files, other
@@ -26,7 +30,7 @@ public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) 
     /// </summary>
     public static StatementCheck Check { get; } = new()
     {
-        Dialect = SqlDialect.DuckDb,
+        Dialect = Dialect,
         Database = "DuckDB",
         Leading = ["SELECT", "WITH", "VALUES", "TABLE", "FROM", "SHOW", "DESCRIBE", "DESC", "SUMMARIZE", "PIVOT", "UNPIVOT"],
         Functions = new()
@@ -46,6 +50,14 @@ public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) 
     public string? UidUnsupported =>
         "DuckDB and MotherDuck have no row-level security to hand uid to; Caravan refuses it rather than ignore it.";
 
+    public string DescribeTable(string schema, string table) => $"""
+        SELECT column_name AS name, data_type AS type, is_nullable = 'YES' AS nullable
+        FROM information_schema.columns
+        WHERE table_catalog = current_database()
+          AND table_schema = decode(unhex('{SqlLiterals.Hex(schema)}')) AND table_name = decode(unhex('{SqlLiterals.Hex(table)}'))
+        ORDER BY ordinal_position
+        """;
+
     public async Task RunAsync(QueryRun run)
     {
         var name = run.Connection.Text("database_name")
@@ -53,7 +65,7 @@ public sealed class DuckDbQueryEngine(NetworkPath network, EgressPolicy policy) 
         string connectionString;
         if (MotherDuckDriver.IsLocalFile(name))
         {
-            if (!policy.AllowLocalFiles)
+            if (!localFiles.Value.AllowLocalFiles)
             {
                 throw new ConnectivityException(FailureCodes.EgressDenied,
                     "database_name names a local DuckDB file; Caravan opens local files only when Caravan__Egress__AllowLocalFiles=true.");

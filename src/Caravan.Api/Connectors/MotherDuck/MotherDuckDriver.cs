@@ -1,6 +1,7 @@
 using System.Data.Common;
 using DuckDB.NET.Data;
 using Caravan.Api.Connectivity;
+using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Connectors.MotherDuck;
 
@@ -11,7 +12,7 @@ namespace Caravan.Api.Connectors.MotherDuck;
 /// file read-only, with external access off, when the operator allows local files
 /// (<c>Caravan__Egress__AllowLocalFiles=true</c>); otherwise it is refused as egress.
 /// </summary>
-public sealed class MotherDuckDriver(NetworkPath network, EgressPolicy policy) : IDriver
+public sealed class MotherDuckDriver(NetworkPath network, IOptions<LocalFileOptions> localFiles) : IDriver
 {
     /// <summary>Where the MotherDuck extension connects; checked before DuckDB is asked to go there.</summary>
     public const string ServiceHost = "api.motherduck.com";
@@ -22,16 +23,18 @@ public sealed class MotherDuckDriver(NetworkPath network, EgressPolicy policy) :
         ORDER BY schema_name
         """;
 
-    public IReadOnlyCollection<string> Types { get; } = ["MOTHERDUCK"];
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MotherDuckType>()];
+
+    /// <summary>No TLS step: DuckDB's extension makes (and encrypts) its own connection to MotherDuck.</summary>
+    public IReadOnlyList<string> Steps => TestSteps.WithoutTls;
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "authenticate", "query", "schemas");
         var name = connection.Text("database_name");
         if (name is null)
         {
-            await run.StepAsync("resolve", _ => Task.FromException(new ConnectivityException(FailureCodes.DriverError,
-                "The source has no database_name yet; complete its configuration with update-config.")));
+            await run.FailAsync(TestSteps.Resolve, new ConnectivityException(FailureCodes.DriverError,
+                "The source has no database_name yet; complete its configuration with update-config."));
             return;
         }
 
@@ -70,7 +73,7 @@ public sealed class MotherDuckDriver(NetworkPath network, EgressPolicy policy) :
         }
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         var name = connection.Text("database_name")
             ?? throw new ConnectivityException(FailureCodes.DriverError, "The source has no database_name yet; complete its configuration with update-config.");
@@ -88,7 +91,7 @@ public sealed class MotherDuckDriver(NetworkPath network, EgressPolicy policy) :
         }
 
         await using var session = await OpenAsync(connectionString, cancellationToken);
-        return new Discovery("schemas", await Execute(() => List(session), cancellationToken));
+        return await Execute(() => List(session), cancellationToken);
     }
 
     /// <summary>A path (with a slash) or a DuckDB file name (.db, .duckdb) rather than a MotherDuck database.</summary>
@@ -230,7 +233,7 @@ public sealed class MotherDuckDriver(NetworkPath network, EgressPolicy policy) :
         return names;
     }
 
-    private bool CheckLocalFile() => policy.AllowLocalFiles
+    private bool CheckLocalFile() => localFiles.Value.AllowLocalFiles
         ? true
         : throw new ConnectivityException(FailureCodes.EgressDenied,
             "database_name names a local DuckDB file, not a MotherDuck database. Caravan opens local files only when its operator sets "

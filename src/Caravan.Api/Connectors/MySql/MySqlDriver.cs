@@ -12,32 +12,11 @@ namespace Caravan.Api.Connectors.MySql;
 /// <summary>MYSQL and SINGLESTORE through MySqlConnector, in read-only sessions named <c>caravan</c>.</summary>
 public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOptions> options) : IDriver
 {
-    /// <summary>Databases every MySQL server has; discovery leaves them out.</summary>
-    private static readonly HashSet<string> SystemDatabases = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "information_schema", "mysql", "performance_schema", "sys",
-    };
-
-    /// <summary>SingleStore's own system databases, on top of MySQL's.</summary>
-    private static readonly HashSet<string> SingleStoreSystemDatabases = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "memsql", "cluster",
-    };
-
-    public IReadOnlyCollection<string> Types { get; } = ["MYSQL", "SINGLESTORE"];
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MySqlType>(), SourceTypes.Get<SingleStoreType>()];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "tls", "authenticate", "query", "schemas");
-        var host = connection.Text("hostname");
-        if (host is null)
-        {
-            await run.StepAsync("resolve", _ => Task.FromException(Unconfigured()));
-            return;
-        }
-
-        var address = await network.OpenAsync(run, host, connection.Port);
-        if (address is null)
+        if (await network.OpenAsync(run, connection) is not var (_, address))
         {
             return;
         }
@@ -72,16 +51,16 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
         }
 
         await run.StepAsync("query", token => Execute(() => ScalarAsync(session, "SELECT 1", token), token));
-        await run.StepAsync("schemas", token => Execute(() => ListAsync(session, connection.Type.Name, token), token));
+        await run.StepAsync("schemas", token => Execute(() => ListAsync(session, (MySqlType)connection.Type, token), token));
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var host = connection.Text("hostname") ?? throw Unconfigured();
+        var host = connection.Host ?? throw Unconfigured();
         var address = await network.ResolveAllowedAsync(host, cancellationToken);
         var deadline = TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60));
         await using var session = await OpenAsync(ConnectionString(connection, address, deadline), cancellationToken);
-        return new Discovery("databases", await Execute(() => ListAsync(session, connection.Type.Name, cancellationToken), cancellationToken));
+        return await Execute(() => ListAsync(session, (MySqlType)connection.Type, cancellationToken), cancellationToken);
     }
 
     /// <summary>
@@ -220,7 +199,7 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
         return await reader.ReadAsync(cancellationToken) && !reader.IsDBNull(1) ? reader.GetString(1) : string.Empty;
     }
 
-    private static async Task<IReadOnlyList<string>> ListAsync(MySqlConnection session, string type, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<string>> ListAsync(MySqlConnection session, MySqlType type, CancellationToken cancellationToken)
     {
         await using var command = new MySqlCommand("SHOW DATABASES", session);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -228,7 +207,7 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
         while (await reader.ReadAsync(cancellationToken))
         {
             var name = reader.GetString(0);
-            if (!SystemDatabases.Contains(name) && !(type == "SINGLESTORE" && SingleStoreSystemDatabases.Contains(name)))
+            if (!type.SystemDatabases.Contains(name))
             {
                 names.Add(name);
             }

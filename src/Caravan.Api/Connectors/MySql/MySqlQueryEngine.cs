@@ -17,7 +17,10 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
     private static readonly string[] WriteVerbs =
         ["INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME", "REPLACE", "GRANT", "REVOKE", "LOCK", "INDEX", "EXECUTE"];
 
-    public IReadOnlyCollection<string> Types { get; } = ["MYSQL", "SINGLESTORE"];
+    /// <summary>MySQL, MariaDB, SingleStore: backticks, <c>#</c> comments, <c>--</c> with a space, executable <c>/*! … */</c> and <c>/*M! … */</c>.</summary>
+    public static SqlDialect Dialect { get; } = new(HashComments: true, Backticks: true, ExecutableComments: true, DashCommentNeedsSpace: true);
+
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MySqlType>(), SourceTypes.Get<SingleStoreType>()];
 
     /// <summary>
     /// What a read-only transaction lets through and a query must not do: <c>KILL</c>, <c>HANDLER</c>,
@@ -28,7 +31,7 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
     /// </summary>
     public static StatementCheck Check { get; } = new()
     {
-        Dialect = SqlDialect.MySql,
+        Dialect = Dialect,
         Database = "MySQL",
         Leading = ["SELECT", "WITH", "VALUES", "TABLE", "SHOW", "DESCRIBE", "DESC", "EXPLAIN"],
         Words = new()
@@ -51,6 +54,15 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
 
     public string? UidUnsupported =>
         "MySQL has no row-level security to hand uid to; Caravan refuses it rather than ignore it. Filter by the user in the statement, or use a view per user.";
+
+    public string DescribeTable(string schema, string table) => $"""
+        SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type, IS_NULLABLE = 'YES' AS nullable
+        FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = {Text(schema)} AND TABLE_NAME = {Text(table)}
+        ORDER BY ORDINAL_POSITION
+        """;
+
+    private static string Text(string text) => $"CONVERT(UNHEX('{SqlLiterals.Hex(text)}') USING utf8mb4)";
 
     public async Task RunAsync(QueryRun run)
     {

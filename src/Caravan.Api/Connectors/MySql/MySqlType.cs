@@ -10,6 +10,14 @@ public class MySqlType : SourceType
 
     protected virtual int DefaultPort => 3306;
 
+    public override string SchemaKind => "databases";
+
+    /// <summary>Databases every server of the type has; discovery leaves them out.</summary>
+    public virtual IReadOnlySet<string> SystemDatabases { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "information_schema", "mysql", "performance_schema", "sys",
+    };
+
     public override IReadOnlyList<Field> Fields => field ??=
     [
         Field.Host("hostname", "Server host name or IP address").AsRequired(),

@@ -16,20 +16,11 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
         ORDER BY nspname
         """;
 
-    public IReadOnlyCollection<string> Types { get; } = ["POSTGRES", "SUPABASE"];
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<PostgresType>(), SourceTypes.Get<SupabaseType>()];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "tls", "authenticate", "query", "schemas");
-        var host = connection.Text("hostname");
-        if (host is null)
-        {
-            await run.StepAsync("resolve", _ => Task.FromException(Unconfigured()));
-            return;
-        }
-
-        var address = await network.OpenAsync(run, host, connection.Port);
-        if (address is null)
+        if (await network.OpenAsync(run, connection) is not var (host, address))
         {
             return;
         }
@@ -54,14 +45,14 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
         await run.StepAsync("schemas", token => Execute(() => ListAsync(session, token)));
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var host = connection.Text("hostname") ?? throw Unconfigured();
+        var host = connection.Host ?? throw Unconfigured();
         var address = await network.ResolveAllowedAsync(host, cancellationToken);
         // Npgsql does not abandon a silent handshake on cancellation: its own timeout must fit the deadline.
         await using var dataSource = DataSource(connection, host, address, TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60)));
         await using var session = await OpenAsync(dataSource, cancellationToken);
-        return new Discovery("schemas", await Execute(() => ListAsync(session, cancellationToken)));
+        return await Execute(() => ListAsync(session, cancellationToken));
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Data;
 using System.Globalization;
 using System.Text;
 using Caravan.Api.Connectivity;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Caravan.Api.Query;
 
@@ -19,7 +20,7 @@ namespace Caravan.Api.Connectors.Postgres;
 /// sequentially, so no row is buffered whole: each value's size is known before it is read, and a
 /// value the result cannot hold ends the result without being read.
 /// </summary>
-public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) : IQueryEngine
+public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools, IOptions<RowSecurityOptions> rowSecurity) : IQueryEngine
 {
     /// <summary>The statement time limit every pooled session starts with: the query default.</summary>
     private static readonly string SessionTimeoutOption =
@@ -34,7 +35,10 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
     /// </summary>
     private static readonly string[] SessionReset = ["ROLLBACK", "SELECT pg_catalog.pg_advisory_unlock_all()", "DEALLOCATE ALL"];
 
-    public IReadOnlyCollection<string> Types { get; } = ["POSTGRES", "SUPABASE"];
+    /// <summary>PostgreSQL: <c>$tag$</c> strings, nested comments, <c>E'…'</c> escapes, <c>U&amp;"…"</c> names.</summary>
+    public static SqlDialect Dialect { get; } = new(DollarQuotes: true, NestedComments: true, EscapeStrings: true, UnicodeNames: true);
+
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<PostgresType>(), SourceTypes.Get<SupabaseType>()];
 
     /// <summary>
     /// What PostgreSQL's read-only transaction lets through and a query must not do: transaction
@@ -45,7 +49,7 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
     /// </summary>
     public static StatementCheck Check { get; } = new()
     {
-        Dialect = SqlDialect.Postgres,
+        Dialect = Dialect,
         Database = "PostgreSQL",
         Leading = ["SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN"],
         Words = new()
@@ -94,6 +98,18 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
 
     public string? UidUnsupported => null;
 
+    public string DescribeTable(string schema, string table) => $"""
+        SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable
+        FROM pg_catalog.pg_attribute a
+        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = {Text(schema)} AND c.relname = {Text(table)}
+          AND c.relkind IN ('r', 'v', 'm', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum
+        """;
+
+    private static string Text(string text) => $"pg_catalog.convert_from(pg_catalog.decode('{SqlLiterals.Hex(text)}', 'hex'), 'UTF8')";
+
     public async Task RunAsync(QueryRun run)
     {
         var host = run.Connection.Text("hostname") ?? throw DriverFailures.Unconfigured();
@@ -118,7 +134,7 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         var closed = false;
         try
         {
-            closed = await ExecuteAsync(session, run);
+            closed = await ExecuteAsync(session, run, rowSecurity.Value.UidSetting);
         }
         catch (PostgresException exception)
         {
@@ -169,7 +185,7 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
     /// <see cref="SessionReset"/>, in one batch. A failure skips the rest of the batch; the caller
     /// then rolls back and resets in a batch of its own.
     /// </summary>
-    private static async Task<bool> ExecuteAsync(NpgsqlConnection session, QueryRun run)
+    private static async Task<bool> ExecuteAsync(NpgsqlConnection session, QueryRun run, string uidSetting)
     {
         await using var batch = new NpgsqlBatch(session);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN TRANSACTION READ ONLY"));
@@ -185,7 +201,7 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools) :
         if (run.Request.Uid is { } uid)
         {
             var setting = new NpgsqlBatchCommand("SELECT pg_catalog.set_config($1, $2, true)");
-            setting.Parameters.Add(new NpgsqlParameter { Value = run.Options.UidSetting });
+            setting.Parameters.Add(new NpgsqlParameter { Value = uidSetting });
             setting.Parameters.Add(new NpgsqlParameter { Value = uid });
             batch.BatchCommands.Add(setting);
             settings++;

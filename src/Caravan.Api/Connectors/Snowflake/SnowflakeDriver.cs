@@ -17,14 +17,14 @@ namespace Caravan.Api.Connectors.Snowflake;
 /// </summary>
 public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<ConnectivityOptions> options) : IDriver
 {
-    public const string TypeName = "SNOWFLAKE";
+    /// <summary>The type this driver and its query engine serve.</summary>
+    public static SnowflakeType Type { get; } = SourceTypes.Get<SnowflakeType>();
     private const string Service = "Snowflake";
 
-    public IReadOnlyCollection<string> Types { get; } = [TypeName];
+    public IReadOnlyCollection<SourceType> Types { get; } = [Type];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "tls", "authenticate", "query", "schemas");
         Uri service;
         try
         {
@@ -32,7 +32,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
         }
         catch (ConnectivityException failure)
         {
-            await run.StepAsync("resolve", _ => Task.FromException(failure));
+            await run.FailAsync(TestSteps.Resolve, failure);
             return;
         }
 
@@ -71,7 +71,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
         }
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         var service = SnowflakeSession.ServiceUri(options.Value, connection);
         using var client = RestService.Client(network);
@@ -84,7 +84,7 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
                 throw failure;
             }
 
-            return new Discovery("schemas", await session.SchemasAsync(cancellationToken));
+            return await session.SchemasAsync(cancellationToken);
         }
         finally
         {

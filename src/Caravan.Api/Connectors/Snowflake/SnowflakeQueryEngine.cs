@@ -22,9 +22,12 @@ public sealed class SnowflakeQueryEngine(NetworkPath network, IOptions<Connectiv
     private const string Service = SnowflakeSession.Service;
     private readonly HttpClient _http = RestQuery.Client(network);
 
-    public IReadOnlyCollection<string> Types { get; } = [SnowflakeDriver.TypeName];
+    /// <summary>Snowflake: <c>--</c> and <c>//</c> comments, <c>$$…$$</c> strings (read both ways).</summary>
+    public static SqlDialect Dialect { get; } = new(Backticks: true, SlashComments: true, DoubleDollarStrings: true);
 
-    public StatementCheck Statements { get; } = WarehouseStatements.Check(SqlDialect.Snowflake, Service);
+    public IReadOnlyCollection<SourceType> Types { get; } = [SnowflakeDriver.Type];
+
+    public StatementCheck Statements { get; } = WarehouseStatements.Check(Dialect, Service);
 
     public string? UidUnsupported =>
         "Snowflake has no per-statement setting a row access policy could read safely, so uid cannot be handed to it.";

@@ -29,7 +29,7 @@ public sealed class SnowflakeSession(HttpClient client, Uri service, SourceConne
             ?? throw new ConnectivityException(FailureCodes.DriverError, "The source has no account yet; complete its configuration with update-config.");
         try
         {
-            return RestService.BaseUri(options, SnowflakeDriver.TypeName, $"https://{account.ToLowerInvariant()}.snowflakecomputing.com/");
+            return RestService.BaseUri(options, SnowflakeDriver.Type, $"https://{account.ToLowerInvariant()}.snowflakecomputing.com/");
         }
         catch (UriFormatException)
         {

@@ -23,7 +23,7 @@ public sealed partial class SnowflakeType : SourceType
 
     public override IReadOnlyList<Field> Fields => field ??=
     [
-        Field.Text("account", "Account identifier, e.g. xy12345.us-east-1 or myorg-myaccount").AsRequired(),
+        Field.Text("account", "Account identifier, e.g. xy12345.us-east-1 or myorg-myaccount").AsRequired().AsDestination(),
         Field.Text("user", "Snowflake user name").AsRequired(),
         Field.Secret("password", "Password; omit it (and the keys) to have Caravan generate a key pair"),
         Field.Pem(PublicKey, "RSA public key (PEM or bare base64) registered for the user"),

@@ -30,26 +30,22 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
     private static readonly HashSet<int> LoginFailures = [18456, 18452, 18470, 18486, 18487, 18488];
     private static readonly HashSet<int> PrivilegeFailures = [229, 262, 300, 916];
 
-    public IReadOnlyCollection<string> Types { get; } = ["MSSQL"];
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MsSqlType>()];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        run.Plan("resolve", "egress", "connect", "tls", "authenticate", "query", "schemas");
-        var host = connection.Text("hostname");
-        var problem = host is null ? Unconfigured() : Unsupported(connection);
-        if (problem is not null)
+        if (Unsupported(connection) is { } problem)
         {
-            await run.StepAsync("resolve", _ => Task.FromException(problem));
+            await run.FailAsync(TestSteps.Resolve, problem);
             return;
         }
 
-        var address = await network.OpenAsync(run, host!, connection.Port);
-        if (address is null)
+        if (await network.OpenAsync(run, connection) is not var (host, address))
         {
             return;
         }
 
-        var builder = Build(connection, host!, address, run.Remaining);
+        var builder = Build(connection, host, address, run.Remaining);
         await using var session = await run.StepAsync("authenticate", token => OpenAsync(builder, token));
         if (session is null)
         {
@@ -79,18 +75,18 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
         await run.StepAsync("schemas", token => Execute(() => ListAsync(session, token)));
     }
 
-    public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var host = connection.Text("hostname");
-        if ((host is null ? Unconfigured() : Unsupported(connection)) is { } problem)
+        var host = connection.Host ?? throw Unconfigured();
+        if (Unsupported(connection) is { } problem)
         {
             throw problem;
         }
 
-        var address = await network.ResolveAllowedAsync(host!, cancellationToken);
+        var address = await network.ResolveAllowedAsync(host, cancellationToken);
         await ProbeAsync(address, connection.Port, network.ConnectLimit, cancellationToken);
-        await using var session = await OpenAsync(Build(connection, host!, address, TimeSpan.FromSeconds(30)), cancellationToken);
-        return new Discovery("schemas", await Execute(() => ListAsync(session, cancellationToken)));
+        await using var session = await OpenAsync(Build(connection, host, address, TimeSpan.FromSeconds(30)), cancellationToken);
+        return await Execute(() => ListAsync(session, cancellationToken));
     }
 
     /// <summary>

@@ -16,7 +16,10 @@ namespace Caravan.Api.Connectors.SqlServer;
 /// </summary>
 public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) : IQueryEngine
 {
-    public IReadOnlyCollection<string> Types { get; } = ["MSSQL"];
+    /// <summary>The quoting and comment rules of the dialect.</summary>
+    public static SqlDialect Dialect { get; } = new(Brackets: true, NestedComments: true);
+
+    public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MsSqlType>()];
 
     /// <summary>
     /// T-SQL needs no ';' between statements, so every statement word is refused wherever it stands,
@@ -28,7 +31,7 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
     /// </summary>
     public static StatementCheck Check { get; } = new()
     {
-        Dialect = SqlDialect.SqlServer,
+        Dialect = Dialect,
         Database = "SQL Server",
         Leading = ["SELECT", "WITH"],
         Words = new()
@@ -69,6 +72,21 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
         builder.ApplicationIntent = ApplicationIntent.ReadOnly;
         return builder;
     }
+
+    public string DescribeTable(string schema, string table) => $"""
+        SELECT c.COLUMN_NAME AS name,
+            c.DATA_TYPE + CASE
+                WHEN c.CHARACTER_MAXIMUM_LENGTH = -1 THEN '(max)'
+                WHEN c.CHARACTER_MAXIMUM_LENGTH IS NOT NULL THEN '(' + CAST(c.CHARACTER_MAXIMUM_LENGTH AS varchar(11)) + ')'
+                WHEN c.DATA_TYPE IN ('decimal', 'numeric') THEN '(' + CAST(c.NUMERIC_PRECISION AS varchar(11)) + ',' + CAST(c.NUMERIC_SCALE AS varchar(11)) + ')'
+                ELSE '' END AS type,
+            CAST(CASE WHEN c.IS_NULLABLE = 'YES' THEN 1 ELSE 0 END AS bit) AS nullable
+        FROM INFORMATION_SCHEMA.COLUMNS c
+        WHERE c.TABLE_SCHEMA = {Text(schema)} AND c.TABLE_NAME = {Text(table)}
+        ORDER BY c.ORDINAL_POSITION
+        """;
+
+    private static string Text(string text) => $"CAST(0x{SqlLiterals.HexUtf16(text)} AS nvarchar(128))";
 
     public async Task RunAsync(QueryRun run)
     {
