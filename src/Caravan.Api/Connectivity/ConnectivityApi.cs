@@ -77,7 +77,7 @@ public static class ConnectivityApi
     public static async Task<IResult> TestStored(
         string id, HttpContext context, SourceWriter writer, ConnectionTester tester, LastTests lastTests, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId
+        if (RouteIds.Parse(id) is not { } sourceId
             || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
         {
             return ApiResults.NotFound();
@@ -102,7 +102,7 @@ public static class ConnectivityApi
 
     public static async Task<IResult> Schemas(string id, HttpContext context, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId
+        if (RouteIds.Parse(id) is not { } sourceId
             || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
         {
             return ApiResults.NotFound();

@@ -53,14 +53,14 @@ public static class QueryApi
     {
         // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
         // round trip before the database is reached. Still 401, then 429, before anything else.
-        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.PresentedKeyHash(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
+        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.PresentedKeyHash(context), RouteIds.Parse(id) ?? 0, cancellationToken);
 
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Tests) is { } refused)
         {
             return refused;
         }
 
-        if (SourcesApi.ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }

@@ -1,11 +1,9 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Connectors;
-using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Caravan.Api.Sources;
@@ -13,9 +11,6 @@ namespace Caravan.Api.Sources;
 /// <summary>The camelAI-compatible sources routes (contract section 4).</summary>
 public static class SourcesApi
 {
-    private const int DefaultPageSize = 50;
-    private const int MaxPageSize = 1000;
-
     private static readonly HashSet<string> ReadOnlyConnectionFields =
         new(["id", "type", "created_at", "is_fully_configured"], StringComparer.Ordinal);
 
@@ -71,10 +66,10 @@ public static class SourcesApi
         HttpRequest request, Database database, CancellationToken cancellationToken)
     {
         var caller = request.HttpContext.Caller();
-        var pageSize = ReadPageSize(request.Query["page_size"]);
-        var pageText = request.Query["page"].ToString();
-        var last = pageText == "last";
-        if ((last ? 1 : ReadPageNumber(pageText)) is not { } wanted || wanted > long.MaxValue / pageSize)
+        var pageSize = Paging.ReadPageSize(request);
+        var pageText = request.Query[Paging.PageParameter].ToString();
+        var last = pageText == Paging.LastPage;
+        if ((last ? 1 : Paging.ReadPageNumber(pageText)) is not { } wanted || wanted > long.MaxValue / pageSize)
         {
             return ApiResults.InvalidPage();
         }
@@ -82,7 +77,7 @@ public static class SourcesApi
         await using var lease = await database.LeaseReadAsync(cancellationToken);
         var seek = await SourceRows.SeekAsync(lease, caller.OrganizationId, (wanted - 1) * pageSize, cancellationToken);
         var count = seek.Count;
-        var pages = PageCount(count, pageSize);
+        var pages = Paging.PageCount(count, pageSize);
         var page = last ? pages : wanted;
         if (page > pages)
         {
@@ -95,7 +90,7 @@ public static class SourcesApi
         }
 
         var results = await SourceRows.PageAsync(lease, caller.OrganizationId, seek, pageSize, cancellationToken);
-        var links = PageLinks(request, page, pages);
+        var links = Paging.PageLinks(request, page, pages);
         return TypedResults.Ok(new ConnectionPage(
             count,
             links.Next,
@@ -220,7 +215,7 @@ public static class SourcesApi
         string id, HttpContext context, KeyedReads reads, RateLimits limits, CancellationToken cancellationToken)
     {
         // The hottest route checks the key and reads the source in one query (KeyCheckedInQuery).
-        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.PresentedKeyHash(context), ParseId(id) ?? 0, cancellationToken);
+        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.PresentedKeyHash(context), RouteIds.Parse(id) ?? 0, cancellationToken);
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Requests) is { } refused)
         {
             return refused;
@@ -237,7 +232,7 @@ public static class SourcesApi
 
     private static async Task<IResult> Rename(string id, HttpRequest request, SourceWriter writer, bool isPut, CancellationToken cancellationToken)
     {
-        if (ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }
@@ -273,7 +268,7 @@ public static class SourcesApi
 
     public static async Task<IResult> Delete(string id, HttpContext context, SourceWriter writer, CancellationToken cancellationToken)
     {
-        if (ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }
@@ -291,7 +286,7 @@ public static class SourcesApi
     public static async Task<IResult> UpdateConfig(
         string id, HttpRequest request, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
     {
-        if (ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }
@@ -335,58 +330,5 @@ public static class SourcesApi
     {
         request.HttpContext.Response.Headers.ETag = EntityTags.For(row);
         return result;
-    }
-
-    /// <summary>A source id is a positive integer; anything else is simply not found.</summary>
-    public static long? ParseId(string id) =>
-        id.Length is > 0 and <= 18 && id.All(char.IsAsciiDigit) && long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
-            ? value
-            : null;
-
-    internal static int ReadPageSize(string? value) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size > 0
-            ? Math.Min(size, MaxPageSize)
-            : DefaultPageSize;
-
-    /// <summary>A page number from 1, or 1 when absent; null when it is not one (DRF's "Invalid page.").</summary>
-    private static long? ReadPageNumber(string value) =>
-        value.Length == 0 ? 1
-        : long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var page) && page >= 1 ? page
-        : null;
-
-    /// <summary>How many pages <paramref name="count"/> items make; an empty list still has page 1.</summary>
-    internal static long PageCount(long count, int pageSize) => Math.Max(1, (count + pageSize - 1) / pageSize);
-
-    /// <summary>The next and previous page URLs of <paramref name="page"/>, null at the ends.</summary>
-    internal static (string? Next, string? Previous) PageLinks(HttpRequest request, long page, long pages) =>
-        (page < pages ? PageUrl(request, page + 1) : null, page > 1 ? PageUrl(request, page - 1) : null);
-
-    /// <summary>The page asked for among <paramref name="pages"/> ("last" included); null when there is no such page.</summary>
-    internal static long? ReadPage(string? value, long pages) =>
-        value == "last" ? pages
-        : ReadPageNumber(value ?? string.Empty) is { } page && page <= pages ? page
-        : null;
-
-    // As DRF does: the current URL with only the page changed, and no page parameter for page 1.
-    internal static string PageUrl(HttpRequest request, long page)
-    {
-        var query = new QueryBuilder();
-        foreach (var (key, values) in request.Query)
-        {
-            if (key != "page")
-            {
-                foreach (var value in values)
-                {
-                    query.Add(key, value ?? string.Empty);
-                }
-            }
-        }
-
-        if (page > 1)
-        {
-            query.Add("page", page.ToString(CultureInfo.InvariantCulture));
-        }
-
-        return UriHelper.BuildAbsolute(request.Scheme, request.Host, request.PathBase, request.Path, query.ToQueryString());
     }
 }
