@@ -13,7 +13,10 @@ public static class RevisionsApi
     public static IEndpointRouteBuilder MapRevisions(this IEndpointRouteBuilder routes)
     {
         routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("sources")
-            .MapGet("/{id}/revisions/", List).WithName("sources_revisions_list").WithSummary("List a data source's revisions");
+            .MapGet("/{id}/revisions/", List).WithName("sources_revisions_list").WithSummary("List a data source's revisions")
+            .TakesSourceId("No such data source in your organization, or the page does not exist (`Invalid page.`).")
+            .TakesPage()
+            .Answers(StatusCodes.Status200OK, "A page of the data source's revisions, newest first.", RevisionsOpenApi.PaginatedRevisionList);
         return routes;
     }
 

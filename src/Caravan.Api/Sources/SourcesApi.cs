@@ -5,6 +5,8 @@ using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Connectors;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Net.Http.Headers;
+using Microsoft.OpenApi;
 
 namespace Caravan.Api.Sources;
 
@@ -18,9 +20,21 @@ public static class SourcesApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("sources");
 
-        group.MapGet("/", SourceListing.List).WithName("sources_list").WithSummary("List data sources");
-        group.MapPost("/", Create).WithName("sources_create").WithSummary("Add connection");
-        group.MapPost("/add/", AddLegacy).WithName("sources_add_create").WithSummary("Add connection (legacy route)");
+        group.MapGet("/", SourceListing.List).WithName("sources_list").WithSummary("List data sources")
+            .TakesPage()
+            .TakesQueryText(SourceListing.SearchParameter, "Extension: only sources whose name contains this text, ignoring case; `count` and the pages count those.")
+            .TakesQueryText(SourceListing.IncludeParameter, "Extension: `last_test` adds `last_test` to each result: the source's last connection test "
+                + "`{\"ok\", \"failed_step\", \"code\", \"duration_ms\", \"at\"}`, or null when never tested.")
+            .Answers(StatusCodes.Status200OK, "A page of the organization's data sources, ordered by id.", SourcesOpenApi.PaginatedConnectionList)
+            .Answers(StatusCodes.Status404NotFound, "The page does not exist (`Invalid page.`).", ApiDocs.Detail);
+        group.MapPost("/", Create).WithName("sources_create").WithSummary("Add connection")
+            .AcceptsJson(SourcesOpenApi.ConnectionCreateRequest)
+            .Answers(StatusCodes.Status200OK, "The source was created.", SourcesOpenApi.ConnectionCreated)
+            .TakesIdempotencyKey();
+        group.MapPost("/add/", AddLegacy).WithName("sources_add_create").WithSummary("Add connection (legacy route)")
+            .AcceptsJson(SourcesOpenApi.ConnectionAddRequest)
+            .Answers(StatusCodes.Status200OK, "The source was created; it is not fully configured yet.", SourcesOpenApi.Connection)
+            .TakesIdempotencyKey();
         foreach (var type in SourceTypes.All.Where(t => t.AddRoute is not null))
         {
             group.MapPost(
@@ -28,7 +42,9 @@ public static class SourcesApi
                     (HttpRequest request, SourceWriter writer, IdempotencyKeys idempotency, CancellationToken ct) => CreateOfType(request, writer, idempotency, type, ct))
                 .WithName($"sources_add_{type.AddRoute}_create")
                 .WithSummary($"Add {type.DisplayName} connection")
-                .WithMetadata(new SourceTypeMetadata(type));
+                .AcceptsJson(SourcesOpenApi.CreateRequest(type))
+                .Answers(StatusCodes.Status200OK, "The source was created.", SourcesOpenApi.ConnectionCreated)
+                .TakesIdempotencyKey();
         }
 
         // "add" and "test" are routes of their own: other methods on them are a 405, as in camelAI,
@@ -39,17 +55,43 @@ public static class SourcesApi
                 .ExcludeFromDescription();
         }
 
-        group.MapGet("/{id}/", Retrieve).WithMetadata(KeyCheckedInQuery.Instance).WithName("sources_retrieve").WithSummary("Get data source details");
+        group.MapGet("/{id}/", Retrieve).WithMetadata(KeyCheckedInQuery.Instance).WithName("sources_retrieve").WithSummary("Get data source details")
+            .TakesSourceId()
+            .Answers(StatusCodes.Status200OK, "The data source.", SourcesOpenApi.Connection);
         group.MapPut("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, true, ct))
-            .WithName("sources_update").WithSummary("Update data source");
+            .WithName("sources_update").WithSummary("Update data source")
+            .TakesSourceId().ChecksIfMatch()
+            .AcceptsJson(SourcesOpenApi.ConnectionRequest)
+            .Answers(StatusCodes.Status200OK, "The renamed data source.", SourcesOpenApi.Connection);
         group.MapPatch("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, false, ct))
-            .WithName("sources_partial_update").WithSummary("Partial update data source");
-        group.MapDelete("/{id}/", Delete).WithName("sources_destroy").WithSummary("Delete data source");
+            .WithName("sources_partial_update").WithSummary("Partial update data source")
+            .TakesSourceId().ChecksIfMatch()
+            .AcceptsJson(SourcesOpenApi.PatchedConnectionRequest)
+            .Answers(StatusCodes.Status200OK, "The data source.", SourcesOpenApi.Connection);
+        group.MapDelete("/{id}/", Delete).WithName("sources_destroy").WithSummary("Delete data source")
+            .TakesSourceId().ChecksIfMatch()
+            .Answers(StatusCodes.Status204NoContent, "Deleted; its secrets are erased.");
         group.MapPatch("/{id}/update-config/", UpdateConfig)
             .WithName("sources_update_config_partial_update").WithSummary("Update data source configuration")
-            .WithMetadata(RateBucketMetadata.TestsWhen(Verifies));
+            .WithMetadata(RateBucketMetadata.TestsWhen(Verifies))
+            .TakesSourceId().ChecksIfMatch()
+            .AcceptsJson(SourcesOpenApi.PatchedSourceConfigUpdateRequest)
+            .Answers(StatusCodes.Status200OK, "The configuration was updated.", SourcesOpenApi.SourceConfigUpdated);
         group.MapGet("/{id}/config/", SourceConfigApi.Read)
-            .WithName("sources_config_retrieve").WithSummary("Get data source configuration, secrets as fingerprints");
+            .WithName("sources_config_retrieve").WithSummary("Get data source configuration, secrets as fingerprints")
+            .TakesSourceId()
+            .Answers(
+                StatusCodes.Status200OK,
+                "The stored configuration: non-secret fields by value, secrets by state and fingerprint, never by value.",
+                SourcesOpenApi.SourceConfig,
+                (response, _) => response.Headers = new Dictionary<string, IOpenApiHeader>
+                {
+                    [HeaderNames.ETag] = new OpenApiHeader
+                    {
+                        Description = "The source's strong ETag, the same as on GET of the source; send it as If-Match.",
+                        Schema = Schema.Text(null),
+                    },
+                });
         return routes;
     }
 
@@ -58,9 +100,6 @@ public static class SourcesApi
         context.Response.Headers.Allow = HttpMethods.Post;
         return ApiResults.Detail(StatusCodes.Status405MethodNotAllowed, $"Method \"{context.Request.Method}\" not allowed.");
     }
-
-    /// <summary>Marks a per-type create route with its type, for the OpenAPI document.</summary>
-    public sealed record SourceTypeMetadata(SourceType Type);
 
     public static async Task<Results<Ok<ConnectionPage>, JsonHttpResult<DetailBody>>> List(
         HttpRequest request, Database database, CancellationToken cancellationToken)

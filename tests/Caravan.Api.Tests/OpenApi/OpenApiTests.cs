@@ -244,6 +244,19 @@ public partial class OpenApiTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task Every_operation_documents_its_one_success_answer_as_declared_by_its_route()
+    {
+        // A route's declared answers replace what the generator guesses from the handler (a bare "OK").
+        var document = await GetDocumentAsync();
+        foreach (var (path, method, operation) in Operations(document))
+        {
+            var success = operation["responses"]!.AsObject().Where(r => r.Key.StartsWith('2')).ToList();
+            Assert.True(success.Count == 1, $"{method.ToUpperInvariant()} {path} documents {success.Count} success answers.");
+            Assert.NotEqual(HttpStatusCode.OK.ToString(), Text(success[0].Value!["description"]));
+        }
+    }
+
+    [Fact]
     public async Task Described_answers_have_the_fields_the_api_really_sends()
     {
         var document = await GetDocumentAsync();
