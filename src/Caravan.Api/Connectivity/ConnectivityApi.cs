@@ -44,11 +44,18 @@ public static class ConnectivityApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("connectivity");
         group.MapPost("/test/", TestUnsaved).WithName("sources_test_create").WithSummary("Test an unsaved connection")
-            .WithMetadata(RateBucketMetadata.Tests);
+            .WithMetadata(RateBucketMetadata.Tests)
+            .AcceptsJson(SourcesOpenApi.ConnectionCreateRequest)
+            .AnswersTestReport("The test ran (see `ok`); nothing was stored.");
         group.MapPost("/{id}/test/", TestStored).WithName("sources_test_stored_create").WithSummary("Test a data source's connection")
-            .WithMetadata(RateBucketMetadata.Tests);
+            .WithMetadata(RateBucketMetadata.Tests)
+            .TakesSourceId()
+            .AnswersTestReport("The test ran against the stored configuration (see `ok`); its outcome is kept as the source's `last_test`.");
         group.MapGet("/{id}/schemas/", Schemas).WithName("sources_schemas_list").WithSummary("Discover a data source's schemas")
-            .WithMetadata(RateBucketMetadata.Tests);
+            .WithMetadata(RateBucketMetadata.Tests)
+            .TakesSourceId()
+            .Answers(StatusCodes.Status200OK, "The schemas (databases, datasets) found, system ones excluded.", ConnectivityOpenApi.SchemaDiscovery)
+            .Answers(StatusCodes.Status502BadGateway, "The database could not be reached or refused the request.", ConnectivityOpenApi.ConnectivityFailure);
         return routes;
     }
 
@@ -73,7 +80,7 @@ public static class ConnectivityApi
     public static async Task<IResult> TestStored(
         string id, HttpContext context, SourceWriter writer, ConnectionTester tester, LastTests lastTests, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId
+        if (RouteIds.Parse(id) is not { } sourceId
             || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
         {
             return ApiResults.NotFound();
@@ -98,7 +105,7 @@ public static class ConnectivityApi
 
     public static async Task<IResult> Schemas(string id, HttpContext context, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId
+        if (RouteIds.Parse(id) is not { } sourceId
             || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
         {
             return ApiResults.NotFound();

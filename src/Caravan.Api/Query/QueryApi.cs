@@ -37,7 +37,19 @@ public static class QueryApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("query");
         group.MapPost("/{id}/query/", Run).WithName(OperationId).WithSummary("Run a read-only query")
-            .WithMetadata(RateBucketMetadata.Tests, KeyCheckedInQuery.Instance);
+            .WithDescription("Runs one read-only statement on the source's database. The database enforces read-only wherever it can "
+                + "(docs/query.md says how, per type); a write is refused with 400 on `sql` and changes nothing. "
+                + "Rows stream as they arrive; a failure after the first row is told in the body (see docs/query.md).")
+            .WithMetadata(RateBucketMetadata.Tests, KeyCheckedInQuery.Instance)
+            .TakesSourceId()
+            .AcceptsJson(QueryOpenApi.QueryRequest)
+            .AnswersQueryResult()
+            .Answers(StatusCodes.Status406NotAcceptable, "The Accept header names none of application/json, text/csv, application/x-ndjson.", ApiDocs.Detail)
+            .Answers(StatusCodes.Status409Conflict, "The source is not fully configured (`not_configured`).", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status422UnprocessableEntity, "The database refused or failed the statement: syntax, missing table, permission.", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status502BadGateway, "The database could not be reached or refused the login.", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status503ServiceUnavailable, "Too many queries are running on this source (`source_busy`); retry after `Retry-After` seconds.", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status504GatewayTimeout, "The time limit passed; the statement was cancelled (`timeout`).", QueryOpenApi.QueryFailure);
         return routes;
     }
 
@@ -46,14 +58,14 @@ public static class QueryApi
     {
         // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
         // round trip before the database is reached. Still 401, then 429, before anything else.
-        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.PresentedKeyHash(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
+        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.PresentedKeyHash(context), RouteIds.Parse(id) ?? 0, cancellationToken);
 
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Tests) is { } refused)
         {
             return refused;
         }
 
-        if (SourcesApi.ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }

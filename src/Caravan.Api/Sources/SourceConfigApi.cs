@@ -35,7 +35,7 @@ public static class SourceConfigApi
     public static async Task<IResult> Read(
         string id, HttpContext context, SourceWriter writer, SecretProtector protector, ServerKeys serverKeys, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId
+        if (RouteIds.Parse(id) is not { } sourceId
             || await writer.FindAsync(context.Caller(), sourceId, cancellationToken) is not { } row
             || SourceTypes.Find(row.Type) is not { } type)
         {

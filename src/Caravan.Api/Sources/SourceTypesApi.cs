@@ -37,7 +37,11 @@ public static class SourceTypesApi
     public static IEndpointRouteBuilder MapSourceTypes(this IEndpointRouteBuilder routes)
     {
         routes.MapGroup("/api/v1/source-types").RequireApiKey().WithTags("source-types")
-            .MapGet("/", List).WithName("source_types_list").WithSummary("List connection types and their fields");
+            .MapGet("/", List).WithName("source_types_list").WithSummary("List connection types and their fields")
+            .Answers(
+                StatusCodes.Status200OK,
+                "Extension: every connection type with its fields, as the API validates them; forms are generated from it.",
+                SourcesOpenApi.SourceTypeList);
         return routes;
     }
 

@@ -48,6 +48,22 @@ public partial class OpenApiTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task Only_the_writes_of_a_source_document_If_Match_and_its_412()
+    {
+        // Contract section 6: PUT, PATCH, update-config and DELETE. Testing a stored source writes
+        // nothing of it and reads no If-Match.
+        var document = await GetDocumentAsync();
+
+        var guarded = Operations(document)
+            .Where(o => o.Operation["parameters"]?.AsArray().Any(p => Text(p?["name"]) == "If-Match") == true || o.Operation["responses"]?["412"] is not null)
+            .Select(o => $"{o.Method} {o.Path}");
+
+        Assert.Equal(
+            ["delete /api/v1/sources/{id}/", "patch /api/v1/sources/{id}/", "patch /api/v1/sources/{id}/update-config/", "put /api/v1/sources/{id}/"],
+            guarded.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Schema_passes_the_OpenApi_validator()
     {
         using var client = app.CreateClient();
@@ -241,6 +257,19 @@ public partial class OpenApiTests(CaravanApp app)
             Names(connection["required"]).Order(StringComparer.Ordinal));
         Assert.Equal("date-time", Text(connection["properties"]?["created_at"]?["format"]));
         Assert.True(document["components"]!["schemas"]!["PaginatedConnectionList"]!["properties"]!["next"]!["nullable"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Every_operation_documents_its_one_success_answer_as_declared_by_its_route()
+    {
+        // A route's declared answers replace what the generator guesses from the handler (a bare "OK").
+        var document = await GetDocumentAsync();
+        foreach (var (path, method, operation) in Operations(document))
+        {
+            var success = operation["responses"]!.AsObject().Where(r => r.Key.StartsWith('2')).ToList();
+            Assert.True(success.Count == 1, $"{method.ToUpperInvariant()} {path} documents {success.Count} success answers.");
+            Assert.NotEqual(HttpStatusCode.OK.ToString(), Text(success[0].Value!["description"]));
+        }
     }
 
     [Fact]
