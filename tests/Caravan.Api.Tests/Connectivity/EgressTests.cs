@@ -30,11 +30,11 @@ public sealed class EgressTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, 5432)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body(host, 5432)).Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
-        Assert.Equal("ok", StepReports.Status(report, "resolve"));
-        Assert.Equal(StepReports.PostgresSteps, StepReports.Names(report));
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Assert.Equal("ok", Reports.Status(report, "resolve"));
+        Assert.Equal(Reports.Steps, Reports.Names(report));
     }
 
     /// <summary>The addresses of issue #12 that reached connect, by every driver that takes a host.</summary>
@@ -55,9 +55,9 @@ public sealed class EgressTests(CaravanApp app)
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", FamilyBody(family, host)).Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
-        Assert.Equal("ok", StepReports.Status(report, "resolve"));
-        Assert.Equal("skipped", StepReports.Status(report, "connect"));
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Assert.Equal("ok", Reports.Status(report, "resolve"));
+        Assert.Equal("skipped", Reports.Status(report, "connect"));
     }
 
     [Theory]
@@ -75,7 +75,7 @@ public sealed class EgressTests(CaravanApp app)
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", FamilyBody(family, "::1", listener.Port)).Expect(HttpStatusCode.OK);
         await Task.Delay(Settle);
 
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
         Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.IPv6Loopback));
     }
 
@@ -163,24 +163,24 @@ public sealed class EgressTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, 80)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body(host, 80)).Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
     }
 
     [Fact]
     public async Task A_stored_metadata_source_is_refused_by_test_discovery_and_verify()
     {
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("169.254.169.254", 80));
+        var id = await org.Http.CreateSourceAsync(Pg.Body("169.254.169.254", 80));
         var before = await app.StoredSourceAsync(id);
 
-        var report = await org.Http.PostJsonAsync(StepReports.Url(id, "test"), "").Expect(HttpStatusCode.OK);
-        var schemas = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
-        var verify = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
+        var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "").Expect(HttpStatusCode.OK);
+        var schemas = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var verify = await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
             .Expect(HttpStatusCode.BadGateway);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
         PostgresConnectivityTests.AssertFailureBody(schemas, FailureCodes.EgressDenied);
         PostgresConnectivityTests.AssertFailureBody(verify, FailureCodes.EgressDenied);
         Assert.Equal(before, await app.StoredSourceAsync(id));
@@ -190,12 +190,12 @@ public sealed class EgressTests(CaravanApp app)
     public async Task Loopback_is_allowed_by_default()
     {
         var org = await app.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
+        using var listener = LoopbackListener.HangingUp();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
 
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
         Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.Loopback));
     }
 
@@ -209,12 +209,12 @@ public sealed class EgressTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8, ::1/128" });
         var org = await own.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback);
+        using var listener = LoopbackListener.Silent();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, listener.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body(host, listener.Port)).Expect(HttpStatusCode.OK);
         await Task.Delay(Settle);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
         Assert.Empty(listener.Arrivals);
     }
 
@@ -223,11 +223,11 @@ public sealed class EgressTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8" });
         var org = await own.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback);
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", listener.Port));
+        using var listener = LoopbackListener.Silent();
+        var id = await org.Http.CreateSourceAsync(Pg.Body("127.0.0.1", listener.Port));
 
-        var schemas = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
-        var verify = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
+        var schemas = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var verify = await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
             .Expect(HttpStatusCode.BadGateway);
         await Task.Delay(Settle);
 
@@ -245,12 +245,12 @@ public sealed class EgressTests(CaravanApp app)
             ["Caravan:Egress:Allow"] = "127.0.0.1/32",
         });
         var org = await own.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
+        using var listener = LoopbackListener.HangingUp();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
 
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
         Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.Loopback));
     }
 
@@ -260,12 +260,12 @@ public sealed class EgressTests(CaravanApp app)
         // 0.0.0.0 is refused by default; allowed, a connection to it reaches the local listener.
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Allow"] = "0.0.0.0" });
         var org = await own.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Any, hangUp: true);
+        using var listener = LoopbackListener.HangingUp(IPAddress.Any);
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("0.0.0.0", listener.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("0.0.0.0", listener.Port)).Expect(HttpStatusCode.OK);
 
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
     }
 
     // ---- the address checked is the address connected to ----
@@ -273,18 +273,14 @@ public sealed class EgressTests(CaravanApp app)
     [Fact]
     public async Task With_v6_loopback_denied_a_name_is_connected_on_its_allowed_address_only()
     {
-        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "::1/128" });
-        var org = await own.NewOrganizationAsync();
-        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
-        using var _ = v4;
-        using var __ = v6;
+        using var pair = LoopbackListener.OnBothLoopbacks();
+        Assert.SkipWhen(pair is null, "No IPv6 loopback here.");
+        var (v4, v6) = pair;
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
-        await Task.Delay(Settle);
+        var report = await TestLocalhostAsync(v4.Port, deny: "::1/128");
 
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
         Assert.NotEmpty(v4.Arrivals);
         Assert.Empty(v6.Arrivals);
     }
@@ -292,26 +288,22 @@ public sealed class EgressTests(CaravanApp app)
     [Fact]
     public async Task With_v4_loopback_denied_a_name_is_connected_on_v6_if_it_has_it_and_else_not_at_all()
     {
-        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8" });
-        var org = await own.NewOrganizationAsync();
-        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
-        using var _ = v4;
-        using var __ = v6;
+        using var pair = LoopbackListener.OnBothLoopbacks();
+        Assert.SkipWhen(pair is null, "No IPv6 loopback here.");
+        var (v4, v6) = pair;
         var localhostHasV6 = (await Dns.GetHostAddressesAsync("localhost")).Contains(IPAddress.IPv6Loopback);
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
-        await Task.Delay(Settle);
+        var report = await TestLocalhostAsync(v4.Port, deny: "127.0.0.0/8");
 
         Assert.Empty(v4.Arrivals);
         if (localhostHasV6)
         {
-            Assert.Equal("ok", StepReports.Status(report, "connect"));
+            Assert.Equal("ok", Reports.Status(report, "connect"));
             Assert.NotEmpty(v6.Arrivals);
         }
         else
         {
-            StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+            Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
             Assert.Empty(v6.Arrivals);
         }
     }
@@ -320,18 +312,14 @@ public sealed class EgressTests(CaravanApp app)
     public async Task Every_connection_of_a_test_goes_to_the_checked_address()
     {
         // The probe and the driver's login both arrive, and both on the address that was checked.
-        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "::1/128" });
-        var org = await own.NewOrganizationAsync();
-        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
-        using var _ = v4;
-        using var __ = v6;
+        using var pair = LoopbackListener.OnBothLoopbacks();
+        Assert.SkipWhen(pair is null, "No IPv6 loopback here.");
+        var (v4, v6) = pair;
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
-        await Task.Delay(Settle);
+        var report = await TestLocalhostAsync(v4.Port, deny: "::1/128");
 
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
-        Assert.NotEqual("skipped", StepReports.Status(report, "authenticate"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
+        Assert.NotEqual("skipped", Reports.Status(report, "authenticate"));
         Assert.True(v4.Arrivals.Count >= 2, $"expected the probe and the login on 127.0.0.1, saw {v4.Arrivals.Count}");
         Assert.All(v4.Arrivals, a => Assert.Equal(IPAddress.Loopback, a.Address));
         Assert.Empty(v6.Arrivals);
@@ -350,7 +338,7 @@ public sealed class EgressTests(CaravanApp app)
         var failure = await Record.ExceptionAsync(async () =>
         {
             var org = await own.NewOrganizationAsync();
-            using var response = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", StepReports.ClosedPort()));
+            using var response = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("127.0.0.1", Loopback.ClosedPort()));
         });
 
         // Program reports a start-up failure (and the host logs it); the factory then only sees a stopped host.
@@ -368,7 +356,7 @@ public sealed class EgressTests(CaravanApp app)
         var migrated = await CaravanProcess.RunAsync(settings, directory, "migrate");
         Assert.True(migrated.ExitCode == 0, migrated.Error);
         settings["Caravan:Egress:Deny"] = "10.0.0.0/33";
-        var port = StepReports.ClosedPort();
+        var port = Loopback.ClosedPort();
 
         using var process = new Process { StartInfo = CaravanProcess.Start(settings, directory, "--urls", $"http://127.0.0.1:{port}") };
         process.Start();
@@ -386,16 +374,26 @@ public sealed class EgressTests(CaravanApp app)
         Assert.Contains("Caravan__Egress__Deny", await output + await error, StringComparison.Ordinal);
     }
 
-    private static RecordingListener? TryListen(IPAddress address)
+    private static LoopbackListener? TryListen(IPAddress address)
     {
         try
         {
-            return new RecordingListener(address, hangUp: true);
+            return LoopbackListener.HangingUp(address);
         }
         catch (System.Net.Sockets.SocketException)
         {
             return null;
         }
+    }
+
+    /// <summary>A connection test of localhost at <paramref name="port"/> by a Caravan that denies <paramref name="deny"/>, once its connections have arrived.</summary>
+    private static async Task<JsonNode> TestLocalhostAsync(int port, string deny)
+    {
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = deny });
+        var org = await own.NewOrganizationAsync();
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("localhost", port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+        return report;
     }
 
     private static EgressPolicy Policy(string? deny = null, string? allow = null) =>
@@ -408,7 +406,7 @@ public sealed class EgressTests(CaravanApp app)
         var bracketed = bare.Contains(':', StringComparison.Ordinal) ? $"[{bare}]" : bare;
         JsonObject body = family switch
         {
-            "postgres" => JsonNode.Parse(StepReports.Body(host, port))!.AsObject(),
+            "postgres" => JsonNode.Parse(Pg.Body(host, port))!.AsObject(),
             "mysql" or "mssql" => new() { ["type"] = family, ["hostname"] = host, ["port"] = port, ["username"] = "u", ["password"] = "not-the-password", ["database_name"] = "d" },
             "clickhouse" => new() { ["type"] = family, ["host"] = host, ["port"] = port, ["username"] = "u", ["password"] = "not-the-password" },
             "mongodb" => new() { ["type"] = family, ["connection_string"] = $"mongodb://u:not-the-password@{bracketed}:{port}/d" },
@@ -416,13 +414,6 @@ public sealed class EgressTests(CaravanApp app)
             _ => throw new ArgumentOutOfRangeException(nameof(family)),
         };
         return body.ToJsonString();
-    }
-
-    private static bool Dispose((RecordingListener V4, RecordingListener V6) pair)
-    {
-        pair.V4.Dispose();
-        pair.V6.Dispose();
-        return false;
     }
 
     /// <summary>Waits until the process answers /healthz (true) or exits (false).</summary>

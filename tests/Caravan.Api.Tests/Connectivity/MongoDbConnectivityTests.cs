@@ -14,6 +14,7 @@ using MongoDB.Driver.Core.Configuration;
 using MongoDB.Driver.Core.Connections;
 using MongoDB.Driver.Core.Servers;
 using static Caravan.Api.Tests.Connectivity.ConnectivityTestKit;
+using static Caravan.Api.Tests.Connectivity.Reports;
 
 namespace Caravan.Api.Tests.Connectivity;
 
@@ -99,12 +100,12 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         await using var mcp = await McpKit.ConnectAsync(own, org.Key);
         var (code, message) = (await mcp.CallAsync("list_schemas", new() { ["source_id"] = id })).Error();
 
-        StepReports.AssertFailedAt(report, "connect", FailureCodes.PortClosed);
-        StepReports.AssertFailedAt(stored, "connect", FailureCodes.PortClosed);
-        StepReports.AssertFailedAt(refused, "egress", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "connect", FailureCodes.PortClosed);
+        Reports.AssertFailedAt(stored, "connect", FailureCodes.PortClosed);
+        Reports.AssertFailedAt(refused, "egress", FailureCodes.EgressDenied);
         Assert.Equal(FailureCodes.PortClosed, discovery["code"]!.GetValue<string>());
         Assert.Equal(FailureCodes.PortClosed, code);
-        AssertNoSecret(report.Compact() + stored.Compact() + discovery.Compact() + message, own);
+        own.AssertNoSecrets([report.Compact() + stored.Compact() + discovery.Compact() + message], Password);
     }
 
     [Fact]
@@ -169,7 +170,7 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         Assert.Equal(2, denied);
         Assert.Equal(FailureCodes.EgressDenied, proxy.LastFailure?.Code);
 
-        var (closed, _) = await SocksConnectAsync(proxy.Port, IPAddress.Loopback, ClosedPort());
+        var (closed, _) = await SocksConnectAsync(proxy.Port, IPAddress.Loopback, Loopback.ClosedPort());
         Assert.Equal(5, closed);
         Assert.Equal(FailureCodes.PortClosed, proxy.LastFailure?.Code);
 
@@ -202,7 +203,7 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         // Discovery checks the seeds, then the driver's own connection goes through the proxy,
         // which finds the port closed: the cause is reported, not the driver's generic timeout.
         var driver = new MongoDbDriver(Network());
-        var connection = Connection("MONGODB", new JsonObject { ["connection_string"] = $"mongodb://reader:{Password}@127.0.0.1:{ClosedPort()}/sales" });
+        var connection = Connection("MONGODB", new JsonObject { ["connection_string"] = $"mongodb://reader:{Password}@127.0.0.1:{Loopback.ClosedPort()}/sales" });
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(3));
 
         var failure = await Assert.ThrowsAsync<ConnectivityException>(() => driver.ListSchemasAsync(connection, deadline.Token));
@@ -213,13 +214,13 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
     public async Task A_closed_port_is_port_closed()
     {
         var org = await app.NewOrganizationAsync();
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StringBody($"127.0.0.1:{ClosedPort()}")).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StringBody($"127.0.0.1:{Loopback.ClosedPort()}")).Expect(HttpStatusCode.OK);
 
         Assert.False(report["ok"]!.GetValue<bool>());
         Assert.Equal("ok", Status(report, "egress"));
         Assert.Equal(FailureCodes.PortClosed, Code(report, "connect"));
         Assert.Equal("skipped", Status(report, "authenticate"));
-        AssertNoSecret(report.Compact(), app);
+        app.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
@@ -227,7 +228,7 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "3" });
         var org = await own.NewOrganizationAsync();
-        using var silent = new SilentServer();
+        using var silent = LoopbackListener.Silent();
 
         var clock = Stopwatch.StartNew();
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject
@@ -240,7 +241,7 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         Assert.Equal("ok", Status(report, "connect"));
         Assert.Equal("authenticate", Failed(report));
         Assert.Equal(FailureCodes.Timeout, Code(report, "authenticate"));
-        AssertNoSecret(report.Compact(), own);
+        own.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
@@ -248,13 +249,13 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "5" });
         var org = await own.NewOrganizationAsync();
-        using var tls = new UntrustedTlsServer();
+        using var tls = LoopbackListener.UntrustedTls();
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StringBody($"127.0.0.1:{tls.Port}", "&tls=true")).Expect(HttpStatusCode.OK);
 
         Assert.True(Failed(report) == "tls", report.Compact());
         Assert.Equal(FailureCodes.TlsFailed, Code(report, "tls"));
-        AssertNoSecret(report.Compact(), own);
+        own.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
@@ -266,7 +267,7 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         Assert.Equal(FailureCodes.EgressDenied, Code(report, "egress"));
         Assert.Equal("skipped", Status(report, "connect"));
         Assert.Equal("skipped", Status(report, "authenticate"));
-        AssertNoSecret(report.Compact(), app);
+        app.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
@@ -275,26 +276,26 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         // Issue #12: ok false with every step ok or skipped, the refusal recorded under egress, which had passed for the seed.
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "4" });
         var org = await own.NewOrganizationAsync();
-        using var silent = new SilentServer();
+        using var silent = LoopbackListener.Silent();
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StringBody($"127.0.0.1:{silent.Port},169.254.169.254:80")).Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "authenticate", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "authenticate", FailureCodes.EgressDenied);
         Assert.Equal("ok", Status(report, "egress"));
         Assert.Equal("ok", Status(report, "connect"));
-        AssertNoSecret(report.Compact(), own);
+        own.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
     public async Task Discovery_refuses_a_metadata_host_among_several()
     {
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(StringBody($"127.0.0.1:{ClosedPort()},169.254.169.254:27017"));
+        var id = await org.Http.CreateSourceAsync(StringBody($"127.0.0.1:{Loopback.ClosedPort()},169.254.169.254:27017"));
 
         var failure = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
 
         Assert.Equal(FailureCodes.EgressDenied, failure["code"]!.GetValue<string>());
-        AssertNoSecret(failure.Compact(), app);
+        app.AssertNoSecrets([failure.Compact()], Password);
     }
 
     private static string FieldsBody(string host, int port) => new JsonObject
@@ -307,9 +308,7 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
     {
         try
         {
-            using var listener = new TcpListener(IPAddress.IPv6Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
+            return Loopback.ClosedPort(IPAddress.IPv6Loopback);
         }
         catch (SocketException)
         {
@@ -345,11 +344,5 @@ public sealed class MongoDbConnectivityTests(CaravanApp app)
         }
 
         return (0, stream);
-    }
-
-    private static void AssertNoSecret(string response, CaravanApp caravan)
-    {
-        Assert.DoesNotContain(Password, response, StringComparison.Ordinal);
-        Assert.DoesNotContain(caravan.Logs.Lines, line => line.Contains(Password, StringComparison.Ordinal));
     }
 }

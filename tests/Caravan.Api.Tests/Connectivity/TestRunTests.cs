@@ -9,7 +9,7 @@ namespace Caravan.Api.Tests.Connectivity;
 /// </summary>
 public sealed class TestRunTests
 {
-    private static readonly string[] Plan = ["resolve", "egress", "connect", "tls", "authenticate", "query", "schemas"];
+    private static readonly string[] Plan = Reports.Steps;
 
     private enum Outcome
     {
@@ -36,7 +36,7 @@ public sealed class TestRunTests
         var result = await run.StepAsync<int>("authenticate", _ => throw new OperationCanceledException());
 
         Assert.Equal(0, result);
-        AssertFailedAt(run.Report(), "authenticate", FailureCodes.Timeout);
+        Reports.AssertFailedAt(Reports.Of(run.Report()), "authenticate", FailureCodes.Timeout);
     }
 
     [Fact]
@@ -51,7 +51,7 @@ public sealed class TestRunTests
             new ConnectivityException(FailureCodes.EgressDenied, "not allowed by the egress policy", step: "egress")));
 
         var report = run.Report();
-        AssertFailedAt(report, "authenticate", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(Reports.Of(report), "authenticate", FailureCodes.EgressDenied);
         Assert.Equal(TestRun.Ok, report.Steps.Single(s => s.Name == "egress").Status);
     }
 
@@ -63,7 +63,7 @@ public sealed class TestRunTests
 
         await run.StepAsync("query", token => Task.Delay(Timeout.Infinite, token));
 
-        AssertFailedAt(run.Report(), "query", FailureCodes.Timeout);
+        Reports.AssertFailedAt(Reports.Of(run.Report()), "query", FailureCodes.Timeout);
     }
 
     [Fact]
@@ -140,13 +140,4 @@ public sealed class TestRunTests
     }
 
     private static TestRun NewRun(TimeSpan deadline) => new(new SecretScrubber([]), deadline, CancellationToken.None);
-
-    private static void AssertFailedAt(TestReport report, string step, string code)
-    {
-        Assert.False(report.Ok);
-        var failed = Assert.Single(report.Steps, s => s.Status == TestRun.Failed);
-        Assert.Equal(step, failed.Name);
-        Assert.Equal(code, failed.Code);
-        Assert.False(string.IsNullOrEmpty(failed.Message));
-    }
 }

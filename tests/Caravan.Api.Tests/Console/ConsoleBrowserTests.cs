@@ -23,7 +23,7 @@ public sealed class ConsoleBrowserTests(ConsoleBrowser browser) : IClassFixture<
         await using var db = await ScratchDatabase.CreateAsync(schemaCount: 3);
         var key = await browser.NewKeyAsync();
         using var api = browser.Client(key);
-        var wrong = Pg.Password("wrong");
+        var wrong = Unique.Secret("wrong-");
         var secrets = new[] { wrong, db.Password };
         var name = "Orders " + db.Database[^6..];
         await using var tab = await ConsoleTab.OpenAsync(browser);

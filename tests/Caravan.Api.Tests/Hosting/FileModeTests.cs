@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Runtime.Versioning;
+using System.Text.Json.Nodes;
 using Caravan.Api.Tests.Infrastructure;
 
 namespace Caravan.Api.Tests.Hosting;
@@ -25,17 +26,17 @@ public sealed class FileModeTests
         // process under the common umask 022, in an empty folder, with the default data paths (on
         // the PostgreSQL run, the store is a database and the folder holds the key file alone).
         var directory = CaravanApp.NewDataDirectory();
-        var key = "cvn_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+        var key = Unique.ApiKey();
         var settings = TestStore.IsPostgres ? TestStore.NewStoreSettings(directory) : [];
         settings["Caravan:BootstrapApiKey"] = key;
         string[] files = TestStore.IsPostgres ? ["master.key"] : ["caravan.db", "caravan.db-shm", "caravan.db-wal", "master.key"];
         using (var server = await CaravanProcess.Server.StartAsync(settings, directory, umask: "022"))
         {
             using var http = server.Client(key);
-            using var created = await http.PostAsync(new Uri("/api/v1/sources/", UriKind.Relative), HttpExtensions.Json(new Dictionary<string, object>
+            using var created = await http.PostJsonAsync("/api/v1/sources/", new JsonObject
             {
                 ["type"] = "postgres", ["hostname"] = "db.example.com", ["username"] = "u", ["password"] = "file-mode-secret", ["database_name"] = "d",
-            }), TestContext.Current.CancellationToken);
+            }.ToJsonString());
             Assert.Equal(HttpStatusCode.OK, created.StatusCode);
 
             var data = Path.Combine(directory, "data");

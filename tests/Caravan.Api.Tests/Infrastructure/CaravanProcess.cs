@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 
 namespace Caravan.Api.Tests.Infrastructure;
 
@@ -42,6 +40,10 @@ public static class CaravanProcess
     /// As <see cref="Start(IReadOnlyDictionary{string, string?}, string, string[])"/>, under the given
     /// umask (octal, e.g. <c>022</c>) rather than the test process's own, when there is one.
     /// </summary>
+    /// <remarks>
+    /// A name of its own, not an overload of <c>Start</c>: with one, <c>Start(settings, directory,
+    /// "--urls", url)</c> bound "--urls" to the umask.
+    /// </remarks>
     public static ProcessStartInfo StartUnderUmask(IReadOnlyDictionary<string, string?> settings, string workingDirectory, string? umask, params string[] args)
     {
         var start = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
@@ -121,7 +123,7 @@ public static class CaravanProcess
 
         public static async Task<Server> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory, string? umask = null)
         {
-            var address = new Uri($"http://127.0.0.1:{FreePort()}");
+            var address = new Uri($"http://127.0.0.1:{Loopback.ClosedPort()}");
             var server = new Server(new Process { StartInfo = StartUnderUmask(settings, directory, umask, "--urls", address.ToString()) }, address);
             server._process.OutputDataReceived += (_, e) => server._output.Enqueue(e.Data ?? string.Empty);
             server._process.ErrorDataReceived += (_, e) => server._error.Enqueue(e.Data ?? string.Empty);
@@ -195,13 +197,6 @@ public static class CaravanProcess
             }
 
             _process.Dispose();
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -55,6 +54,4 @@ public static class HttpExtensions
     }
 
     public static string Compact(this JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
-
-    public static JsonContent Json(object value) => JsonContent.Create(value);
 }

@@ -162,7 +162,7 @@ public sealed class McpServerTests(CaravanApp app)
         Assert.Equal(0, (await client.CallAsync("list_sources")).Ok().GetProperty("count").GetInt32());
 
         // Neither the uid nor the statement reaches the log, at any level.
-        var marker = Pg.Password("uid");
+        var marker = Unique.Secret("uid-");
         (await client.CallAsync("run_query", new() { ["source_id"] = missing, ["sql"] = $"SELECT '{marker}'", ["uid"] = marker })).Error();
         Assert.DoesNotContain(app.Logs.Lines, l => l.Contains(marker, StringComparison.Ordinal));
         Assert.DoesNotContain(app.Logs.Lines, l => l.Contains("owner-secret-1234", StringComparison.Ordinal));

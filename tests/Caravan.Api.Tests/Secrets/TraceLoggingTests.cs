@@ -105,7 +105,7 @@ public sealed class TraceLoggingTests
             .Expect(HttpStatusCode.BadRequest);
 
         // A MongoDB that never answers, and a REST warehouse that refuses the token.
-        using var silent = new SilentServer();
+        using var silent = LoopbackListener.Silent();
         var mongo = await http.CreateSourceAsync(Body(new() { ["type"] = "MONGODB", ["connection_string"] = $"mongodb://reader:{New()}@127.0.0.1:{silent.Port}/app" }));
         var databricks = await http.CreateSourceAsync(Body(new()
         {

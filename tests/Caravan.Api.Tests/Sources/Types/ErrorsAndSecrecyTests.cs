@@ -162,14 +162,7 @@ public sealed class ErrorsAndSecrecyTests(CaravanApp app)
         return (body, leaks);
     }
 
-    private void AssertNoLeak(string text, IEnumerable<string> leaks)
-    {
-        foreach (var leak in leaks)
-        {
-            Assert.DoesNotContain(leak, text, StringComparison.Ordinal);
-            Assert.DoesNotContain(app.Logs.Lines, line => line.Contains(leak, StringComparison.Ordinal));
-        }
-    }
+    private void AssertNoLeak(string text, IEnumerable<string> leaks) => app.AssertNoSecrets([text], [.. leaks]);
 
     [Theory]
     [MemberData(nameof(TypeCatalog.Names), MemberType = typeof(TypeCatalog))]
