@@ -67,7 +67,7 @@ public static class ConnectivityApi
             return input.Error;
         }
 
-        var connection = SourceWriter.Unsaved(input.Type!, input.Change!);
+        var connection = SourceConnections.Unsaved(input.Type!, input.Change!);
         if (StreamedTest.IsWanted(request))
         {
             return new StreamedTest((observer, token) => tester.TestAsync(connection, token, observer));
@@ -78,10 +78,10 @@ public static class ConnectivityApi
     }
 
     public static async Task<IResult> TestStored(
-        string id, HttpContext context, SourceWriter writer, ConnectionTester tester, LastTests lastTests, CancellationToken cancellationToken)
+        string id, HttpContext context, SourceConnections sources, ConnectionTester tester, LastTests lastTests, CancellationToken cancellationToken)
     {
         if (RouteIds.Parse(id) is not { } sourceId
-            || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
+            || await sources.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
         {
             return ApiResults.NotFound();
         }
@@ -103,10 +103,10 @@ public static class ConnectivityApi
         return TypedResults.Json(await RunAsync(null, cancellationToken), ApiJson.Context.TestReport);
     }
 
-    public static async Task<IResult> Schemas(string id, HttpContext context, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
+    public static async Task<IResult> Schemas(string id, HttpContext context, SourceConnections sources, ConnectionTester tester, CancellationToken cancellationToken)
     {
         if (RouteIds.Parse(id) is not { } sourceId
-            || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
+            || await sources.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
         {
             return ApiResults.NotFound();
         }

@@ -13,8 +13,11 @@ public enum FieldKind
     Boolean,
     NameList,
     Secret,
-    /// <summary>A secret that is a JSON document (an object, or a string holding one), such as a service-account key.</summary>
-    ServiceAccountKey,
+    /// <summary>
+    /// A secret that is a JSON document (an object, or a string holding one), such as a
+    /// service-account key; the source-types catalog calls this kind <c>service_account_key</c>.
+    /// </summary>
+    SecretDocument,
 
     /// <summary>Text that may span lines, such as a PEM public key.</summary>
     Pem,
@@ -36,7 +39,7 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
     /// <summary>Longest accepted text; secrets such as keys and connection strings may be long.</summary>
     public int MaxLength { get; init; } = MaxTextLength;
 
-    public bool IsSecret => Kind is FieldKind.Secret or FieldKind.ServiceAccountKey;
+    public bool IsSecret => Kind is FieldKind.Secret or FieldKind.SecretDocument;
 
     /// <summary>
     /// Whether the field says where the connection goes (a host, a Snowflake account): the rebind
@@ -50,7 +53,7 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
     /// </summary>
     public bool CarriesCredentials { get; init; }
 
-    /// <summary>The type's own check of a document secret (<see cref="FieldKind.ServiceAccountKey"/>): the value to store, or messages.</summary>
+    /// <summary>The type's own check of a document secret (<see cref="FieldKind.SecretDocument"/>): the value to store, or messages.</summary>
     public Func<JsonNode, List<string>, string?>? ReadDocument { get; init; }
 
     public static Field Text(string name, string description) => new(name, FieldKind.Text, description);
@@ -69,7 +72,7 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
 
     /// <summary>A secret that is a JSON document, checked by <paramref name="read"/>.</summary>
     public static Field Document(string name, string description, Func<JsonNode, List<string>, string?> read) =>
-        new(name, FieldKind.ServiceAccountKey, description) { ReadDocument = read, MaxLength = 32 * 1024 };
+        new(name, FieldKind.SecretDocument, description) { ReadDocument = read, MaxLength = 32 * 1024 };
 
     public Field AsRequired() => this with { Required = true };
 
@@ -96,7 +99,7 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
                 return null;
             case FieldKind.NameList:
                 return ParseNames(node, messages);
-            case FieldKind.ServiceAccountKey:
+            case FieldKind.SecretDocument:
                 return ReadDocument!(node, messages);
             case FieldKind.Secret:
                 return ParseSecret(node, messages);

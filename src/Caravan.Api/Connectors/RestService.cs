@@ -93,6 +93,25 @@ public static class RestService
         return !run.HasFailed;
     }
 
+    /// <summary>
+    /// The <c>resolve</c> step of a REST driver's test: what <paramref name="resolve"/> reads from the
+    /// configuration (a key, the service's URL), or null when it threw a <see cref="ConnectivityException"/>,
+    /// which then failed the step with its message.
+    /// </summary>
+    public static async Task<T?> ResolveAsync<T>(TestRun run, Func<T> resolve)
+        where T : class
+    {
+        try
+        {
+            return resolve();
+        }
+        catch (ConnectivityException failure)
+        {
+            await run.FailAsync(TestSteps.Resolve, failure);
+            return null;
+        }
+    }
+
     /// <summary>A client whose every connection goes through the network path; timeouts come from tokens.</summary>
     public static HttpClient Client(NetworkPath network)
     {

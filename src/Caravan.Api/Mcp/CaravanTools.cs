@@ -25,7 +25,7 @@ namespace Caravan.Api.Mcp;
 internal sealed class CaravanTools(
     IHttpContextAccessor http,
     Database database,
-    SourceWriter sources,
+    SourceConnections sources,
     ConnectionTester tester,
     QueryGateway gateway,
     RateLimits limits)

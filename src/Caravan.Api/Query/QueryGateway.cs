@@ -15,7 +15,7 @@ namespace Caravan.Api.Query;
 /// audit log. Used by the HTTP route and usable without HTTP (the MCP server).
 /// </summary>
 public sealed class QueryGateway(
-    SourceWriter sources,
+    SourceConnections sources,
     PreparedSources prepared,
     IEnumerable<IQueryEngine> engines,
     QueryConcurrency concurrency,

@@ -33,10 +33,10 @@ public sealed record SecretState(
 public static class SourceConfigApi
 {
     public static async Task<IResult> Read(
-        string id, HttpContext context, SourceWriter writer, SecretProtector protector, ServerKeys serverKeys, CancellationToken cancellationToken)
+        string id, HttpContext context, SourceConnections sources, SecretProtector protector, ServerKeys serverKeys, CancellationToken cancellationToken)
     {
         if (RouteIds.Parse(id) is not { } sourceId
-            || await writer.FindAsync(context.Caller(), sourceId, cancellationToken) is not { } row
+            || await sources.FindAsync(context.Caller(), sourceId, cancellationToken) is not { } row
             || SourceTypes.Find(row.Type) is not { } type)
         {
             return ApiResults.NotFound();

@@ -61,7 +61,7 @@ public static class SourceTypesApi
         var kind = field.Kind switch
         {
             FieldKind.NameList => "name_list",
-            FieldKind.ServiceAccountKey => "service_account_key",
+            FieldKind.SecretDocument => "service_account_key",
             _ => field.Kind.ToString().ToLowerInvariant(),
         };
         return new SourceFieldDescription(

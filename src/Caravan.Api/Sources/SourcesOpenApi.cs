@@ -230,7 +230,7 @@ internal static class SourcesOpenApi
             },
 
             // A JSON object, or a string holding one.
-            FieldKind.ServiceAccountKey => new OpenApiSchema
+            FieldKind.SecretDocument => new OpenApiSchema
             {
                 OneOf = [new OpenApiSchema { Type = JsonSchemaType.Object }, new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1 }],
             },

@@ -30,6 +30,6 @@ internal static class ConnectivityTestKit
             type.Check(change, null, errors);
         }
 
-        return errors.IsEmpty ? SourceWriter.Unsaved(type, change) : null;
+        return errors.IsEmpty ? SourceConnections.Unsaved(type, change) : null;
     }
 }

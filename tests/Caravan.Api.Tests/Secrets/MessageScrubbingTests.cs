@@ -264,7 +264,7 @@ public sealed class MessageScrubbingTests
         yield return (PemKey, pem, window);
         if (field.Name != ServerOrConnectionStringType.ConnectionStringField)
         {
-            foreach (var key in field.Kind == FieldKind.ServiceAccountKey ? ServiceAccountKeys(sample.Secret, window) : [])
+            foreach (var key in field.Kind == FieldKind.SecretDocument ? ServiceAccountKeys(sample.Secret, window) : [])
             {
                 yield return key;
             }

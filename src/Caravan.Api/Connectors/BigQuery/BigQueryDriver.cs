@@ -31,20 +31,9 @@ public sealed class BigQueryDriver(NetworkPath network, IOptions<ConnectivityOpt
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        ServiceAccount account;
-        Uri service;
-        try
-        {
-            account = ServiceAccount.From(connection);
-            service = RestService.BaseUri(options.Value, Type, "https://bigquery.googleapis.com/");
-        }
-        catch (ConnectivityException failure)
-        {
-            await run.FailAsync(TestSteps.Resolve, failure);
-            return;
-        }
-
-        if (!await RestService.OpenAsync(run, network, service))
+        if (await RestService.ResolveAsync(run, () => ServiceAccount.From(connection)) is not { } account
+            || await RestService.ResolveAsync(run, () => RestService.BaseUri(options.Value, Type, "https://bigquery.googleapis.com/")) is not { } service
+            || !await RestService.OpenAsync(run, network, service))
         {
             return;
         }

@@ -21,14 +21,8 @@ public sealed class DatabricksDriver(NetworkPath network, IOptions<ConnectivityO
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        Warehouse warehouse;
-        try
+        if (await RestService.ResolveAsync(run, () => Connect(connection)) is not { } warehouse)
         {
-            warehouse = Connect(connection);
-        }
-        catch (ConnectivityException failure)
-        {
-            await run.FailAsync(TestSteps.Resolve, failure);
             return;
         }
 

@@ -25,18 +25,8 @@ public sealed partial class SnowflakeDriver(NetworkPath network, IOptions<Connec
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        Uri service;
-        try
-        {
-            service = SnowflakeSession.ServiceUri(options.Value, connection);
-        }
-        catch (ConnectivityException failure)
-        {
-            await run.FailAsync(TestSteps.Resolve, failure);
-            return;
-        }
-
-        if (!await RestService.OpenAsync(run, network, service))
+        if (await RestService.ResolveAsync(run, () => SnowflakeSession.ServiceUri(options.Value, connection)) is not { } service
+            || !await RestService.OpenAsync(run, network, service))
         {
             return;
         }
