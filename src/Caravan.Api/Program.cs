@@ -1,5 +1,6 @@
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
+using Caravan.Api.Connectors;
 using Caravan.Api.Cli;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
@@ -12,6 +13,8 @@ using Caravan.Api.Tokens;
 using Caravan.Api.WebConsole;
 using Microsoft.Extensions.Options;
 
+// Before anything is written: what Caravan and its native libraries create is the owner's only.
+OwnerOnlyFiles.RestrictUmask();
 var builder = WebApplication.CreateBuilder(args);
 
 // ASP.NET Core logs every request at Information (a dozen console lines per request, which more
@@ -22,6 +25,10 @@ builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.M
     InitialData = [new("Logging:LogLevel:Microsoft.AspNetCore", "Warning")],
 });
 builder.Logging.AddBatchedConsole();
+
+// Kestrel and HttpClient log request content (a malformed header, with the API key in it) at
+// Debug and Trace: those categories are held above that whatever the configuration says.
+builder.Logging.AddFrameworkFloors();
 var isCommand = CommandLine.IsCommand(args);
 if (isCommand)
 {
@@ -40,10 +47,9 @@ builder.Services.AddSecrets(builder.Configuration);
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddRateLimits();
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddSingleton<SourceWriter>();
-builder.Services.AddSingleton<KeyedReads>();
+builder.Services.AddSources();
 builder.Services.AddRevisions();
-builder.Services.AddSingleton<IdempotencyKeys>();
+builder.Services.AddConnectors();
 builder.Services.AddConnectivity();
 builder.Services.AddQuery();
 builder.Services.AddMcp();

@@ -152,10 +152,11 @@ internal static class AuthSetup
 
     /// <summary>
     /// Every route of the group needs a valid API key, and counts against the key's rate limit
-    /// (checked after the key, so refused requests count against nothing).
+    /// (checked after the key, so refused requests count against nothing). The OpenAPI document
+    /// says so of each of them.
     /// </summary>
     public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) =>
-        group.AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<RateLimitFilter>();
+        group.AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<RateLimitFilter>().SecuredByApiKey();
 
     /// <summary>The caller of an authenticated request; the group's filter guarantees it is set.</summary>
     public static Caller Caller(this HttpContext context) =>

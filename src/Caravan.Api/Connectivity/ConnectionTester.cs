@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Connectivity;
@@ -5,17 +6,21 @@ namespace Caravan.Api.Connectivity;
 /// <summary>Runs connection tests and discovery with the driver of a source's type, within the deadline.</summary>
 public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<ConnectivityOptions> options, ILogger<ConnectionTester> logger)
 {
-    private readonly Dictionary<string, IDriver> _drivers = drivers
+    private readonly Dictionary<SourceType, IDriver> _drivers = drivers
         .SelectMany(d => d.Types.Select(t => (Type: t, Driver: d)))
-        .ToDictionary(p => p.Type, p => p.Driver, StringComparer.OrdinalIgnoreCase);
+        .ToDictionary(p => p.Type, p => p.Driver);
+
+    /// <summary>Whether Caravan can test and discover sources of <paramref name="type"/>.</summary>
+    public bool Serves(SourceType type) => _drivers.ContainsKey(type);
 
     public TimeSpan Deadline => TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60));
 
     public async Task<TestReport> TestAsync(SourceConnection connection, CancellationToken cancellationToken, ITestObserver? observer = null)
     {
         using var run = new TestRun(connection.Scrubber, Deadline, cancellationToken) { Observer = observer };
-        if (_drivers.TryGetValue(connection.Type.Name, out var driver))
+        if (_drivers.TryGetValue(connection.Type, out var driver))
         {
+            run.Plan(driver.Steps);
             await driver.TestAsync(run, connection);
         }
         else
@@ -39,7 +44,7 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
     public async Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         var scrubber = connection.Scrubber;
-        if (!_drivers.TryGetValue(connection.Type.Name, out var driver))
+        if (!_drivers.TryGetValue(connection.Type, out var driver))
         {
             throw new ConnectivityException(FailureCodes.DriverError, $"Caravan cannot discover {connection.Type.DisplayName} schemas yet.");
         }
@@ -48,7 +53,7 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
         deadline.CancelAfter(Deadline);
         try
         {
-            return await driver.DiscoverAsync(connection, deadline.Token);
+            return new Discovery(connection.Type.SchemaKind, await driver.ListSchemasAsync(connection, deadline.Token));
         }
         catch (ConnectivityException failure)
         {

@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 using Caravan.Api.Auth;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Caravan.Api.Tokens;
 
@@ -37,10 +37,6 @@ public static class ConnectivityApi
         services.AddSingleton<NetworkPath>();
         services.AddSingleton<ConnectionTester>();
         services.AddSingleton<LastTests>();
-        foreach (var driver in typeof(IDriver).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IDriver).IsAssignableFrom(t)))
-        {
-            services.AddSingleton(typeof(IDriver), driver);
-        }
 
         return services;
     }
@@ -49,11 +45,19 @@ public static class ConnectivityApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("connectivity");
         group.MapPost("/test/", TestUnsaved).WithName("sources_test_create").WithSummary("Test an unsaved connection")
-            .WithMetadata(RateBucketMetadata.Tests);
+            .WithMetadata(RateBucketMetadata.Tests)
+            .AcceptsJson(SourcesOpenApi.ConnectionCreateRequest)
+            .AnswersTestReport("The test ran (see `ok`); nothing was stored.");
         group.MapPost("/{id}/test/", TestStored).WithName("sources_test_stored_create").WithSummary("Test a data source's connection")
-            .WithMetadata(RateBucketMetadata.Tests);
+            .WithMetadata(RateBucketMetadata.Tests)
+            .TakesSourceId()
+            .AnswersTestReport("The test ran against the stored configuration (see `ok`); its outcome is kept as the source's `last_test`.");
         group.MapGet("/{id}/schemas/", Schemas).WithName("sources_schemas_list").WithSummary("Discover a data source's schemas")
-            .WithMetadata(RateBucketMetadata.Tests).AllowTokens(TokenScope.Read);
+            .WithMetadata(RateBucketMetadata.Tests)
+            .TakesSourceId()
+            .Answers(StatusCodes.Status200OK, "The schemas (databases, datasets) found, system ones excluded.", ConnectivityOpenApi.SchemaDiscovery)
+            .Answers(StatusCodes.Status502BadGateway, "The database could not be reached or refused the request.", ConnectivityOpenApi.ConnectivityFailure)
+            .AllowTokens(TokenScope.Read);
         return routes;
     }
 
@@ -65,7 +69,7 @@ public static class ConnectivityApi
             return input.Error;
         }
 
-        var connection = SourceWriter.Unsaved(input.Type!, input.Change!);
+        var connection = SourceConnections.Unsaved(input.Type!, input.Change!);
         if (StreamedTest.IsWanted(request))
         {
             return new StreamedTest((observer, token) => tester.TestAsync(connection, token, observer));
@@ -76,10 +80,10 @@ public static class ConnectivityApi
     }
 
     public static async Task<IResult> TestStored(
-        string id, HttpContext context, SourceWriter writer, ConnectionTester tester, LastTests lastTests, CancellationToken cancellationToken)
+        string id, HttpContext context, SourceConnections sources, ConnectionTester tester, LastTests lastTests, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId
-            || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
+        if (RouteIds.Parse(id) is not { } sourceId
+            || await sources.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
         {
             return ApiResults.NotFound();
         }
@@ -101,10 +105,10 @@ public static class ConnectivityApi
         return TypedResults.Json(await RunAsync(null, cancellationToken), ApiJson.Context.TestReport);
     }
 
-    public static async Task<IResult> Schemas(string id, HttpContext context, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
+    public static async Task<IResult> Schemas(string id, HttpContext context, SourceConnections sources, ConnectionTester tester, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId
-            || await writer.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
+        if (RouteIds.Parse(id) is not { } sourceId
+            || await sources.ConnectionAsync(context.Caller(), sourceId, cancellationToken) is not { } connection)
         {
             return ApiResults.NotFound();
         }
@@ -112,7 +116,7 @@ public static class ConnectivityApi
         try
         {
             var discovery = await tester.DiscoverAsync(connection, cancellationToken);
-            var selected = SelectionField(connection.Type) is { } field ? connection.Names(field).ToHashSet(StringComparer.Ordinal) : [];
+            var selected = connection.Type.SelectionField?.Name is { } field ? connection.Names(field).ToHashSet(StringComparer.Ordinal) : [];
             return TypedResults.Json(
                 new DiscoveryResponse(discovery.Kind, [.. discovery.Names.Select(n => new SchemaEntry(n, selected.Contains(n)))]),
                 ApiJson.Context.DiscoveryResponse);
@@ -136,7 +140,7 @@ public static class ConnectivityApi
             return ApiResults.Invalid(errors);
         }
 
-        if (connection is null || SelectionField(connection.Type) is not { } field || !body.ContainsKey(field))
+        if (connection is null || connection.Type.SelectionField?.Name is not { } field || !body.ContainsKey(field))
         {
             return null;
         }
@@ -179,5 +183,4 @@ public static class ConnectivityApi
         }
     }
 
-    private static string? SelectionField(SourceType type) => type.Fields.FirstOrDefault(f => f.Kind == FieldKind.NameList)?.Name;
 }

@@ -26,7 +26,4 @@ public sealed class EgressOptions
 
     /// <summary>Comma-separated CIDR ranges to allow; an allowed range wins over every denied one.</summary>
     public string? Allow { get; set; }
-
-    /// <summary>Whether DuckDB/MotherDuck sources may name a local file instead of a <c>md:</c> database.</summary>
-    public bool AllowLocalFiles { get; set; }
 }

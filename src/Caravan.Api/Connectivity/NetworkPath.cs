@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Options;
@@ -26,6 +27,21 @@ public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOption
             await ProbeAsync(allowed!, port, token);
             return allowed;
         }, ConnectLimit);
+    }
+
+    /// <summary>
+    /// The same for the source's host (its type's host field) and port: a source without a host
+    /// yet fails at <c>resolve</c>. Returns the host and the checked address that answered, or null.
+    /// </summary>
+    public async Task<(string Host, IPAddress Address)?> OpenAsync(TestRun run, SourceConnection connection)
+    {
+        if (connection.Host is not { } host)
+        {
+            await run.FailAsync(TestSteps.Resolve, DriverFailures.Unconfigured());
+            return null;
+        }
+
+        return await OpenAsync(run, host, connection.Port) is { } address ? (host, address) : null;
     }
 
     /// <summary>Resolves and checks without recording steps (for discovery and queries).</summary>

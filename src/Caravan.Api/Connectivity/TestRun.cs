@@ -89,15 +89,20 @@ public sealed class TestRun : IDisposable
         }
         catch (ConnectivityException failure)
         {
-            Record(failure.Step ?? name, Failed, started, failure.Code, failure.Message);
+            // A failure may name an earlier step (the MongoDB proxy's egress refusal of a host the
+            // driver found by itself); once that step is in the report, the failure is this step's.
+            var at = failure.Step is { } earlier && !_steps.Any(s => s.Name == earlier) ? earlier : name;
+            Record(at, Failed, started, failure.Code, failure.Message);
         }
-        catch (Exception exception) when (step.IsCancellationRequested && exception is OperationCanceledException or TimeoutException
-            || exception is TimeoutException)
+        catch (Exception exception) when (exception is OperationCanceledException or TimeoutException)
         {
-            Record(name, Failed, started, FailureCodes.Timeout,
-                $"No answer within {Math.Max(1, (int)Math.Round(budget.TotalSeconds))} s. Check that the host and port are right and that a firewall lets Caravan through.");
+            // Whatever cancelled it (this step's limit, the overall deadline, the client going away, a
+            // driver's own timer), the step failed: a failed test always names the step it failed at.
+            Record(name, Failed, started, FailureCodes.Timeout, step.IsCancellationRequested || exception is TimeoutException
+                ? $"No answer within {Math.Max(1, (int)Math.Round(budget.TotalSeconds))} s. Check that the host and port are right and that a firewall lets Caravan through."
+                : "No answer in time: the driver gave up waiting. Check that the host and port are right and that a firewall lets Caravan through.");
         }
-        catch (Exception exception) when (exception is not OperationCanceledException)
+        catch (Exception exception)
         {
             Record(name, Failed, started, FailureCodes.DriverError, Describe(exception));
         }
@@ -113,11 +118,14 @@ public sealed class TestRun : IDisposable
     /// Declares the steps of this test in report order. A planned step that never runs (an
     /// earlier one failed, or it does not apply) is reported as skipped.
     /// </summary>
-    public void Plan(params string[] names)
+    public void Plan(IEnumerable<string> names)
     {
         _plan.AddRange(names);
         Observer?.Planned(_plan);
     }
+
+    /// <summary>Records <paramref name="name"/> as failed with <paramref name="failure"/>, a problem found before any work (the source is not configured for it).</summary>
+    public Task FailAsync(string name, ConnectivityException failure) => StepAsync(name, _ => Task.FromException(failure));
 
     /// <summary>Records a step that does not apply to this source, with the reason.</summary>
     public void Skip(string name, string? reason = null)

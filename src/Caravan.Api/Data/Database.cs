@@ -1,5 +1,6 @@
 using System.Data;
 using System.Data.Common;
+using Caravan.Api.Hosting;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -131,12 +132,22 @@ public sealed class Database : IAsyncDisposable
     {
         var builder = new SqliteConnectionStringBuilder(
             string.IsNullOrWhiteSpace(connectionString) ? DefaultSqliteConnectionString : connectionString);
-        if (builder.Mode != SqliteOpenMode.Memory && !string.IsNullOrEmpty(builder.DataSource) && builder.DataSource != ":memory:")
+        if (builder.Mode != SqliteOpenMode.Memory && !string.IsNullOrEmpty(builder.DataSource) && builder.DataSource != ":memory:"
+            && !builder.DataSource.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
         {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
-            if (!string.IsNullOrEmpty(directory))
+            // The store holds the secrets' ciphertexts and every connection detail: its folder and
+            // file are the owner's only. SQLite gives the -wal, -shm and journal files it creates
+            // later the mode of the database file, so creating that one 0600 covers them too. (A
+            // file: URI is not a path; what SQLite creates for it is covered by the umask.)
+            var path = Path.GetFullPath(builder.DataSource);
+            if (Path.GetDirectoryName(path) is { Length: > 0 } directory)
             {
-                Directory.CreateDirectory(directory);
+                OwnerOnlyFiles.CreateFolder(directory);
+            }
+
+            if (builder.Mode == SqliteOpenMode.ReadWriteCreate)
+            {
+                OwnerOnlyFiles.CreateEmptyFile(path);
             }
         }
 

@@ -8,7 +8,7 @@ using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Query;
 using Caravan.Api.Sources;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tokens;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
@@ -26,11 +26,10 @@ namespace Caravan.Api.Mcp;
 internal sealed class CaravanTools(
     IHttpContextAccessor http,
     Database database,
-    SourceWriter sources,
+    SourceConnections sources,
     ConnectionTester tester,
     QueryGateway gateway,
-    RateLimits limits,
-    IEnumerable<IQueryEngine> engines)
+    RateLimits limits)
 {
     /// <summary>The tools that reach a database: they count against <c>TestsPerMinute</c> (and not against <c>RequestsPerMinute</c>).</summary>
     public static readonly IReadOnlySet<string> DatabaseTools = new HashSet<string>(["list_schemas", "describe_table", "run_query"], StringComparer.Ordinal);
@@ -50,8 +49,6 @@ internal sealed class CaravanTools(
         """;
 
     private const string NotFoundCode = "not_found";
-
-    private readonly HashSet<string> _queryable = engines.SelectMany(e => e.Types).ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     [AllowTokens(TokenScope.Read)]
     [McpServerTool(Name = "list_sources", Title = "List data sources", ReadOnly = true, Destructive = false, Idempotent = true, OpenWorld = false)]
@@ -89,7 +86,7 @@ internal sealed class CaravanTools(
                     ["name"] = reader.GetString(1),
                     ["type"] = type,
                     ["configured"] = reader.GetBoolean(3),
-                    ["supports_sql"] = _queryable.Contains(type),
+                    ["supports_sql"] = SourceTypes.Find(type) is { } known && gateway.EngineFor(known) is not null,
                 };
                 if (SelectionField(type) is { } field && Selection(JsonNode.Parse(reader.GetString(4)) as JsonObject, field) is { Count: > 0 } selected)
                 {
@@ -135,7 +132,7 @@ internal sealed class CaravanTools(
             return Success(new JsonObject
             {
                 ["source_id"] = row.Id,
-                ["kind"] = SelectionKind(row.Type),
+                ["kind"] = SourceTypes.Find(row.Type)!.SchemaKind,
                 ["origin"] = "selection",
                 ["schemas"] = new JsonArray([.. selected.Select(n => JsonValue.Create(n))]),
             });
@@ -197,10 +194,11 @@ internal sealed class CaravanTools(
             return NotFound(source_id);
         }
 
-        if (TableDescriptions.For(row.Type, schema, table) is not { } statement)
+        var engine = gateway.EngineFor(SourceTypes.Find(row.Type)!);
+        if (engine?.DescribeTable(schema, table) is not { } statement)
         {
             return Failure(QueryCodes.Unsupported, $"describe_table does not support {row.Type} sources. "
-                + (_queryable.Contains(row.Type)
+                + (engine is not null
                     ? "Use run_query on the database's own catalog instead."
                     : "Caravan cannot run SQL on this type either; use list_schemas to see what the source holds."));
         }
@@ -387,16 +385,8 @@ internal sealed class CaravanTools(
         };
     }
 
-    private static string? SelectionField(string type) =>
-        SourceTypes.Find(type)?.Fields.FirstOrDefault(f => f.Kind == FieldKind.NameList)?.Name;
+    private static string? SelectionField(string type) => SourceTypes.Find(type)?.SelectionField?.Name;
 
     private static List<string>? Selection(JsonObject? settings, string field) =>
         settings?[field] is JsonArray names ? [.. names.Select(n => n?.GetValue<string>()).OfType<string>()] : null;
-
-    private static string SelectionKind(string type) => type switch
-    {
-        "BIGQUERY" => "datasets",
-        "MYSQL" or "SINGLESTORE" or "CLICKHOUSE" or "MONGODB" => "databases",
-        _ => "schemas",
-    };
 }

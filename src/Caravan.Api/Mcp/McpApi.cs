@@ -1,4 +1,5 @@
 using System.Reflection;
+using Caravan.Api.Hosting;
 using ModelContextProtocol.Protocol;
 
 namespace Caravan.Api.Mcp;
@@ -19,9 +20,9 @@ public static class McpApi
     {
         services.AddHttpContextAccessor();
 
-        // The SDK logs whole messages at Debug and Trace: SQL, uid values and result rows. Its category
-        // stays at Information; added after the configuration's rules, this rule wins over them.
-        services.AddLogging(logging => logging.AddFilter(LogCategory, LogLevel.Information));
+        // The SDK logs whole messages at Debug and Trace: SQL, uid values and result rows. Its
+        // categories stay at Information, whatever the configuration says (see LogFloors).
+        services.AddLogging(logging => logging.AddFloor(LogCategory, LogLevel.Information));
         services.AddMcpServer(options =>
             {
                 options.ServerInfo = new Implementation

@@ -1,8 +1,11 @@
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Caravan.Api.Auth;
 using Caravan.Api.Hosting;
 using Caravan.Api.Tokens;
 using Microsoft.Extensions.Options;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
 
 namespace Caravan.Api.Mcp;
 
@@ -17,34 +20,44 @@ internal static class McpGate
 {
     public static async Task InvokeAsync(HttpContext http, RequestDelegate next)
     {
-        if (await RefuseAsync(http) is { } refusal)
+        var (refusal, body) = await CheckAsync(http);
+        if (refusal is not null)
         {
             await refusal.ExecuteAsync(http);
             return;
         }
 
-        await next(http);
+        try
+        {
+            await next(http);
+        }
+        catch (JsonException failure) when (!http.Response.HasStarted)
+        {
+            // The SDK reads some parameters outside its own JSON-RPC error handling (stateless, those
+            // of initialize, before any answer): a message it cannot read is the client's mistake.
+            await InvalidParamsAsync(http, body!, failure);
+        }
     }
 
-    private static async Task<IResult?> RefuseAsync(HttpContext http)
+    private static async Task<(IResult? Refusal, byte[]? Body)> CheckAsync(HttpContext http)
     {
         var key = ApiKeyFilter.ReadKey(http.Request);
         if (key is null)
         {
-            return ApiKeyFilter.MissingKeyChallenge(http);
+            return (ApiKeyFilter.MissingKeyChallenge(http), null);
         }
 
         if (ApiKeyFilter.IsBearerToken(http.Request, key))
         {
             if (await http.RequestServices.GetRequiredService<TokenAuthentication>().AdmitAsync(http, key) is { } refused)
             {
-                return refused;
+                return (refused, null);
             }
         }
         else if (!ApiKeyFilter.IsWellFormed(key)
             || await http.RequestServices.GetRequiredService<ApiKeys>().AuthenticateAsync(key, http.RequestAborted) is not { } caller)
         {
-            return ApiKeyFilter.InvalidKeyChallenge(http);
+            return (ApiKeyFilter.InvalidKeyChallenge(http), null);
         }
         else
         {
@@ -54,12 +67,43 @@ internal static class McpGate
         var body = await BufferBodyAsync(http);
         if (body is null)
         {
-            return ApiResults.Detail(StatusCodes.Status413PayloadTooLarge, "Request body too large.");
+            return (ApiResults.Detail(StatusCodes.Status413PayloadTooLarge, "Request body too large."), null);
         }
 
         return CallsDatabaseTool(body)
-            ? null
-            : RateLimitFilter.Check(http, http.RequestServices.GetRequiredService<RateLimits>(), RateBucket.Requests);
+            ? (null, body)
+            : (RateLimitFilter.Check(http, http.RequestServices.GetRequiredService<RateLimits>(), RateBucket.Requests), body);
+    }
+
+    private static JsonTypeInfo<JsonRpcMessage> MessageInfo => (JsonTypeInfo<JsonRpcMessage>)McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(JsonRpcMessage));
+
+    /// <summary>
+    /// A 400 with the JSON-RPC error <c>-32602</c> (invalid params) for the request's id, as the SDK
+    /// answers the messages it cannot read at all (with <c>-32600</c>).
+    /// </summary>
+    private static async Task InvalidParamsAsync(HttpContext http, byte[] body, JsonException failure)
+    {
+        RequestId id = default;
+        try
+        {
+            if (JsonSerializer.Deserialize(body, MessageInfo) is JsonRpcRequest request)
+            {
+                id = request.Id;
+            }
+        }
+        catch (JsonException)
+        {
+            // Without a readable id, the answer's id is null, as JSON-RPC asks.
+        }
+
+        JsonRpcMessage answer = new JsonRpcError
+        {
+            Id = id,
+            Error = new JsonRpcErrorDetail { Code = (int)McpErrorCode.InvalidParams, Message = "Invalid params: " + failure.Message },
+        };
+        http.Response.StatusCode = StatusCodes.Status400BadRequest;
+        http.Response.ContentType = "application/json; charset=utf-8";
+        await JsonSerializer.SerializeAsync(http.Response.Body, answer, MessageInfo, http.RequestAborted);
     }
 
     /// <summary>

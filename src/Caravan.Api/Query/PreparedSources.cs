@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using System.Collections.Concurrent;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Sources;
@@ -13,7 +14,7 @@ namespace Caravan.Api.Query;
 /// values are what the source's connection pool holds anyway; like the pools, the entries are
 /// bounded, and a source that is gone loses its entry.
 /// </summary>
-public sealed class PreparedSources(SourceWriter sources, IOptions<QueryOptions> options)
+public sealed class PreparedSources(SourceConnections sources, IOptions<QueryOptions> options)
 {
     private readonly ConcurrentDictionary<long, Prepared> _prepared = new();
 

@@ -22,8 +22,6 @@ public static class QueryApi
                 "Caravan__Query__MaxBufferedResultBytes must be at least 1024 (bytes held by all running queries together; the default is 268435456).")
             .Validate(o => o.MaxConcurrentPerSource is >= 1 and <= 1000, "Caravan__Query__MaxConcurrentPerSource must be from 1 to 1000.")
             .Validate(o => o.ConcurrencyWaitMilliseconds is >= 0 and <= 60_000, "Caravan__Query__ConcurrencyWaitMilliseconds must be from 0 to 60000.")
-            .Validate(o => QueryOptions.IsValidUidSetting(o.UidSetting),
-                "Caravan__Query__UidSetting must be a custom setting name of the form prefix.name (letters, digits, underscores), such as caravan.uid.")
             .Validate(o => o.MaxPools is >= 1 and <= 100_000, "Caravan__Query__MaxPools must be from 1 to 100000.")
             .Validate(o => o.PoolIdleSeconds is >= 1 and <= 86_400, "Caravan__Query__PoolIdleSeconds must be from 1 to 86400.")
             .ValidateOnStart();
@@ -32,10 +30,6 @@ public static class QueryApi
         services.AddSingleton<QueryConcurrency>();
         services.AddSingleton<ResultMemory>();
         services.AddSingleton<QueryGateway>();
-        foreach (var engine in typeof(IQueryEngine).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract && typeof(IQueryEngine).IsAssignableFrom(t)))
-        {
-            services.AddSingleton(typeof(IQueryEngine), engine);
-        }
 
         return services;
     }
@@ -44,7 +38,20 @@ public static class QueryApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("query");
         group.MapPost("/{id}/query/", Run).WithName(OperationId).WithSummary("Run a read-only query")
-            .WithMetadata(RateBucketMetadata.Tests, KeyCheckedInQuery.Instance).AllowTokens(TokenScope.Query);
+            .WithDescription("Runs one read-only statement on the source's database. The database enforces read-only wherever it can "
+                + "(docs/query.md says how, per type); a write is refused with 400 on `sql` and changes nothing. "
+                + "Rows stream as they arrive; a failure after the first row is told in the body (see docs/query.md).")
+            .WithMetadata(RateBucketMetadata.Tests, KeyCheckedInQuery.Instance)
+            .TakesSourceId()
+            .AcceptsJson(QueryOpenApi.QueryRequest)
+            .AnswersQueryResult()
+            .Answers(StatusCodes.Status406NotAcceptable, "The Accept header names none of application/json, text/csv, application/x-ndjson.", ApiDocs.Detail)
+            .Answers(StatusCodes.Status409Conflict, "The source is not fully configured (`not_configured`).", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status422UnprocessableEntity, "The database refused or failed the statement: syntax, missing table, permission.", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status502BadGateway, "The database could not be reached or refused the login.", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status503ServiceUnavailable, "Too many queries are running on this source (`source_busy`); retry after `Retry-After` seconds.", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status504GatewayTimeout, "The time limit passed; the statement was cancelled (`timeout`).", QueryOpenApi.QueryFailure)
+            .AllowTokens(TokenScope.Query);
         return routes;
     }
 
@@ -53,14 +60,14 @@ public static class QueryApi
     {
         // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
         // round trip before the database is reached. Still 401, then 429, before anything else.
-        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.Presented(context), SourcesApi.ParseId(id) ?? 0, cancellationToken);
+        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.Presented(context), RouteIds.Parse(id) ?? 0, cancellationToken);
 
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Tests) is { } refused)
         {
             return refused;
         }
 
-        if (SourcesApi.ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }

@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using System.Diagnostics;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
@@ -14,7 +15,7 @@ namespace Caravan.Api.Query;
 /// audit log. Used by the HTTP route and usable without HTTP (the MCP server).
 /// </summary>
 public sealed class QueryGateway(
-    SourceWriter sources,
+    SourceConnections sources,
     PreparedSources prepared,
     IEnumerable<IQueryEngine> engines,
     QueryConcurrency concurrency,
@@ -26,9 +27,12 @@ public sealed class QueryGateway(
     /// <summary>How long after the time limit the gateway itself gives up, should the database not have stopped the statement.</summary>
     public static readonly TimeSpan Backstop = TimeSpan.FromSeconds(2);
 
-    private readonly Dictionary<string, IQueryEngine> _engines = engines
+    private readonly Dictionary<SourceType, IQueryEngine> _engines = engines
         .SelectMany(e => e.Types.Select(t => (Type: t, Engine: e)))
-        .ToDictionary(p => p.Type, p => p.Engine, StringComparer.OrdinalIgnoreCase);
+        .ToDictionary(p => p.Type, p => p.Engine);
+
+    /// <summary>The engine that runs statements on sources of <paramref name="type"/>, or null when Caravan runs none there.</summary>
+    public IQueryEngine? EngineFor(SourceType type) => _engines.GetValueOrDefault(type);
 
     private readonly ILogger _audit = loggers.CreateLogger(QueryAudit.Category);
     private readonly ILogger _logger = loggers.CreateLogger<QueryGateway>();
@@ -77,9 +81,11 @@ public sealed class QueryGateway(
             return (new QueryFailure(QueryFailureKind.NotFound, "not_found", "Not found."), null, "?");
         }
 
-        if (!_engines.TryGetValue(row.Type, out var engine))
+        var type = SourceTypes.Find(row.Type)!;
+        if (EngineFor(type) is not { } engine)
         {
-            return (Invalid(Hosting.ValidationErrors.NonField, QueryCodes.Unsupported, Unsupported(row.Type)), null, row.Type);
+            return (Invalid(Hosting.ValidationErrors.NonField, QueryCodes.Unsupported,
+                type.QueryUnsupported ?? $"Caravan cannot run queries on {type.Name} sources yet."), null, row.Type);
         }
 
         var (count, statement) = SqlText.Split(request.Sql, engine.Statements.Dialect);
@@ -173,8 +179,4 @@ public sealed class QueryGateway(
     public sealed record Found(StoredSource? Source);
 
     private static QueryFailure Invalid(string field, string code, string message) => new(QueryFailureKind.Invalid, code, message, field);
-
-    private static string Unsupported(string type) => type == "MONGODB"
-        ? "MONGODB sources do not take SQL: the query route runs SQL statements only. Use the connection test and schema discovery routes for MongoDB."
-        : $"Caravan cannot run queries on {type} sources yet.";
 }

@@ -1,9 +1,7 @@
-using System.Text.RegularExpressions;
-
 namespace Caravan.Api.Query;
 
 /// <summary>Settings of the query gateway (<c>Caravan:Query</c>), validated at start-up.</summary>
-public sealed partial class QueryOptions
+public sealed class QueryOptions
 {
     public const string Section = "Caravan:Query";
 
@@ -35,17 +33,9 @@ public sealed partial class QueryOptions
     /// <summary>How long a query waits for a free slot on its source before the answer is 503.</summary>
     public int ConcurrencyWaitMilliseconds { get; set; } = 2000;
 
-    /// <summary>The PostgreSQL setting that carries <c>uid</c> (a custom <c>prefix.name</c> setting).</summary>
-    public string UidSetting { get; set; } = "caravan.uid";
-
     /// <summary>The most sources whose connection pools are kept open at once (least recently used go first).</summary>
     public int MaxPools { get; set; } = 100;
 
     /// <summary>A pool unused for this long is closed.</summary>
     public int PoolIdleSeconds { get; set; } = 300;
-
-    public static bool IsValidUidSetting(string? name) => name is { Length: <= 63 } && UidSettingName().IsMatch(name);
-
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")]
-    private static partial Regex UidSettingName();
 }

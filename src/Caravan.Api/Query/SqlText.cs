@@ -14,31 +14,7 @@ public sealed record SqlDialect(
     bool SlashComments = false,
     bool DoubleDollarStrings = false,
     bool UnicodeNames = false,
-    bool DollarInNames = true)
-{
-    /// <summary>PostgreSQL: <c>$tag$</c> strings, nested comments, <c>E'…'</c> escapes, <c>U&amp;"…"</c> names.</summary>
-    public static SqlDialect Postgres { get; } = new(DollarQuotes: true, NestedComments: true, EscapeStrings: true, UnicodeNames: true);
-
-    /// <summary>MySQL, MariaDB, SingleStore: backticks, <c>#</c> comments, <c>--</c> with a space, executable <c>/*! … */</c> and <c>/*M! … */</c>.</summary>
-    public static SqlDialect MySql { get; } = new(HashComments: true, Backticks: true, ExecutableComments: true, DashCommentNeedsSpace: true);
-
-    /// <summary>ClickHouse: backticks; no <c>$</c> in names.</summary>
-    public static SqlDialect ClickHouse { get; } = new(Backticks: true, DollarInNames: false);
-
-    public static SqlDialect SqlServer { get; } = new(Brackets: true, NestedComments: true);
-
-    /// <summary>DuckDB, whose parser is PostgreSQL's.</summary>
-    public static SqlDialect DuckDb { get; } = new(DollarQuotes: true, NestedComments: true, EscapeStrings: true, UnicodeNames: true);
-
-    /// <summary>BigQuery: backticks, <c>#</c> comments, triple-quoted strings.</summary>
-    public static SqlDialect BigQuery { get; } = new(Backticks: true, HashComments: true, TripleQuotes: true);
-
-    /// <summary>Snowflake: <c>--</c> and <c>//</c> comments, <c>$$…$$</c> strings (read both ways).</summary>
-    public static SqlDialect Snowflake { get; } = new(Backticks: true, SlashComments: true, DoubleDollarStrings: true);
-
-    /// <summary>Databricks (Spark SQL): <c>'…'</c> and <c>"…"</c> strings, backtick names, <c>--</c> comments.</summary>
-    public static SqlDialect Databricks { get; } = new(Backticks: true, DollarInNames: false);
-}
+    bool DollarInNames = true);
 
 /// <summary>What a token is: a bare word (keyword or name), a quoted name, a string, a number or one other character.</summary>
 public enum SqlTokenKind

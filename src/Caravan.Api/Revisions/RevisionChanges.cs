@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Caravan.Api.Sources;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Revisions;
 

@@ -13,14 +13,17 @@ public static class RevisionsApi
     public static IEndpointRouteBuilder MapRevisions(this IEndpointRouteBuilder routes)
     {
         routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("sources")
-            .MapGet("/{id}/revisions/", List).WithName("sources_revisions_list").WithSummary("List a data source's revisions");
+            .MapGet("/{id}/revisions/", List).WithName("sources_revisions_list").WithSummary("List a data source's revisions")
+            .TakesSourceId("No such data source in your organization, or the page does not exist (`Invalid page.`).")
+            .TakesPage()
+            .Answers(StatusCodes.Status200OK, "A page of the data source's revisions, newest first.", RevisionsOpenApi.PaginatedRevisionList);
         return routes;
     }
 
     /// <summary>Paginated exactly like the list of sources; a source the caller cannot see has no history either.</summary>
     public static async Task<IResult> List(string id, HttpRequest request, Database database, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }
@@ -32,16 +35,16 @@ public static class RevisionsApi
             return ApiResults.NotFound();
         }
 
-        var pageSize = SourcesApi.ReadPageSize(request.Query["page_size"]);
+        var pageSize = Paging.ReadPageSize(request);
         var count = await SourceRevisions.CountAsync(connection, caller.OrganizationId, sourceId, cancellationToken);
-        var pages = SourcesApi.PageCount(count, pageSize);
-        if (SourcesApi.ReadPage(request.Query["page"], pages) is not { } page)
+        var pages = Paging.PageCount(count, pageSize);
+        if (Paging.ReadPage(request, pages) is not { } page)
         {
             return ApiResults.InvalidPage();
         }
 
         var results = await SourceRevisions.PageAsync(connection, caller.OrganizationId, sourceId, (page - 1) * pageSize, pageSize, cancellationToken);
-        var links = SourcesApi.PageLinks(request, page, pages);
+        var links = Paging.PageLinks(request, page, pages);
         return TypedResults.Json(
             new RevisionPage(
                 count,

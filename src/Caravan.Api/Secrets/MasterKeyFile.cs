@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Caravan.Api.Hosting;
 
 namespace Caravan.Api.Secrets;
 
@@ -9,12 +10,6 @@ namespace Caravan.Api.Secrets;
 /// </summary>
 public static class MasterKeyFile
 {
-    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-
-    private const UnixFileMode GroupOrOther =
-        UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
-        | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
-
     private const string Header =
         "# Caravan master keys: one base64 key per line, oldest first, newest last.\n"
         + "# Back this file up: without it the stored secrets cannot be decrypted.\n";
@@ -112,7 +107,7 @@ public static class MasterKeyFile
     {
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(fullPath)!);
+            OwnerOnlyFiles.CreateFolder(Path.GetDirectoryName(fullPath)!);
             WriteNew(fullPath, content);
             return true;
         }
@@ -136,7 +131,7 @@ public static class MasterKeyFile
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.Read };
         if (!OperatingSystem.IsWindows())
         {
-            options.UnixCreateMode = OwnerOnly;
+            options.UnixCreateMode = OwnerOnlyFiles.FileMode;
         }
 
         var bytes = Encoding.ASCII.GetBytes(content);
@@ -206,9 +201,7 @@ public static class MasterKeyFile
         $"The master key file '{fullPath}' contains no key: restore it from a backup, or set Caravan:Secrets:MasterKey. "
         + "Deleting the file makes Caravan generate a new key, and secrets stored under the lost key stay unreadable.");
 
-    // Windows has no such modes; its ACLs are left to the operator.
-    private static bool IsModeTooOpen(string fullPath) =>
-        !OperatingSystem.IsWindows() && (File.GetUnixFileMode(fullPath) & GroupOrOther) != 0;
+    private static bool IsModeTooOpen(string fullPath) => OwnerOnlyFiles.IsOpenToOthers(fullPath);
 
     private static string ResolvePath(string path) => Path.GetFullPath(path);
 }

@@ -1,7 +1,6 @@
 using System.Net;
 using Caravan.Api.Hosting;
-using Caravan.Api.Sources.ConnectionStrings;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Sources;
 
@@ -15,23 +14,20 @@ namespace Caravan.Api.Sources;
 /// </summary>
 internal static class RebindGuard
 {
-    /// <summary>The fields that say where a connection goes; a type has at most one of them.</summary>
-    private static readonly string[] DestinationFields = ["hostname", "host", "server_hostname", "account"];
-
     /// <summary>
     /// Adds an error for each stored secret <paramref name="change"/> would keep while it moves the
     /// source; <paramref name="change"/> is read after the type's own rules ran (a connection string
-    /// already split into its parts).
+    /// already split into its parts). Where a connection goes is the type's destination fields.
     /// </summary>
     public static void Check(SourceType type, SourceChange change, ConfigView stored, ValidationErrors errors)
     {
-        // A new connection string carries its own credentials and replaces every stored one.
-        if (change.Sent.Contains(ServerOrConnectionStringType.ConnectionStringField))
+        // A value that carries its own credentials (a new connection string) replaces every stored one.
+        if (type.Fields.Any(f => f.CarriesCredentials && change.Sent.Contains(f.Name)))
         {
             return;
         }
 
-        foreach (var field in DestinationFields)
+        foreach (var field in type.Fields.Where(f => f.IsDestination).Select(f => f.Name))
         {
             // A host refused for a reason of its own will not be stored: it moves nothing.
             if (!change.Settings.TryGetValue(field, out var sent) || sent?.GetValue<string>() is not { } destination
@@ -42,16 +38,8 @@ internal static class RebindGuard
 
             foreach (var secret in KeptSecrets(type, change, stored))
             {
-                if (secret == ServerOrConnectionStringType.SecretOptions)
-                {
-                    // Options such as sslpassword came with a connection string and can only be replaced by one.
-                    errors.Add(ServerOrConnectionStringType.ConnectionStringField,
-                        $"Changing {field} requires sending connection_string again: the stored connection options include credentials.");
-                }
-                else
-                {
-                    errors.Add(secret, $"Changing {field} requires sending {secret} again.");
-                }
+                var (resend, message) = type.Resend(field, secret);
+                errors.Add(resend, message);
             }
         }
     }

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Caravan.Api.Hosting;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Sources;
 

@@ -4,7 +4,7 @@ using Caravan.Api.Auth;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Secrets;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Sources;
 
@@ -33,10 +33,10 @@ public sealed record SecretState(
 public static class SourceConfigApi
 {
     public static async Task<IResult> Read(
-        string id, HttpContext context, SourceWriter writer, SecretProtector protector, ServerKeys serverKeys, CancellationToken cancellationToken)
+        string id, HttpContext context, SourceConnections sources, SecretProtector protector, ServerKeys serverKeys, CancellationToken cancellationToken)
     {
-        if (SourcesApi.ParseId(id) is not { } sourceId
-            || await writer.FindAsync(context.Caller(), sourceId, cancellationToken) is not { } row
+        if (RouteIds.Parse(id) is not { } sourceId
+            || await sources.FindAsync(context.Caller(), sourceId, cancellationToken) is not { } row
             || SourceTypes.Find(row.Type) is not { } type)
         {
             return ApiResults.NotFound();
@@ -69,15 +69,17 @@ public static class SourceConfigApi
     }
 
     /// <summary>
-    /// Every non-secret field of the type, null when not set (the type's default then applies), plus
-    /// the type's extra settings. Internal bookkeeping settings are not shown.
+    /// Every non-secret field of the type with the value Caravan will use (the type's default where
+    /// none is stored, such as a port left out), null when there is none, plus the type's extra
+    /// settings. Internal bookkeeping settings are not shown.
     /// </summary>
     private static JsonObject Settings(SourceType type, JsonObject stored)
     {
+        var effective = type.Effective(stored);
         var config = new JsonObject();
         foreach (var name in type.Fields.Where(f => !f.IsSecret).Select(f => f.Name).Concat(type.ExtraSettings))
         {
-            config[name] = stored[name]?.DeepClone();
+            config[name] = effective[name]?.DeepClone();
         }
 
         return config;

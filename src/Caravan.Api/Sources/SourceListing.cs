@@ -68,7 +68,7 @@ public static class SourceListing
     private static async Task<ConnectionPage?> SearchAsync(HttpRequest request, Database database, string search, CancellationToken cancellationToken)
     {
         var caller = request.HttpContext.Caller();
-        var pageSize = SourcesApi.ReadPageSize(request.Query["page_size"]);
+        var pageSize = Paging.ReadPageSize(request);
 
         // SQLite's LIKE ignores the case of ASCII letters; PostgreSQL's ILIKE of every letter.
         var like = database.Provider == StorageProvider.Postgres ? "ILIKE" : "LIKE";
@@ -88,8 +88,8 @@ public static class SourceListing
         var count = Convert.ToInt64(
             await Bind(lease.Command($"SELECT COUNT(*) FROM sources WHERE {filter}")).ExecuteScalarAsync(cancellationToken),
             System.Globalization.CultureInfo.InvariantCulture);
-        var pages = SourcesApi.PageCount(count, pageSize);
-        if (SourcesApi.ReadPage(request.Query["page"], pages) is not { } page)
+        var pages = Paging.PageCount(count, pageSize);
+        if (Paging.ReadPage(request, pages) is not { } page)
         {
             return null;
         }
@@ -105,7 +105,7 @@ public static class SourceListing
                 reader.GetInt64(0), reader.GetString(1), reader.GetString(2), DbCommandExtensions.ToTime(reader.GetInt64(3)), reader.GetBoolean(4)));
         }
 
-        var links = SourcesApi.PageLinks(request, page, pages);
+        var links = Paging.PageLinks(request, page, pages);
         return new ConnectionPage(
             count,
             links.Next,

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Caravan.Api.Auth;
 using Caravan.Api.Hosting;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Sources;
 
@@ -37,7 +37,11 @@ public static class SourceTypesApi
     public static IEndpointRouteBuilder MapSourceTypes(this IEndpointRouteBuilder routes)
     {
         routes.MapGroup("/api/v1/source-types").RequireApiKey().WithTags("source-types")
-            .MapGet("/", List).WithName("source_types_list").WithSummary("List connection types and their fields");
+            .MapGet("/", List).WithName("source_types_list").WithSummary("List connection types and their fields")
+            .Answers(
+                StatusCodes.Status200OK,
+                "Extension: every connection type with its fields, as the API validates them; forms are generated from it.",
+                SourcesOpenApi.SourceTypeList);
         return routes;
     }
 
@@ -57,7 +61,7 @@ public static class SourceTypesApi
         var kind = field.Kind switch
         {
             FieldKind.NameList => "name_list",
-            FieldKind.ServiceAccountKey => "service_account_key",
+            FieldKind.SecretDocument => "service_account_key",
             _ => field.Kind.ToString().ToLowerInvariant(),
         };
         return new SourceFieldDescription(

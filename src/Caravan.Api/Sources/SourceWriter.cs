@@ -1,13 +1,13 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
-using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
 using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Sources;
@@ -17,7 +17,8 @@ namespace Caravan.Api.Sources;
 /// one transaction that holds the row, so concurrent changes of different fields all survive.
 /// Each write appends its revision in that transaction and is audited once it committed.
 /// </summary>
-public sealed class SourceWriter(Database database, SecretProtector protector, TimeProvider time, AuditLog audit, IOptions<SecurityOptions> security)
+public sealed class SourceWriter(
+    Database database, SourceConnections sources, SecretProtector protector, TimeProvider time, AuditLog audit, IOptions<SecurityOptions> security)
 {
     public sealed record Created(SourceRow Row, string? PublicKeySql);
 
@@ -43,113 +44,49 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
         var row = Apply(type, empty, change, accountName, now);
         await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, cancellationToken);
-        var revision = await SourceRevisions.AppendAsync(
-            connection, transaction, Revision.By(caller, id, RevisionActions.Create, now, RevisionChanges.Between(type, null, row)), cancellationToken);
         var created = new Created(row with { Version = 1 }, publicKeySql);
         if (claim is not null)
         {
             await claim.RecordAsync(connection, transaction, created, cancellationToken);
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        audit.Record(revision);
+        await CommitAsync(connection, transaction, Revision.By(caller, id, RevisionActions.Create, now, RevisionChanges.Between(type, null, row)), cancellationToken);
         return created;
     }
 
     /// <summary>
     /// update-config: checks <paramref name="body"/> against the stored type and configuration and
-    /// merges it. Returns null when the source does not exist for the caller.
+    /// merges it.
     /// </summary>
-    public async Task<WriteOutcome> UpdateConfigAsync(Caller caller, long id, JsonObject body, string? ifMatch, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
-        if (stored is null)
+    public Task<WriteOutcome> UpdateConfigAsync(Caller caller, long id, JsonObject body, string? ifMatch, CancellationToken cancellationToken) =>
+        WriteHeldAsync(caller, id, ifMatch, (stored, now) =>
         {
-            return WriteOutcome.NotFound;
-        }
+            var (type, accountName, change, errors) = CheckUpdate(stored, body);
+            if (!errors.IsEmpty)
+            {
+                return Edit.Answer(WriteOutcome.Invalid(errors));
+            }
 
-        if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
-        {
-            return WriteOutcome.Stale(stored);
-        }
-
-        var (type, accountName, change, errors) = CheckUpdate(stored, body);
-        if (!errors.IsEmpty)
-        {
-            return WriteOutcome.Invalid(errors);
-        }
-
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var row = Apply(type, stored, change, accountName ?? stored.AccountName, now) with { Version = stored.Version + 1 };
-        await SourceRows.UpdateAsync(connection, transaction, row, cancellationToken);
-        var revision = await SourceRevisions.AppendAsync(
-            connection, transaction, Revision.By(caller, id, RevisionActions.Update, now, RevisionChanges.Between(type, stored, row)), cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        audit.Record(revision);
-        return WriteOutcome.Written(row);
-    }
+            var row = Apply(type, stored, change, accountName ?? stored.AccountName, now) with { Version = stored.Version + 1 };
+            return Edit.Store(row, RevisionActions.Update, RevisionChanges.Between(type, stored, row));
+        }, cancellationToken);
 
     /// <summary>PUT/PATCH on the source: only the display name changes.</summary>
-    public async Task<WriteOutcome> RenameAsync(Caller caller, long id, string? accountName, string? ifMatch, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
-        if (stored is null)
+    public Task<WriteOutcome> RenameAsync(Caller caller, long id, string? accountName, string? ifMatch, CancellationToken cancellationToken) =>
+        WriteHeldAsync(caller, id, ifMatch, (stored, now) =>
         {
-            return WriteOutcome.NotFound;
-        }
+            if (accountName is null)
+            {
+                return Edit.Answer(WriteOutcome.Written(stored));
+            }
 
-        if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
-        {
-            return WriteOutcome.Stale(stored);
-        }
+            var row = stored with { AccountName = accountName, Version = stored.Version + 1, UpdatedAt = now };
+            return Edit.Store(row, RevisionActions.Update, RevisionChanges.Between(SourceTypes.Find(stored.Type)!, stored, row));
+        }, cancellationToken);
 
-        if (accountName is null)
-        {
-            return WriteOutcome.Written(stored);
-        }
-
-        var row = stored with
-        {
-            AccountName = accountName,
-            Version = stored.Version + 1,
-            UpdatedAt = time.GetUtcNow().ToUnixTimeMilliseconds(),
-        };
-        await SourceRows.UpdateAsync(connection, transaction, row, cancellationToken);
-        var changes = RevisionChanges.Between(SourceTypes.Find(stored.Type)!, stored, row);
-        var revision = await SourceRevisions.AppendAsync(
-            connection, transaction, Revision.By(caller, id, RevisionActions.Update, row.UpdatedAt, changes), cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        audit.Record(revision);
-        return WriteOutcome.Written(row);
-    }
-
-    public async Task<WriteOutcome> DeleteAsync(Caller caller, long id, string? ifMatch, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
-        if (stored is null)
-        {
-            return WriteOutcome.NotFound;
-        }
-
-        if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
-        {
-            return WriteOutcome.Stale(stored);
-        }
-
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        await SourceRows.DeleteAsync(connection, transaction, caller.OrganizationId, id, now, cancellationToken);
-        var revision = await SourceRevisions.AppendAsync(
-            connection, transaction, Revision.By(caller, id, RevisionActions.Delete, now, RevisionChanges.OfDelete(SourceTypes.Find(stored.Type)!, stored)), cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        audit.Record(revision);
-        return WriteOutcome.Written(stored);
-    }
+    public Task<WriteOutcome> DeleteAsync(Caller caller, long id, string? ifMatch, CancellationToken cancellationToken) =>
+        WriteHeldAsync(caller, id, ifMatch, (stored, _) =>
+            Edit.Delete(stored, RevisionChanges.OfDelete(SourceTypes.Find(stored.Type)!, stored)), cancellationToken);
 
     /// <summary>
     /// What update-config would store, checked and merged in memory but not written: for checks
@@ -158,109 +95,80 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
     public async Task<(SourceConnection? Connection, ValidationErrors? Errors)> PreviewUpdateAsync(
         Caller caller, long id, JsonObject body, CancellationToken cancellationToken)
     {
-        var stored = await FindAsync(caller, id, cancellationToken);
+        var stored = await sources.FindAsync(caller, id, cancellationToken);
         if (stored is null)
         {
             return (null, null);
         }
 
         var (type, _, change, errors) = CheckUpdate(stored, body);
-        if (!errors.IsEmpty)
-        {
-            return (null, errors);
-        }
-
-        var secrets = Reveal(stored.Id, stored.Secrets);
-        foreach (var (field, value) in change.Secrets)
-        {
-            if (value is null)
-            {
-                secrets.Remove(field);
-            }
-            else
-            {
-                secrets[field] = value;
-            }
-        }
-
-        return (new SourceConnection(type, SourceBodies.MergeSettings(stored.Settings, change), secrets), null);
+        return errors.IsEmpty ? (sources.Merged(type, stored, change), null) : (null, errors);
     }
-
-    /// <summary>The stored configuration of a source, secrets decrypted, for a test, discovery or query.</summary>
-    public async Task<SourceConnection?> ConnectionAsync(Caller caller, long id, CancellationToken cancellationToken)
-    {
-        var stored = await FindAsync(caller, id, cancellationToken);
-        return stored is null ? null : Connect(stored);
-    }
-
-    /// <summary>The configuration of a stored source, secrets decrypted.</summary>
-    public SourceConnection Connect(SourceRow row) => new(SourceTypes.Find(row.Type)!, row.Settings, Reveal(row.Id, row.Secrets));
-
-    /// <summary>An unsaved configuration, checked as a create would check it.</summary>
-    public static SourceConnection Unsaved(SourceType type, SourceChange change) =>
-        new(type,
-            SourceBodies.MergeSettings([], change),
-            change.Secrets.Where(s => s.Value is not null).ToDictionary(s => s.Key, s => s.Value!, StringComparer.Ordinal));
 
     /// <summary>
-    /// The configuration of a source as stored, secrets decrypted. The settings are read through
-    /// once here, so the connection can be shared by concurrent readers (a parsed JSON object
-    /// builds its members on first use).
+    /// The one way a stored source is changed: in a write transaction, the caller's row is found and
+    /// held, <c>If-Match</c> is checked against it, and <paramref name="edit"/> decides; what it stores
+    /// is written with its revision in the same transaction and audited once committed.
     /// </summary>
-    public SourceConnection Connect(StoredSource source)
+    private async Task<WriteOutcome> WriteHeldAsync(
+        Caller caller, long id, string? ifMatch, Func<SourceRow, long, Edit> edit, CancellationToken cancellationToken)
     {
-        var settings = JsonNode.Parse(source.Settings)!.AsObject();
-        Materialize(settings);
-        return new SourceConnection(SourceTypes.Find(source.Type)!, settings, Reveal(source.Id, SourceRows.ReadSecrets(source.Secrets)));
-    }
-
-    /// <summary>The organization's live source as stored (settings and secrets as their JSON text).</summary>
-    public async Task<StoredSource?> FindStoredAsync(Caller caller, long id, CancellationToken cancellationToken)
-    {
-        // A token's caller sees only the token's sources; any other is not found, as if it did not exist.
+        // Tokens never reach a write route (403), and a token's caller could not see another source anyway.
         if (caller.Token?.Sees(id) == false)
         {
-            return null;
+            return WriteOutcome.NotFound;
         }
 
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await SourceRows.FindStoredAsync(connection, caller.OrganizationId, id, cancellationToken);
-    }
-
-    public async Task<SourceRow?> FindAsync(Caller caller, long id, CancellationToken cancellationToken)
-    {
-        if (caller.Token?.Sees(id) == false)
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+        var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
+        if (stored is null)
         {
-            return null;
+            return WriteOutcome.NotFound;
         }
 
-        await using var connection = await database.OpenAsync(cancellationToken);
-        return await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, null, cancellationToken);
-    }
-
-    private static void Materialize(JsonNode? node)
-    {
-        switch (node)
+        if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
         {
-            case JsonObject members:
-                foreach (var (_, member) in members)
-                {
-                    Materialize(member);
-                }
-
-                break;
-            case JsonArray items:
-                foreach (var item in items)
-                {
-                    Materialize(item);
-                }
-
-                break;
+            return WriteOutcome.Stale(stored);
         }
+
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var decided = edit(stored, now);
+        if (decided.Outcome is { } answer)
+        {
+            return answer;
+        }
+
+        if (decided.Deletes)
+        {
+            await SourceRows.DeleteAsync(connection, transaction, caller.OrganizationId, id, now, cancellationToken);
+        }
+        else
+        {
+            await SourceRows.UpdateAsync(connection, transaction, decided.Row!, cancellationToken);
+        }
+
+        await CommitAsync(connection, transaction, Revision.By(caller, id, decided.Action!, now, decided.Changes!), cancellationToken);
+        return WriteOutcome.Written(decided.Row!);
     }
 
-    private Dictionary<string, string> Reveal(long sourceId, IReadOnlyDictionary<string, SecretEntry> secrets) =>
-        secrets.ToDictionary(s => s.Key, s => protector.Unprotect(sourceId, s.Key, s.Value.ToStoredSecret()), StringComparer.Ordinal);
+    /// <summary>Appends the revision, commits, and audits it.</summary>
+    private async Task CommitAsync(DbConnection connection, DbTransaction transaction, Revision revision, CancellationToken cancellationToken)
+    {
+        var appended = await SourceRevisions.AppendAsync(connection, transaction, revision, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        audit.Record(appended);
+    }
+
+    /// <summary>What a write decided about the row it holds: an answer with nothing written, or the row to store (or delete) and its revision.</summary>
+    private sealed record Edit(WriteOutcome? Outcome, SourceRow? Row, string? Action, JsonObject? Changes, bool Deletes)
+    {
+        public static Edit Answer(WriteOutcome outcome) => new(outcome, null, null, null, false);
+
+        public static Edit Store(SourceRow row, string action, JsonObject changes) => new(null, row, action, changes, false);
+
+        public static Edit Delete(SourceRow stored, JsonObject changes) => new(null, stored, RevisionActions.Delete, changes, true);
+    }
 
     private (SourceType Type, string? AccountName, SourceChange Change, ValidationErrors Errors) CheckUpdate(SourceRow stored, JsonObject body)
     {
@@ -274,11 +182,9 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
         }
 
         var change = SourceBodies.ReadFields(type, body, ChangeMode.Update, errors, SourceBodies.AccountName, SourceBodies.TypeField);
-        var view = View(stored);
-        if (errors.IsEmpty)
-        {
-            type.Check(change, view, errors);
-        }
+        var view = sources.View(stored);
+        // Every problem together, as on create: the type's rules run whatever the fields said.
+        type.Check(change, view, errors);
 
         if (!security.Value.AllowSecretRebind)
         {
@@ -305,11 +211,6 @@ public sealed class SourceWriter(Database database, SecretProtector protector, T
             return false;
         }
     }
-
-    /// <summary>A view of a stored source whose secrets are decrypted only if a rule asks for one.</summary>
-    public ConfigView View(SourceRow row) =>
-        new(row.Settings, row.Secrets.Keys.ToHashSet(StringComparer.Ordinal),
-            field => protector.Unprotect(row.Id, field, row.Secrets[field].ToStoredSecret()));
 
     private SourceRow Apply(SourceType type, SourceRow stored, SourceChange change, string accountName, long now)
     {

@@ -1,12 +1,12 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
-using Caravan.Api.Sources.Types;
-using Microsoft.AspNetCore.Http.Extensions;
+using Caravan.Api.Connectors;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Net.Http.Headers;
+using Microsoft.OpenApi;
 using Caravan.Api.Tokens;
 
 namespace Caravan.Api.Sources;
@@ -14,9 +14,6 @@ namespace Caravan.Api.Sources;
 /// <summary>The camelAI-compatible sources routes (contract section 4).</summary>
 public static class SourcesApi
 {
-    private const int DefaultPageSize = 50;
-    private const int MaxPageSize = 1000;
-
     private static readonly HashSet<string> ReadOnlyConnectionFields =
         new(["id", "type", "created_at", "is_fully_configured"], StringComparer.Ordinal);
 
@@ -24,9 +21,22 @@ public static class SourcesApi
     {
         var group = routes.MapGroup("/api/v1/sources").RequireApiKey().WithTags("sources");
 
-        group.MapGet("/", SourceListing.List).WithName("sources_list").WithSummary("List data sources").AllowTokens(TokenScope.Read);
-        group.MapPost("/", Create).WithName("sources_create").WithSummary("Add connection");
-        group.MapPost("/add/", AddLegacy).WithName("sources_add_create").WithSummary("Add connection (legacy route)");
+        group.MapGet("/", SourceListing.List).WithName("sources_list").WithSummary("List data sources")
+            .TakesPage()
+            .TakesQueryText(SourceListing.SearchParameter, "Extension: only sources whose name contains this text, ignoring case; `count` and the pages count those.")
+            .TakesQueryText(SourceListing.IncludeParameter, "Extension: `last_test` adds `last_test` to each result: the source's last connection test "
+                + "`{\"ok\", \"failed_step\", \"code\", \"duration_ms\", \"at\"}`, or null when never tested.")
+            .Answers(StatusCodes.Status200OK, "A page of the organization's data sources, ordered by id.", SourcesOpenApi.PaginatedConnectionList)
+            .Answers(StatusCodes.Status404NotFound, "The page does not exist (`Invalid page.`).", ApiDocs.Detail)
+            .AllowTokens(TokenScope.Read);
+        group.MapPost("/", Create).WithName("sources_create").WithSummary("Add connection")
+            .AcceptsJson(SourcesOpenApi.ConnectionCreateRequest)
+            .Answers(StatusCodes.Status200OK, "The source was created.", SourcesOpenApi.ConnectionCreated)
+            .TakesIdempotencyKey();
+        group.MapPost("/add/", AddLegacy).WithName("sources_add_create").WithSummary("Add connection (legacy route)")
+            .AcceptsJson(SourcesOpenApi.ConnectionAddRequest)
+            .Answers(StatusCodes.Status200OK, "The source was created; it is not fully configured yet.", SourcesOpenApi.Connection)
+            .TakesIdempotencyKey();
         foreach (var type in SourceTypes.All.Where(t => t.AddRoute is not null))
         {
             group.MapPost(
@@ -34,7 +44,9 @@ public static class SourcesApi
                     (HttpRequest request, SourceWriter writer, IdempotencyKeys idempotency, CancellationToken ct) => CreateOfType(request, writer, idempotency, type, ct))
                 .WithName($"sources_add_{type.AddRoute}_create")
                 .WithSummary($"Add {type.DisplayName} connection")
-                .WithMetadata(new SourceTypeMetadata(type));
+                .AcceptsJson(SourcesOpenApi.CreateRequest(type))
+                .Answers(StatusCodes.Status200OK, "The source was created.", SourcesOpenApi.ConnectionCreated)
+                .TakesIdempotencyKey();
         }
 
         // "add" and "test" are routes of their own: other methods on them are a 405, as in camelAI,
@@ -46,17 +58,43 @@ public static class SourcesApi
         }
 
         group.MapGet("/{id}/", Retrieve).WithMetadata(KeyCheckedInQuery.Instance).WithName("sources_retrieve").WithSummary("Get data source details")
+            .TakesSourceId()
+            .Answers(StatusCodes.Status200OK, "The data source.", SourcesOpenApi.Connection)
             .AllowTokens(TokenScope.Read);
         group.MapPut("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, true, ct))
-            .WithName("sources_update").WithSummary("Update data source");
+            .WithName("sources_update").WithSummary("Update data source")
+            .TakesSourceId().ChecksIfMatch()
+            .AcceptsJson(SourcesOpenApi.ConnectionRequest)
+            .Answers(StatusCodes.Status200OK, "The renamed data source.", SourcesOpenApi.Connection);
         group.MapPatch("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, false, ct))
-            .WithName("sources_partial_update").WithSummary("Partial update data source");
-        group.MapDelete("/{id}/", Delete).WithName("sources_destroy").WithSummary("Delete data source");
+            .WithName("sources_partial_update").WithSummary("Partial update data source")
+            .TakesSourceId().ChecksIfMatch()
+            .AcceptsJson(SourcesOpenApi.PatchedConnectionRequest)
+            .Answers(StatusCodes.Status200OK, "The data source.", SourcesOpenApi.Connection);
+        group.MapDelete("/{id}/", Delete).WithName("sources_destroy").WithSummary("Delete data source")
+            .TakesSourceId().ChecksIfMatch()
+            .Answers(StatusCodes.Status204NoContent, "Deleted; its secrets are erased.");
         group.MapPatch("/{id}/update-config/", UpdateConfig)
             .WithName("sources_update_config_partial_update").WithSummary("Update data source configuration")
-            .WithMetadata(RateBucketMetadata.TestsWhen(Verifies));
+            .WithMetadata(RateBucketMetadata.TestsWhen(Verifies))
+            .TakesSourceId().ChecksIfMatch()
+            .AcceptsJson(SourcesOpenApi.PatchedSourceConfigUpdateRequest)
+            .Answers(StatusCodes.Status200OK, "The configuration was updated.", SourcesOpenApi.SourceConfigUpdated);
         group.MapGet("/{id}/config/", SourceConfigApi.Read)
-            .WithName("sources_config_retrieve").WithSummary("Get data source configuration, secrets as fingerprints");
+            .WithName("sources_config_retrieve").WithSummary("Get data source configuration, secrets as fingerprints")
+            .TakesSourceId()
+            .Answers(
+                StatusCodes.Status200OK,
+                "The stored configuration: non-secret fields by value, secrets by state and fingerprint, never by value.",
+                SourcesOpenApi.SourceConfig,
+                (response, _) => response.Headers = new Dictionary<string, IOpenApiHeader>
+                {
+                    [HeaderNames.ETag] = new OpenApiHeader
+                    {
+                        Description = "The source's strong ETag, the same as on GET of the source; send it as If-Match.",
+                        Schema = Schema.Text(null),
+                    },
+                });
         return routes;
     }
 
@@ -66,17 +104,14 @@ public static class SourcesApi
         return ApiResults.Detail(StatusCodes.Status405MethodNotAllowed, $"Method \"{context.Request.Method}\" not allowed.");
     }
 
-    /// <summary>Marks a per-type create route with its type, for the OpenAPI document.</summary>
-    public sealed record SourceTypeMetadata(SourceType Type);
-
     public static async Task<Results<Ok<ConnectionPage>, JsonHttpResult<DetailBody>>> List(
         HttpRequest request, Database database, CancellationToken cancellationToken)
     {
         var caller = request.HttpContext.Caller();
-        var pageSize = ReadPageSize(request.Query["page_size"]);
-        var pageText = request.Query["page"].ToString();
-        var last = pageText == "last";
-        if ((last ? 1 : ReadPageNumber(pageText)) is not { } wanted || wanted > long.MaxValue / pageSize)
+        var pageSize = Paging.ReadPageSize(request);
+        var pageText = request.Query[Paging.PageParameter].ToString();
+        var last = pageText == Paging.LastPage;
+        if ((last ? 1 : Paging.ReadPageNumber(pageText)) is not { } wanted || wanted > long.MaxValue / pageSize)
         {
             return ApiResults.InvalidPage();
         }
@@ -84,7 +119,7 @@ public static class SourcesApi
         await using var lease = await database.LeaseReadAsync(cancellationToken);
         var seek = await SourceRows.SeekAsync(lease, caller.OrganizationId, (wanted - 1) * pageSize, cancellationToken);
         var count = seek.Count;
-        var pages = PageCount(count, pageSize);
+        var pages = Paging.PageCount(count, pageSize);
         var page = last ? pages : wanted;
         if (page > pages)
         {
@@ -97,7 +132,7 @@ public static class SourcesApi
         }
 
         var results = await SourceRows.PageAsync(lease, caller.OrganizationId, seek, pageSize, cancellationToken);
-        var links = PageLinks(request, page, pages);
+        var links = Paging.PageLinks(request, page, pages);
         return TypedResults.Ok(new ConnectionPage(
             count,
             links.Next,
@@ -207,10 +242,9 @@ public static class SourcesApi
         }
 
         var change = SourceBodies.ReadFields(type, body, mode, errors, SourceBodies.AccountName, SourceBodies.TypeField);
-        if (errors.IsEmpty)
-        {
-            type.Check(change, stored: null, errors);
-        }
+        // The type's rules run even when some field was refused: every problem is reported together
+        // (a field refused on its own is absent from the change, and its rules do not report it twice).
+        type.Check(change, stored: null, errors);
 
         var publicKeySql = errors.IsEmpty && prepare ? type.PrepareCreate(change, errors) : null;
         return errors.IsEmpty
@@ -222,7 +256,7 @@ public static class SourcesApi
         string id, HttpContext context, KeyedReads reads, RateLimits limits, CancellationToken cancellationToken)
     {
         // The hottest route checks the key and reads the source in one query (KeyCheckedInQuery).
-        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.Presented(context), ParseId(id) ?? 0, cancellationToken);
+        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.Presented(context), RouteIds.Parse(id) ?? 0, cancellationToken);
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Requests) is { } refused)
         {
             return refused;
@@ -239,7 +273,7 @@ public static class SourcesApi
 
     private static async Task<IResult> Rename(string id, HttpRequest request, SourceWriter writer, bool isPut, CancellationToken cancellationToken)
     {
-        if (ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }
@@ -275,7 +309,7 @@ public static class SourcesApi
 
     public static async Task<IResult> Delete(string id, HttpContext context, SourceWriter writer, CancellationToken cancellationToken)
     {
-        if (ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }
@@ -293,7 +327,7 @@ public static class SourcesApi
     public static async Task<IResult> UpdateConfig(
         string id, HttpRequest request, SourceWriter writer, ConnectionTester tester, CancellationToken cancellationToken)
     {
-        if (ParseId(id) is not { } sourceId)
+        if (RouteIds.Parse(id) is not { } sourceId)
         {
             return ApiResults.NotFound();
         }
@@ -337,58 +371,5 @@ public static class SourcesApi
     {
         request.HttpContext.Response.Headers.ETag = EntityTags.For(row);
         return result;
-    }
-
-    /// <summary>A source id is a positive integer; anything else is simply not found.</summary>
-    public static long? ParseId(string id) =>
-        id.Length is > 0 and <= 18 && id.All(char.IsAsciiDigit) && long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
-            ? value
-            : null;
-
-    internal static int ReadPageSize(string? value) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size > 0
-            ? Math.Min(size, MaxPageSize)
-            : DefaultPageSize;
-
-    /// <summary>A page number from 1, or 1 when absent; null when it is not one (DRF's "Invalid page.").</summary>
-    private static long? ReadPageNumber(string value) =>
-        value.Length == 0 ? 1
-        : long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var page) && page >= 1 ? page
-        : null;
-
-    /// <summary>How many pages <paramref name="count"/> items make; an empty list still has page 1.</summary>
-    internal static long PageCount(long count, int pageSize) => Math.Max(1, (count + pageSize - 1) / pageSize);
-
-    /// <summary>The next and previous page URLs of <paramref name="page"/>, null at the ends.</summary>
-    internal static (string? Next, string? Previous) PageLinks(HttpRequest request, long page, long pages) =>
-        (page < pages ? PageUrl(request, page + 1) : null, page > 1 ? PageUrl(request, page - 1) : null);
-
-    /// <summary>The page asked for among <paramref name="pages"/> ("last" included); null when there is no such page.</summary>
-    internal static long? ReadPage(string? value, long pages) =>
-        value == "last" ? pages
-        : ReadPageNumber(value ?? string.Empty) is { } page && page <= pages ? page
-        : null;
-
-    // As DRF does: the current URL with only the page changed, and no page parameter for page 1.
-    internal static string PageUrl(HttpRequest request, long page)
-    {
-        var query = new QueryBuilder();
-        foreach (var (key, values) in request.Query)
-        {
-            if (key != "page")
-            {
-                foreach (var value in values)
-                {
-                    query.Add(key, value ?? string.Empty);
-                }
-            }
-        }
-
-        if (page > 1)
-        {
-            query.Add("page", page.ToString(CultureInfo.InvariantCulture));
-        }
-
-        return UriHelper.BuildAbsolute(request.Scheme, request.Host, request.PathBase, request.Path, query.ToQueryString());
     }
 }

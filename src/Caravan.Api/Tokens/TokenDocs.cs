@@ -14,6 +14,9 @@ internal static class TokenDocs
 {
     public const string TokenAuth = "StsTokenAuth";
 
+    /// <summary>The OpenAPI tag of the token and key-set routes.</summary>
+    public const string Tag = "STS";
+
     private const string Json = "application/json";
     private const string BearerAuth = "BearerAuth";
     private const string ApiKeyAuth = "ApiKeyAuth";
@@ -30,6 +33,13 @@ internal static class TokenDocs
         if (document.Paths.Remove(TokensApi.JwksRoute + "/", out var jwks))
         {
             document.Paths[TokensApi.JwksRoute] = jwks;
+        }
+
+        // The generator lists tags in path order, where the key set's path sorts first; Scalar shows
+        // the groups in that order and opens the first. The tokens' group goes after the sources'.
+        if (document.Tags?.FirstOrDefault(t => t.Name == Tag) is { } tokens)
+        {
+            document.Tags = new HashSet<OpenApiTag>(document.Tags.Where(t => t != tokens).Append(tokens));
         }
 
         document.AddComponent(TokenAuth, new OpenApiSecurityScheme

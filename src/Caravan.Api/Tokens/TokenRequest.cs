@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Tokens;
 
@@ -236,7 +236,7 @@ public sealed record TokenRequest(string Uid, TokenScope Scope, int Ttl, IReadOn
     private static long? SourceId(JsonNode? node) => node?.GetValueKind() switch
     {
         JsonValueKind.Number when node.GetValue<JsonElement>().TryGetInt64(out var id) && id > 0 => id,
-        JsonValueKind.String => SourcesApi.ParseId(node.GetValue<string>()),
+        JsonValueKind.String => RouteIds.Parse(node.GetValue<string>()),
         _ => null,
     };
 

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Security.Cryptography;
+using Caravan.Api.Hosting;
 
 namespace Caravan.Api.WebConsole;
 
@@ -50,17 +51,7 @@ public static class ConsoleSite
         return routes;
     }
 
-    public static void SecureHeaders(HttpResponse response)
-    {
-        var headers = response.Headers;
-        headers.ContentSecurityPolicy = ContentSecurityPolicy;
-        headers.XContentTypeOptions = "nosniff";
-        headers.XFrameOptions = "DENY";
-        headers["Referrer-Policy"] = "no-referrer";
-        headers["Cross-Origin-Opener-Policy"] = "same-origin";
-        headers["Cross-Origin-Resource-Policy"] = "same-origin";
-        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()";
-    }
+    public static void SecureHeaders(HttpResponse response) => SecurityHeaders.Apply(response, ContentSecurityPolicy);
 
     private static IResult Serve(HttpContext context, string file)
     {

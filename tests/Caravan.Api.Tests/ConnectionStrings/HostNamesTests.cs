@@ -1,4 +1,4 @@
-using Caravan.Api.Sources.ConnectionStrings;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Tests.ConnectionStrings;
 

@@ -1,4 +1,5 @@
-using Caravan.Api.Sources.ConnectionStrings;
+using Caravan.Api.Connectors.MongoDb;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Tests.ConnectionStrings;
 

@@ -1,4 +1,7 @@
-using Caravan.Api.Sources.ConnectionStrings;
+using Caravan.Api.Connectors.MongoDb;
+using Caravan.Api.Connectors.SqlServer;
+using Caravan.Api.Connectors.Postgres;
+using Caravan.Api.Connectors;
 using FsCheck;
 using FsCheck.Xunit;
 

@@ -1,4 +1,5 @@
-using Caravan.Api.Sources.ConnectionStrings;
+using Caravan.Api.Connectors.Postgres;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Tests.ConnectionStrings;
 

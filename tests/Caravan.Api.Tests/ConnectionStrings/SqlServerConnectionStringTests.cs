@@ -1,4 +1,5 @@
-using Caravan.Api.Sources.ConnectionStrings;
+using Caravan.Api.Connectors.SqlServer;
+using Caravan.Api.Connectors;
 
 namespace Caravan.Api.Tests.ConnectionStrings;
 

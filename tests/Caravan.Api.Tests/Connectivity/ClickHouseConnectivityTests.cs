@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -27,9 +26,9 @@ public sealed class ClickHouseConnectivityTests(CaravanApp app)
         var id = await org.Http.CreateSourceAsync(scope.Body());
         var stored = await org.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "{}").Expect(HttpStatusCode.OK);
 
-        DriverTestKit.AssertPassed(unsaved);
-        DriverTestKit.AssertPassed(stored);
-        var tls = stored["steps"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == "tls")!;
+        Reports.AssertPassed(unsaved);
+        Reports.AssertPassed(stored);
+        var tls = Reports.Step(stored, "tls");
         Assert.Equal("skipped", tls["status"]!.GetValue<string>());
         Assert.Contains("not encrypted", tls["message"]!.GetValue<string>(), StringComparison.Ordinal);
     }
@@ -39,18 +38,18 @@ public sealed class ClickHouseConnectivityTests(CaravanApp app)
     {
         var scope = Scope.Require();
         var org = await app.NewOrganizationAsync();
-        var wrong = "wrong-" + Guid.NewGuid().ToString("N");
+        var wrong = Unique.Secret("wrong-");
         var id = await org.Http.CreateSourceAsync(scope.Body(password: wrong));
 
         var report = await org.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "{}").Expect(HttpStatusCode.OK);
         var unsaved = await org.Http.PostJsonAsync("/api/v1/sources/test/", scope.Body(password: wrong)).Expect(HttpStatusCode.OK);
         var discovery = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
 
-        DriverTestKit.AssertFailedAt(report, "authenticate", "auth_failed");
-        DriverTestKit.AssertFailedAt(unsaved, "authenticate", "auth_failed");
+        Reports.AssertFailedAt(report, "authenticate", "auth_failed");
+        Reports.AssertFailedAt(unsaved, "authenticate", "auth_failed");
         Assert.Equal("auth_failed", discovery["code"]!.GetValue<string>());
         Assert.False(string.IsNullOrWhiteSpace(discovery["detail"]!.GetValue<string>()));
-        DriverTestKit.AssertNoSecrets(app, [report.ToJsonString(), unsaved.ToJsonString(), discovery.ToJsonString()], wrong, Password);
+        app.AssertNoSecrets([report.ToJsonString(), unsaved.ToJsonString(), discovery.ToJsonString()], wrong, Password);
     }
 
     [Fact]
@@ -59,12 +58,12 @@ public sealed class ClickHouseConnectivityTests(CaravanApp app)
         var scope = Scope.Require();
         var org = await app.NewOrganizationAsync();
         var body = JsonNode.Parse(scope.Body())!;
-        body["username"] = DriverTestKit.UniqueName();
+        body["username"] = Unique.Name("cv");
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", body.ToJsonString()).Expect(HttpStatusCode.OK);
 
-        DriverTestKit.AssertFailedAt(report, "authenticate", "auth_failed");
-        DriverTestKit.AssertNoSecrets(app, [report.ToJsonString()], Password);
+        Reports.AssertFailedAt(report, "authenticate", "auth_failed");
+        app.AssertNoSecrets([report.ToJsonString()], Password);
     }
 
     [Fact]
@@ -75,9 +74,9 @@ public sealed class ClickHouseConnectivityTests(CaravanApp app)
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", scope.Body(database: "missing")).Expect(HttpStatusCode.OK);
 
-        DriverTestKit.AssertFailedAt(report, "authenticate", "database_not_found");
+        Reports.AssertFailedAt(report, "authenticate", "database_not_found");
         Assert.Contains(scope.Database("missing"), report.ToJsonString(), StringComparison.Ordinal);
-        DriverTestKit.AssertNoSecrets(app, [report.ToJsonString()], Password);
+        app.AssertNoSecrets([report.ToJsonString()], Password);
     }
 
     [Fact]
@@ -85,56 +84,25 @@ public sealed class ClickHouseConnectivityTests(CaravanApp app)
     {
         // A plain HTTP server answers the TLS greeting with an HTTP error. (ClickHouse's own HTTP
         // port sometimes waits for more instead, which is a timeout; that is not what this checks.)
-        await using var plain = new SilentListener("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        using var plain = LoopbackListener.Answering("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         var org = await app.NewOrganizationAsync();
-        var password = "tls-" + Guid.NewGuid().ToString("N");
+        var password = Unique.Secret("tls-");
         var body = JsonNode.Parse(Body("127.0.0.1", plain.Port, "nobody", password))!;
         body["secure"] = true;
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", body.ToJsonString()).Expect(HttpStatusCode.OK);
 
-        DriverTestKit.AssertFailedAt(report, "tls", "tls_failed");
-        DriverTestKit.AssertNoSecrets(app, [report.ToJsonString()], password);
+        Reports.AssertFailedAt(report, "tls", "tls_failed");
+        app.AssertNoSecrets([report.ToJsonString()], password);
     }
 
     [Fact]
-    public async Task A_closed_port_is_port_closed()
-    {
-        var org = await app.NewOrganizationAsync();
-        var password = "closed-" + Guid.NewGuid().ToString("N");
-        var body = Body("127.0.0.1", DriverTestKit.ClosedPort(), "nobody", password);
-
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", body).Expect(HttpStatusCode.OK);
-        var id = await org.Http.CreateSourceAsync(body);
-        var discovery = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
-
-        DriverTestKit.AssertFailedAt(report, "connect", "port_closed");
-        Assert.Equal("port_closed", discovery["code"]!.GetValue<string>());
-        DriverTestKit.AssertNoSecrets(app, [report.ToJsonString(), discovery.ToJsonString()], password);
-    }
+    public Task A_closed_port_is_port_closed() =>
+        DriverChecks.AssertClosedPortIsPortClosedAsync(app, (port, password) => Body("127.0.0.1", port, "nobody", password));
 
     [Fact]
-    public async Task A_silent_server_times_out_within_the_deadline()
-    {
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "3" });
-        await using var silent = new SilentListener();
-        var org = await own.NewOrganizationAsync();
-        var password = "silent-" + Guid.NewGuid().ToString("N");
-        var id = await org.Http.CreateSourceAsync(Body("127.0.0.1", silent.Port, "nobody", password));
-
-        var clock = Stopwatch.StartNew();
-        var report = await org.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "{}").Expect(HttpStatusCode.OK);
-        var testTime = clock.Elapsed;
-        clock.Restart();
-        var discovery = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
-        var discoveryTime = clock.Elapsed;
-
-        DriverTestKit.AssertFailedAt(report, "authenticate", "timeout");
-        Assert.True(testTime < TimeSpan.FromSeconds(5), $"The test took {testTime}.");
-        Assert.True(discovery["code"]!.GetValue<string>() == "timeout", discovery.ToJsonString());
-        Assert.True(discoveryTime < TimeSpan.FromSeconds(5), $"Discovery took {discoveryTime}.");
-        DriverTestKit.AssertNoSecrets(own, [report.ToJsonString(), discovery.ToJsonString()], password);
-    }
+    public Task A_silent_server_times_out_within_the_deadline() =>
+        DriverChecks.AssertSilentServerTimesOutAsync((port, password) => Body("127.0.0.1", port, "nobody", password));
 
     [Fact]
     public async Task Discovery_lists_the_databases_with_the_selection_and_no_system_ones()
@@ -179,7 +147,7 @@ public sealed class ClickHouseConnectivityTests(CaravanApp app)
         Assert.Equal(
             [scope.Database("events"), scope.Database("sales")],
             after["results"]!.AsArray().Where(r => r!["selected"]!.GetValue<bool>()).Select(r => r!["name"]!.GetValue<string>()));
-        DriverTestKit.AssertNoSecrets(app, [refused.ToJsonString(), after.ToJsonString()], Password);
+        app.AssertNoSecrets([refused.ToJsonString(), after.ToJsonString()], Password);
     }
 
     private static string Body(string host, int port, string user, string password, string? database = null, IEnumerable<string>? selected = null)
@@ -217,7 +185,7 @@ public sealed class ClickHouseConnectivityTests(CaravanApp app)
             _server = server;
         }
 
-        public string Prefix { get; } = DriverTestKit.UniqueName();
+        public string Prefix { get; } = Unique.Name("cv");
 
         public static Scope Require()
         {

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
@@ -25,9 +24,9 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
         var answers = new List<string>
         {
             await SendAsync(org.Http, HttpMethod.Post, "/api/v1/sources/test/", body),
-            await SendAsync(org.Http, HttpMethod.Post, StepReports.Url(id, "test"), null),
-            await SendAsync(org.Http, HttpMethod.Get, StepReports.Url(id, "schemas"), null),
-            await SendAsync(org.Http, HttpMethod.Patch, $"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}"""),
+            await SendAsync(org.Http, HttpMethod.Post, SourceRoutes.Url(id, "test"), null),
+            await SendAsync(org.Http, HttpMethod.Get, SourceRoutes.Url(id, "schemas"), null),
+            await SendAsync(org.Http, HttpMethod.Patch, $"{SourceRoutes.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}"""),
         };
 
         Assert.Contains(FailureCodes.AuthFailed, answers[0], StringComparison.Ordinal);
@@ -41,14 +40,14 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
         await using var db = await ScratchDatabase.CreateAsync(password: SecretFragments.New());
         var org = await app.NewOrganizationAsync();
-        var body = db.Body(b => b["database_name"] = Pg.Unique("missing"));
+        var body = db.Body(b => b["database_name"] = Unique.Name("missing_"));
         var id = await org.Http.CreateSourceAsync(body);
 
         var answers = new List<string>
         {
             await SendAsync(org.Http, HttpMethod.Post, "/api/v1/sources/test/", body),
-            await SendAsync(org.Http, HttpMethod.Post, StepReports.Url(id, "test"), null),
-            await SendAsync(org.Http, HttpMethod.Get, StepReports.Url(id, "schemas"), null),
+            await SendAsync(org.Http, HttpMethod.Post, SourceRoutes.Url(id, "test"), null),
+            await SendAsync(org.Http, HttpMethod.Get, SourceRoutes.Url(id, "schemas"), null),
         };
 
         Assert.Contains(FailureCodes.DatabaseNotFound, answers[0], StringComparison.Ordinal);
@@ -61,15 +60,15 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "2" });
         var org = await own.NewOrganizationAsync();
-        using var silent = new RecordingListener(IPAddress.Loopback);
+        using var silent = LoopbackListener.Silent();
         var password = SecretFragments.New();
-        var body = StepReports.Body("127.0.0.1", silent.Port, password);
+        var body = Pg.Body("127.0.0.1", silent.Port, password);
         var id = await org.Http.CreateSourceAsync(body);
 
         var answers = new List<string>
         {
             await SendAsync(org.Http, HttpMethod.Post, "/api/v1/sources/test/", body),
-            await SendAsync(org.Http, HttpMethod.Get, StepReports.Url(id, "schemas"), null),
+            await SendAsync(org.Http, HttpMethod.Get, SourceRoutes.Url(id, "schemas"), null),
         };
 
         Assert.Contains(FailureCodes.Timeout, answers[0], StringComparison.Ordinal);
@@ -82,14 +81,14 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
         var password = SecretFragments.New();
-        var body = StepReports.Body("169.254.169.254", 5432, password);
+        var body = Pg.Body("169.254.169.254", 5432, password);
         var id = await org.Http.CreateSourceAsync(body);
 
         var answers = new List<string>
         {
             await SendAsync(org.Http, HttpMethod.Post, "/api/v1/sources/test/", body),
-            await SendAsync(org.Http, HttpMethod.Post, StepReports.Url(id, "test"), null),
-            await SendAsync(org.Http, HttpMethod.Get, StepReports.Url(id, "schemas"), null),
+            await SendAsync(org.Http, HttpMethod.Post, SourceRoutes.Url(id, "test"), null),
+            await SendAsync(org.Http, HttpMethod.Get, SourceRoutes.Url(id, "schemas"), null),
         };
 
         Assert.All(answers, a => Assert.Contains(FailureCodes.EgressDenied, a, StringComparison.Ordinal));
@@ -101,12 +100,12 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
         var password = SecretFragments.New();
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", StepReports.ClosedPort(), password));
+        var id = await org.Http.CreateSourceAsync(Pg.Body("127.0.0.1", Loopback.ClosedPort(), password));
 
         var answers = new List<string>
         {
-            await SendAsync(org.Http, HttpMethod.Get, StepReports.Url(id, "schemas"), null),
-            await SendAsync(org.Http, HttpMethod.Patch, $"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["x"]}"""),
+            await SendAsync(org.Http, HttpMethod.Get, SourceRoutes.Url(id, "schemas"), null),
+            await SendAsync(org.Http, HttpMethod.Patch, $"{SourceRoutes.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["x"]}"""),
         };
 
         Assert.All(answers, a => Assert.Contains(FailureCodes.PortClosed, a, StringComparison.Ordinal));
@@ -128,16 +127,16 @@ public sealed class ConnectivityLeakTests(CaravanApp app)
         var closed = await org.Http.CreateSourceAsync(new JsonObject
         {
             ["type"] = "postgres",
-            ["connection_string"] = $"postgresql://{db.Role}:{db.Password}@127.0.0.1:{StepReports.ClosedPort()}/{db.Database}?sslpassword={sslPassword}",
+            ["connection_string"] = $"postgresql://{db.Role}:{db.Password}@127.0.0.1:{Loopback.ClosedPort()}/{db.Database}?sslpassword={sslPassword}",
         }.ToJsonString());
 
         var answers = new List<string>
         {
             await SendAsync(org.Http, HttpMethod.Post, "/api/v1/sources/test/", body),
-            await SendAsync(org.Http, HttpMethod.Post, StepReports.Url(id, "test"), null),
-            await SendAsync(org.Http, HttpMethod.Get, StepReports.Url(id, "schemas"), null),
-            await SendAsync(org.Http, HttpMethod.Post, StepReports.Url(closed, "test"), null),
-            await SendAsync(org.Http, HttpMethod.Get, StepReports.Url(closed, "schemas"), null),
+            await SendAsync(org.Http, HttpMethod.Post, SourceRoutes.Url(id, "test"), null),
+            await SendAsync(org.Http, HttpMethod.Get, SourceRoutes.Url(id, "schemas"), null),
+            await SendAsync(org.Http, HttpMethod.Post, SourceRoutes.Url(closed, "test"), null),
+            await SendAsync(org.Http, HttpMethod.Get, SourceRoutes.Url(closed, "schemas"), null),
             await SendAsync(org.Http, HttpMethod.Get, $"/api/v1/sources/{id}/", null),
         };
 

@@ -14,7 +14,7 @@ public sealed class ConnectivityRoutesTests(CaravanApp app)
 {
     private const string NoCredentials = """{"detail":"Authentication credentials were not provided."}""";
     private const string InvalidKey = """{"detail":"Invalid API key."}""";
-    private static readonly string Unreachable = StepReports.Body("169.254.169.254", 5432);
+    private static readonly string Unreachable = Pg.Body("169.254.169.254", 5432);
 
     public static TheoryData<string, string, bool> Routes() => new()
     {
@@ -146,10 +146,10 @@ public sealed class ConnectivityRoutesTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(Unreachable);
 
-        var answer = await org.Http.SendAsync("POST", StepReports.Url(id, "test"), StepReports.Body("127.0.0.1", StepReports.ClosedPort()));
+        var answer = await org.Http.SendAsync("POST", SourceRoutes.Url(id, "test"), Pg.Body("127.0.0.1", Loopback.ClosedPort()));
 
         answer.AssertStatus(HttpStatusCode.OK);
-        StepReports.AssertFailedAt(answer.Json, "egress", "egress_denied");
+        Reports.AssertFailedAt(answer.Json, "egress", "egress_denied");
     }
 
     [Theory]

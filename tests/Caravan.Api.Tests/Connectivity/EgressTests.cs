@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 
@@ -29,11 +30,128 @@ public sealed class EgressTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, 5432)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body(host, 5432)).Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
-        Assert.Equal("ok", StepReports.Status(report, "resolve"));
-        Assert.Equal(StepReports.PostgresSteps, StepReports.Names(report));
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Assert.Equal("ok", Reports.Status(report, "resolve"));
+        Assert.Equal(Reports.Steps, Reports.Names(report));
+    }
+
+    /// <summary>The addresses of issue #12 that reached connect, by every driver that takes a host.</summary>
+    public static readonly TheoryData<string, string> MetadataAddressesByFamily = new(
+        from family in new[] { "postgres", "mysql", "mssql", "clickhouse", "mongodb", "databricks" }
+        from host in new[]
+        {
+            "fd00:ec2::23", "fd20:ce::254", "168.63.129.16", "192.0.0.192", "::a9fe:a9fe", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::",
+            "[64:ff9b::a9fe:a9fe]", "::ffff:0:a9fe:a9fe", "2001:0:4136:e378:8000:63bf:5601:5601", "64:ff9b:1:a9fe:a9:fe00::",
+        }
+        select (family, host));
+
+    [Theory]
+    [MemberData(nameof(MetadataAddressesByFamily))]
+    public async Task A_metadata_address_or_an_IPv6_form_of_one_is_egress_denied_by_every_driver(string family, string host)
+    {
+        var org = await app.NewOrganizationAsync();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", FamilyBody(family, host)).Expect(HttpStatusCode.OK);
+
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Assert.Equal("ok", Reports.Status(report, "resolve"));
+        Assert.Equal("skipped", Reports.Status(report, "connect"));
+    }
+
+    [Theory]
+    [InlineData("postgres")]
+    [InlineData("mysql")]
+    [InlineData("mssql")]
+    [InlineData("clickhouse")]
+    [InlineData("mongodb")]
+    public async Task An_IPv6_literal_host_is_connected_to_by_every_driver(string family)
+    {
+        using var listener = TryListen(IPAddress.IPv6Loopback);
+        Assert.SkipWhen(listener is null, "No IPv6 loopback here.");
+        var org = await app.NewOrganizationAsync();
+
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", FamilyBody(family, "::1", listener.Port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+
+        Assert.Equal("ok", Reports.Status(report, "connect"));
+        Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.IPv6Loopback));
+    }
+
+    // ---- the policy itself: which addresses an IPv6 address carries ----
+
+    [Theory]
+    [InlineData("::ffff:169.254.169.254", "169.254.169.254")]
+    [InlineData("::169.254.169.254", "169.254.169.254")]
+    [InlineData("::ffff:0:169.254.169.254", "169.254.169.254")]
+    [InlineData("64:ff9b::169.254.169.254", "169.254.169.254")]
+    [InlineData("64:ff9b:1::a9fe:a9fe", "169.254.169.254")]
+    [InlineData("64:ff9b:1:a9fe:a9:fe00::", "169.254.169.254")]
+    [InlineData("64:ff9b:1:0:a9:fea9:fe00:0", "169.254.169.254")]
+    [InlineData("2002:a9fe:a9fe:1::5", "169.254.169.254")]
+    [InlineData("2001:0:a9fe:a9fe::1", "169.254.169.254")]
+    [InlineData("2001:0:4136:e378:8000:63bf:5601:5601", "169.254.169.254")]
+    [InlineData("2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45")]
+    [InlineData("fd12:3456::5efe:169.254.169.254", "169.254.169.254")]
+    [InlineData("2001:db8::200:5efe:a9fe:a9fe", "169.254.169.254")]
+    public void An_IPv6_address_is_checked_as_each_IPv4_address_it_carries(string address, string carried)
+    {
+        Assert.Contains(IPAddress.Parse(carried), EgressPolicy.Forms(IPAddress.Parse(address)));
+        Assert.Equal(carried != "169.254.169.254", Policy().Allows(IPAddress.Parse(address)));
+    }
+
+    [Theory]
+    [InlineData("::1")]
+    [InlineData("127.0.0.1")]
+    [InlineData("10.1.2.3")]
+    [InlineData("192.168.1.20")]
+    [InlineData("fd12:3456::1")]
+    [InlineData("2001:db8::1")]
+    [InlineData("::ffff:10.1.2.3")]
+    [InlineData("64:ff9b::198.51.100.7")]
+    [InlineData("64:ff9b:1:c633:64:700::")]
+    [InlineData("2002:c633:6407::1")]
+    [InlineData("192.0.1.1")]
+    [InlineData("fd00:ec3::254")]
+    public void Loopback_private_and_public_addresses_and_their_IPv6_forms_are_allowed_by_default(string address)
+    {
+        Assert.True(Policy().Allows(IPAddress.Parse(address)), address);
+    }
+
+    [Theory]
+    [InlineData("::")]
+    [InlineData("0.0.0.0")]
+    [InlineData("0.1.2.3")]
+    [InlineData("192.0.0.192")]
+    [InlineData("192.0.0.8")]
+    [InlineData("168.63.129.16")]
+    [InlineData("100.100.100.200")]
+    [InlineData("fd00:ec2::23")]
+    [InlineData("fd00:ec2::254")]
+    [InlineData("fd20:ce::254")]
+    [InlineData("fe80::a9fe:a9fe")]
+    [InlineData("::ffff:168.63.129.16")]
+    [InlineData("64:ff9b::c000:c0")]
+    public void Metadata_agent_and_unspecified_addresses_are_denied_by_default(string address)
+    {
+        Assert.False(Policy().Allows(IPAddress.Parse(address)), address);
+    }
+
+    [Fact]
+    public void Deny_and_allow_see_an_embedded_form_as_its_IPv4_address_and_as_itself()
+    {
+        var denyPrivate = Policy(deny: "10.0.0.0/8");
+        var allowMetadata = Policy(allow: "169.254.169.254");
+        var allowNat64 = Policy(allow: "64:ff9b::/96");
+        var denyNat64 = Policy(deny: "64:ff9b::/96");
+
+        Assert.False(denyPrivate.Allows(IPAddress.Parse("64:ff9b::10.0.0.5")));
+        Assert.False(denyPrivate.Allows(IPAddress.Parse("2002:a00:5::1")));
+        Assert.True(allowMetadata.Allows(IPAddress.Parse("64:ff9b::169.254.169.254")));
+        Assert.False(allowNat64.Allows(IPAddress.Parse("64:ff9b::169.254.169.254")));
+        Assert.False(denyNat64.Allows(IPAddress.Parse("64:ff9b::198.51.100.7")));
+        Assert.True(denyNat64.Allows(IPAddress.Parse("198.51.100.7")));
     }
 
     [Theory]
@@ -45,24 +163,24 @@ public sealed class EgressTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, 80)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body(host, 80)).Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
     }
 
     [Fact]
     public async Task A_stored_metadata_source_is_refused_by_test_discovery_and_verify()
     {
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("169.254.169.254", 80));
+        var id = await org.Http.CreateSourceAsync(Pg.Body("169.254.169.254", 80));
         var before = await app.StoredSourceAsync(id);
 
-        var report = await org.Http.PostJsonAsync(StepReports.Url(id, "test"), "").Expect(HttpStatusCode.OK);
-        var schemas = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
-        var verify = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
+        var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "").Expect(HttpStatusCode.OK);
+        var schemas = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var verify = await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
             .Expect(HttpStatusCode.BadGateway);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
         PostgresConnectivityTests.AssertFailureBody(schemas, FailureCodes.EgressDenied);
         PostgresConnectivityTests.AssertFailureBody(verify, FailureCodes.EgressDenied);
         Assert.Equal(before, await app.StoredSourceAsync(id));
@@ -72,12 +190,12 @@ public sealed class EgressTests(CaravanApp app)
     public async Task Loopback_is_allowed_by_default()
     {
         var org = await app.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
+        using var listener = LoopbackListener.HangingUp();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
 
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
         Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.Loopback));
     }
 
@@ -91,12 +209,12 @@ public sealed class EgressTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8, ::1/128" });
         var org = await own.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback);
+        using var listener = LoopbackListener.Silent();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body(host, listener.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body(host, listener.Port)).Expect(HttpStatusCode.OK);
         await Task.Delay(Settle);
 
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
         Assert.Empty(listener.Arrivals);
     }
 
@@ -105,11 +223,11 @@ public sealed class EgressTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8" });
         var org = await own.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback);
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", listener.Port));
+        using var listener = LoopbackListener.Silent();
+        var id = await org.Http.CreateSourceAsync(Pg.Body("127.0.0.1", listener.Port));
 
-        var schemas = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
-        var verify = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
+        var schemas = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var verify = await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
             .Expect(HttpStatusCode.BadGateway);
         await Task.Delay(Settle);
 
@@ -127,12 +245,12 @@ public sealed class EgressTests(CaravanApp app)
             ["Caravan:Egress:Allow"] = "127.0.0.1/32",
         });
         var org = await own.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
+        using var listener = LoopbackListener.HangingUp();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("127.0.0.1", listener.Port)).Expect(HttpStatusCode.OK);
 
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
         Assert.Contains(listener.Arrivals, a => a.Address.Equals(IPAddress.Loopback));
     }
 
@@ -142,12 +260,12 @@ public sealed class EgressTests(CaravanApp app)
         // 0.0.0.0 is refused by default; allowed, a connection to it reaches the local listener.
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Allow"] = "0.0.0.0" });
         var org = await own.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Any, hangUp: true);
+        using var listener = LoopbackListener.HangingUp(IPAddress.Any);
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("0.0.0.0", listener.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("0.0.0.0", listener.Port)).Expect(HttpStatusCode.OK);
 
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
     }
 
     // ---- the address checked is the address connected to ----
@@ -155,18 +273,14 @@ public sealed class EgressTests(CaravanApp app)
     [Fact]
     public async Task With_v6_loopback_denied_a_name_is_connected_on_its_allowed_address_only()
     {
-        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "::1/128" });
-        var org = await own.NewOrganizationAsync();
-        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
-        using var _ = v4;
-        using var __ = v6;
+        using var pair = LoopbackListener.OnBothLoopbacks();
+        Assert.SkipWhen(pair is null, "No IPv6 loopback here.");
+        var (v4, v6) = pair;
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
-        await Task.Delay(Settle);
+        var report = await TestLocalhostAsync(v4.Port, deny: "::1/128");
 
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
         Assert.NotEmpty(v4.Arrivals);
         Assert.Empty(v6.Arrivals);
     }
@@ -174,26 +288,22 @@ public sealed class EgressTests(CaravanApp app)
     [Fact]
     public async Task With_v4_loopback_denied_a_name_is_connected_on_v6_if_it_has_it_and_else_not_at_all()
     {
-        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "127.0.0.0/8" });
-        var org = await own.NewOrganizationAsync();
-        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
-        using var _ = v4;
-        using var __ = v6;
+        using var pair = LoopbackListener.OnBothLoopbacks();
+        Assert.SkipWhen(pair is null, "No IPv6 loopback here.");
+        var (v4, v6) = pair;
         var localhostHasV6 = (await Dns.GetHostAddressesAsync("localhost")).Contains(IPAddress.IPv6Loopback);
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
-        await Task.Delay(Settle);
+        var report = await TestLocalhostAsync(v4.Port, deny: "127.0.0.0/8");
 
         Assert.Empty(v4.Arrivals);
         if (localhostHasV6)
         {
-            Assert.Equal("ok", StepReports.Status(report, "connect"));
+            Assert.Equal("ok", Reports.Status(report, "connect"));
             Assert.NotEmpty(v6.Arrivals);
         }
         else
         {
-            StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+            Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
             Assert.Empty(v6.Arrivals);
         }
     }
@@ -202,18 +312,14 @@ public sealed class EgressTests(CaravanApp app)
     public async Task Every_connection_of_a_test_goes_to_the_checked_address()
     {
         // The probe and the driver's login both arrive, and both on the address that was checked.
-        Assert.SkipWhen(RecordingListener.OnBothLoopbacks() is not { } probe || Dispose(probe), "No IPv6 loopback here.");
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = "::1/128" });
-        var org = await own.NewOrganizationAsync();
-        var (v4, v6) = RecordingListener.OnBothLoopbacks(hangUp: true)!.Value;
-        using var _ = v4;
-        using var __ = v6;
+        using var pair = LoopbackListener.OnBothLoopbacks();
+        Assert.SkipWhen(pair is null, "No IPv6 loopback here.");
+        var (v4, v6) = pair;
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("localhost", v4.Port)).Expect(HttpStatusCode.OK);
-        await Task.Delay(Settle);
+        var report = await TestLocalhostAsync(v4.Port, deny: "::1/128");
 
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
-        Assert.NotEqual("skipped", StepReports.Status(report, "authenticate"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
+        Assert.NotEqual("skipped", Reports.Status(report, "authenticate"));
         Assert.True(v4.Arrivals.Count >= 2, $"expected the probe and the login on 127.0.0.1, saw {v4.Arrivals.Count}");
         Assert.All(v4.Arrivals, a => Assert.Equal(IPAddress.Loopback, a.Address));
         Assert.Empty(v6.Arrivals);
@@ -232,7 +338,7 @@ public sealed class EgressTests(CaravanApp app)
         var failure = await Record.ExceptionAsync(async () =>
         {
             var org = await own.NewOrganizationAsync();
-            using var response = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", StepReports.ClosedPort()));
+            using var response = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("127.0.0.1", Loopback.ClosedPort()));
         });
 
         // Program reports a start-up failure (and the host logs it); the factory then only sees a stopped host.
@@ -250,7 +356,7 @@ public sealed class EgressTests(CaravanApp app)
         var migrated = await CaravanProcess.RunAsync(settings, directory, "migrate");
         Assert.True(migrated.ExitCode == 0, migrated.Error);
         settings["Caravan:Egress:Deny"] = "10.0.0.0/33";
-        var port = StepReports.ClosedPort();
+        var port = Loopback.ClosedPort();
 
         using var process = new Process { StartInfo = CaravanProcess.Start(settings, directory, "--urls", $"http://127.0.0.1:{port}") };
         process.Start();
@@ -268,11 +374,46 @@ public sealed class EgressTests(CaravanApp app)
         Assert.Contains("Caravan__Egress__Deny", await output + await error, StringComparison.Ordinal);
     }
 
-    private static bool Dispose((RecordingListener V4, RecordingListener V6) pair)
+    private static LoopbackListener? TryListen(IPAddress address)
     {
-        pair.V4.Dispose();
-        pair.V6.Dispose();
-        return false;
+        try
+        {
+            return LoopbackListener.HangingUp(address);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A connection test of localhost at <paramref name="port"/> by a Caravan that denies <paramref name="deny"/>, once its connections have arrived.</summary>
+    private static async Task<JsonNode> TestLocalhostAsync(int port, string deny)
+    {
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Egress:Deny"] = deny });
+        var org = await own.NewOrganizationAsync();
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("localhost", port)).Expect(HttpStatusCode.OK);
+        await Task.Delay(Settle);
+        return report;
+    }
+
+    private static EgressPolicy Policy(string? deny = null, string? allow = null) =>
+        new(Microsoft.Extensions.Options.Options.Create(new EgressOptions { Deny = deny, Allow = allow }));
+
+    /// <summary>A create body of <paramref name="family"/> whose host is <paramref name="host"/>.</summary>
+    private static string FamilyBody(string family, string host, int port = 5432)
+    {
+        var bare = host.Trim('[', ']');
+        var bracketed = bare.Contains(':', StringComparison.Ordinal) ? $"[{bare}]" : bare;
+        JsonObject body = family switch
+        {
+            "postgres" => JsonNode.Parse(Pg.Body(host, port))!.AsObject(),
+            "mysql" or "mssql" => new() { ["type"] = family, ["hostname"] = host, ["port"] = port, ["username"] = "u", ["password"] = "not-the-password", ["database_name"] = "d" },
+            "clickhouse" => new() { ["type"] = family, ["host"] = host, ["port"] = port, ["username"] = "u", ["password"] = "not-the-password" },
+            "mongodb" => new() { ["type"] = family, ["connection_string"] = $"mongodb://u:not-the-password@{bracketed}:{port}/d" },
+            "databricks" => new() { ["type"] = family, ["server_hostname"] = host, ["http_path"] = "/sql/1.0/warehouses/abc", ["access_token"] = "dapi-not-the-token" },
+            _ => throw new ArgumentOutOfRangeException(nameof(family)),
+        };
+        return body.ToJsonString();
     }
 
     /// <summary>Waits until the process answers /healthz (true) or exits (false).</summary>

@@ -1,10 +1,10 @@
+using Caravan.Api.Connectors.MotherDuck;
 using System.Net;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Connectivity.Drivers;
 using Caravan.Api.Tests.Infrastructure;
 using DuckDB.NET.Data;
-using static Caravan.Api.Tests.Connectivity.ConnectivityTestKit;
+using static Caravan.Api.Tests.Connectivity.Reports;
 
 namespace Caravan.Api.Tests.Connectivity;
 
@@ -93,7 +93,7 @@ public sealed class MotherDuckConnectivityTests(CaravanApp app)
         var id = await org.Http.CreateSourceAsync(Body(path));
         var failure = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
         Assert.Equal(FailureCodes.EgressDenied, failure["code"]!.GetValue<string>());
-        AssertNoSecret(report.Compact() + failure.Compact(), app);
+        app.AssertNoSecrets([report.Compact() + failure.Compact()], Token);
     }
 
     [Fact]
@@ -117,7 +117,7 @@ public sealed class MotherDuckConnectivityTests(CaravanApp app)
         var results = discovery["results"]!.AsArray();
         Assert.Equal(["main", "sales", "staging"], results.Select(r => r!["name"]!.GetValue<string>()));
         Assert.All(results, r => Assert.False(r!["selected"]!.GetValue<bool>()));
-        AssertNoSecret(report.Compact() + discovery.Compact(), own);
+        own.AssertNoSecrets([report.Compact() + discovery.Compact()], Token);
     }
 
     [Fact]
@@ -155,7 +155,7 @@ public sealed class MotherDuckConnectivityTests(CaravanApp app)
 
         // Here api.motherduck.com does not resolve; with a network, the extension would run next.
         Assert.False(report["ok"]!.GetValue<bool>());
-        AssertNoSecret(report.Compact(), app);
+        app.AssertNoSecrets([report.Compact()], Token);
     }
 
     /// <summary>A DuckDB file with the schemas main, sales and staging, closed before the test uses it.</summary>
@@ -174,10 +174,4 @@ public sealed class MotherDuckConnectivityTests(CaravanApp app)
     {
         ["type"] = "MOTHERDUCK", ["database_name"] = databaseName, ["token"] = Token,
     }.ToJsonString();
-
-    private static void AssertNoSecret(string response, CaravanApp caravan)
-    {
-        Assert.DoesNotContain(Token, response, StringComparison.Ordinal);
-        Assert.DoesNotContain(caravan.Logs.Lines, line => line.Contains(Token, StringComparison.Ordinal));
-    }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Caravan.Api.Tests.Infrastructure;
@@ -24,9 +23,9 @@ public sealed class MySqlConnectivityTests(CaravanApp app)
         var id = await org.Http.CreateSourceAsync(scope.Body("sales"));
         var stored = await org.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "{}").Expect(HttpStatusCode.OK);
 
-        DriverTestKit.AssertPassed(unsaved);
-        DriverTestKit.AssertPassed(stored);
-        var tls = stored["steps"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == "tls")!;
+        Reports.AssertPassed(unsaved);
+        Reports.AssertPassed(stored);
+        var tls = Reports.Step(stored, "tls");
         if (tls["status"]!.GetValue<string>() == "ok")
         {
             Assert.Contains("encrypted", tls["message"]!.GetValue<string>(), StringComparison.Ordinal);
@@ -43,7 +42,7 @@ public sealed class MySqlConnectivityTests(CaravanApp app)
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", body.ToJsonString()).Expect(HttpStatusCode.OK);
 
-        DriverTestKit.AssertPassed(report);
+        Reports.AssertPassed(report);
     }
 
     [Fact]
@@ -51,18 +50,18 @@ public sealed class MySqlConnectivityTests(CaravanApp app)
     {
         await using var scope = await Scope.CreateAsync("sales");
         var org = await app.NewOrganizationAsync();
-        var wrong = "wrong-" + Guid.NewGuid().ToString("N");
+        var wrong = Unique.Secret("wrong-");
         var id = await org.Http.CreateSourceAsync(scope.Body("sales", password: wrong));
 
         var report = await org.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "{}").Expect(HttpStatusCode.OK);
         var unsaved = await org.Http.PostJsonAsync("/api/v1/sources/test/", scope.Body("sales", password: wrong)).Expect(HttpStatusCode.OK);
         var discovery = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
 
-        DriverTestKit.AssertFailedAt(report, "authenticate", "auth_failed");
-        DriverTestKit.AssertFailedAt(unsaved, "authenticate", "auth_failed");
+        Reports.AssertFailedAt(report, "authenticate", "auth_failed");
+        Reports.AssertFailedAt(unsaved, "authenticate", "auth_failed");
         Assert.Equal("auth_failed", discovery["code"]!.GetValue<string>());
         Assert.False(string.IsNullOrWhiteSpace(discovery["detail"]!.GetValue<string>()));
-        DriverTestKit.AssertNoSecrets(app, [report.ToJsonString(), unsaved.ToJsonString(), discovery.ToJsonString()], wrong, scope.Password);
+        app.AssertNoSecrets([report.ToJsonString(), unsaved.ToJsonString(), discovery.ToJsonString()], wrong, scope.Password);
     }
 
     [Fact]
@@ -73,50 +72,18 @@ public sealed class MySqlConnectivityTests(CaravanApp app)
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", scope.Body("missing")).Expect(HttpStatusCode.OK);
 
-        DriverTestKit.AssertFailedAt(report, "authenticate", "database_not_found");
+        Reports.AssertFailedAt(report, "authenticate", "database_not_found");
         Assert.Contains(scope.Database("missing"), report.ToJsonString(), StringComparison.Ordinal);
-        DriverTestKit.AssertNoSecrets(app, [report.ToJsonString()], scope.Password);
+        app.AssertNoSecrets([report.ToJsonString()], scope.Password);
     }
 
     [Fact]
-    public async Task A_closed_port_is_port_closed()
-    {
-        var org = await app.NewOrganizationAsync();
-        var password = "closed-" + Guid.NewGuid().ToString("N");
-        var body = Body("127.0.0.1", DriverTestKit.ClosedPort(), "nobody", password, "anything");
-
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", body).Expect(HttpStatusCode.OK);
-        var id = await org.Http.CreateSourceAsync(body);
-        var discovery = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
-
-        DriverTestKit.AssertFailedAt(report, "connect", "port_closed");
-        Assert.Equal("port_closed", discovery["code"]!.GetValue<string>());
-        DriverTestKit.AssertNoSecrets(app, [report.ToJsonString(), discovery.ToJsonString()], password);
-    }
+    public Task A_closed_port_is_port_closed() =>
+        DriverChecks.AssertClosedPortIsPortClosedAsync(app, (port, password) => Body("127.0.0.1", port, "nobody", password, "anything"));
 
     [Fact]
-    public async Task A_silent_server_times_out_within_the_deadline()
-    {
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "3" });
-        await using var silent = new SilentListener();
-        var org = await own.NewOrganizationAsync();
-        var password = "silent-" + Guid.NewGuid().ToString("N");
-        var body = Body("127.0.0.1", silent.Port, "nobody", password, "anything");
-        var id = await org.Http.CreateSourceAsync(body);
-
-        var clock = Stopwatch.StartNew();
-        var report = await org.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "{}").Expect(HttpStatusCode.OK);
-        var testTime = clock.Elapsed;
-        clock.Restart();
-        var discovery = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
-        var discoveryTime = clock.Elapsed;
-
-        DriverTestKit.AssertFailedAt(report, "authenticate", "timeout");
-        Assert.True(testTime < TimeSpan.FromSeconds(5), $"The test took {testTime}.");
-        Assert.True(discovery["code"]!.GetValue<string>() == "timeout", discovery.ToJsonString());
-        Assert.True(discoveryTime < TimeSpan.FromSeconds(5), $"Discovery took {discoveryTime}.");
-        DriverTestKit.AssertNoSecrets(own, [report.ToJsonString(), discovery.ToJsonString()], password);
-    }
+    public Task A_silent_server_times_out_within_the_deadline() =>
+        DriverChecks.AssertSilentServerTimesOutAsync((port, password) => Body("127.0.0.1", port, "nobody", password, "anything"));
 
     [Fact]
     public async Task Discovery_lists_the_databases_the_user_sees_with_the_selection()
@@ -159,7 +126,7 @@ public sealed class MySqlConnectivityTests(CaravanApp app)
         Assert.Contains(missing, message, StringComparison.Ordinal);
         Assert.DoesNotContain(scope.Database("sales"), message, StringComparison.Ordinal);
         Assert.All(after["results"]!.AsArray(), r => Assert.True(r!["selected"]!.GetValue<bool>()));
-        DriverTestKit.AssertNoSecrets(app, [refused.ToJsonString(), after.ToJsonString()], scope.Password);
+        app.AssertNoSecrets([refused.ToJsonString(), after.ToJsonString()], scope.Password);
     }
 
     private static string Body(string host, int port, string user, string password, string database, IEnumerable<string>? selected = null)
@@ -196,9 +163,9 @@ public sealed class MySqlConnectivityTests(CaravanApp app)
             _admin = admin;
         }
 
-        public string Prefix { get; } = DriverTestKit.UniqueName();
+        public string Prefix { get; } = Unique.Name("cv");
 
-        public string Password { get; } = "pw-" + Guid.NewGuid().ToString("N");
+        public string Password { get; } = Unique.Secret("pw-");
 
         public static async Task<Scope> CreateAsync(params string[] databases)
         {

@@ -1,9 +1,9 @@
+using Caravan.Api.Connectors.Postgres;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Connectivity.Drivers;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Infrastructure;
 using Caravan.Api.Tests.Sources;
 using Npgsql;
@@ -27,7 +27,7 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", db.Body()).Expect(HttpStatusCode.OK);
 
-        AssertPassed(report);
+        Reports.AssertPassed(report);
         Assert.Equal(0, await org.CountAsync());
     }
 
@@ -40,9 +40,9 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var id = await org.Http.CreateSourceAsync(db.Body());
         var before = await app.StoredSourceAsync(id);
 
-        var report = await org.Http.PostJsonAsync(StepReports.Url(id, "test"), "").Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "").Expect(HttpStatusCode.OK);
 
-        AssertPassed(report);
+        Reports.AssertPassed(report);
         Assert.Equal(before, await app.StoredSourceAsync(id));
     }
 
@@ -55,9 +55,9 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var url = $"postgresql://{db.Role}:{Uri.EscapeDataString(db.Password)}@{db.Host}:{db.Port}/{db.Database}?sslmode=prefer";
         var id = await org.Http.CreateSourceAsync(new JsonObject { ["type"] = "postgres", ["connection_string"] = url }.ToJsonString());
 
-        var report = await org.Http.PostJsonAsync(StepReports.Url(id, "test"), "").Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "").Expect(HttpStatusCode.OK);
 
-        AssertPassed(report);
+        Reports.AssertPassed(report);
     }
 
     [Fact]
@@ -65,12 +65,12 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     {
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
         // If the password were pasted into a connection string unquoted, it would change the database.
-        await using var db = await ScratchDatabase.CreateAsync(password: "pw;Database=postgres;x='\"=" + Pg.Password("q"));
+        await using var db = await ScratchDatabase.CreateAsync(password: "pw;Database=postgres;x='\"=" + Unique.Secret("q-"));
         var org = await app.NewOrganizationAsync();
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", db.Body()).Expect(HttpStatusCode.OK);
 
-        AssertPassed(report);
+        Reports.AssertPassed(report);
     }
 
     [Fact]
@@ -84,9 +84,9 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject { ["type"] = "postgres", ["connection_string"] = url }.ToJsonString())
             .Expect(HttpStatusCode.OK);
 
-        AssertPassed(report);
-        Assert.Equal("skipped", StepReports.Status(report, "tls"));
-        Assert.False(string.IsNullOrEmpty(StepReports.Step(report, "tls")["message"]?.GetValue<string>()));
+        Reports.AssertPassed(report);
+        Assert.Equal("skipped", Reports.Status(report, "tls"));
+        Assert.False(string.IsNullOrEmpty(Reports.Step(report, "tls")["message"]?.GetValue<string>()));
     }
 
     [Fact]
@@ -101,8 +101,8 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject { ["type"] = "postgres", ["connection_string"] = url }.ToJsonString())
             .Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "tls", FailureCodes.TlsFailed);
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Reports.AssertFailedAt(report, "tls", FailureCodes.TlsFailed);
+        Assert.Equal("ok", Reports.Status(report, "connect"));
     }
 
     [Fact]
@@ -117,8 +117,8 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(Wire.JsonContentType, response.Content.Headers.ContentType?.ToString());
         var report = await response.JsonAsync();
-        StepReports.AssertShape(report);
-        Assert.Equal(StepReports.PostgresSteps, StepReports.Names(report));
+        Reports.AssertShape(report);
+        Assert.Equal(Reports.Steps, Reports.Names(report));
         Assert.True(report["duration_ms"]!.GetValue<long>() >= report["steps"]!.AsArray().Max(s => s!["duration_ms"]!.GetValue<long>()));
     }
 
@@ -130,11 +130,11 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
         await using var db = await ScratchDatabase.CreateAsync();
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(db.Body(b => b["password"] = Pg.Password("wrong")));
+        var id = await org.Http.CreateSourceAsync(db.Body(b => b["password"] = Unique.Secret("wrong-")));
 
-        var report = await org.Http.PostJsonAsync(StepReports.Url(id, "test"), "").Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "").Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "authenticate", FailureCodes.AuthFailed);
+        Reports.AssertFailedAt(report, "authenticate", FailureCodes.AuthFailed);
         AssertReachedServer(report);
     }
 
@@ -145,10 +145,10 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         await using var db = await ScratchDatabase.CreateAsync();
         var org = await app.NewOrganizationAsync();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", db.Body(b => b["username"] = Pg.Unique("nobody")))
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", db.Body(b => b["username"] = Unique.Name("nobody_")))
             .Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "authenticate", FailureCodes.AuthFailed);
+        Reports.AssertFailedAt(report, "authenticate", FailureCodes.AuthFailed);
     }
 
     [Fact]
@@ -158,10 +158,10 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         await using var db = await ScratchDatabase.CreateAsync();
         var org = await app.NewOrganizationAsync();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", db.Body(b => b["database_name"] = Pg.Unique("missing")))
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", db.Body(b => b["database_name"] = Unique.Name("missing_")))
             .Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "authenticate", FailureCodes.DatabaseNotFound);
+        Reports.AssertFailedAt(report, "authenticate", FailureCodes.DatabaseNotFound);
         AssertReachedServer(report);
     }
 
@@ -175,21 +175,21 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", db.Body()).Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "authenticate", FailureCodes.InsufficientPrivilege);
+        Reports.AssertFailedAt(report, "authenticate", FailureCodes.InsufficientPrivilege);
     }
 
     [Fact]
     public async Task A_closed_port_fails_at_connect_with_port_closed()
     {
         var org = await app.NewOrganizationAsync();
-        var port = StepReports.ClosedPort();
+        var port = Loopback.ClosedPort();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("127.0.0.1", port)).Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "connect", FailureCodes.PortClosed);
-        Assert.Equal("ok", StepReports.Status(report, "resolve"));
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal(StepReports.PostgresSteps, StepReports.Names(report));
+        Reports.AssertFailedAt(report, "connect", FailureCodes.PortClosed);
+        Assert.Equal("ok", Reports.Status(report, "resolve"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal(Reports.Steps, Reports.Names(report));
     }
 
     [Fact]
@@ -197,10 +197,10 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("caravan-no-such-host.invalid", 5432))
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("caravan-no-such-host.invalid", 5432))
             .Expect(HttpStatusCode.OK);
 
-        StepReports.AssertFailedAt(report, "resolve", FailureCodes.HostUnresolvable);
+        Reports.AssertFailedAt(report, "resolve", FailureCodes.HostUnresolvable);
     }
 
     [Fact]
@@ -208,14 +208,14 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "3" });
         var org = await own.NewOrganizationAsync();
-        using var silent = new RecordingListener(IPAddress.Loopback);
+        using var silent = LoopbackListener.Silent();
 
         var clock = Stopwatch.StartNew();
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", StepReports.Body("127.0.0.1", silent.Port)).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Pg.Body("127.0.0.1", silent.Port)).Expect(HttpStatusCode.OK);
         clock.Stop();
 
-        StepReports.AssertFailedAt(report, "authenticate", FailureCodes.Timeout);
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Reports.AssertFailedAt(report, "authenticate", FailureCodes.Timeout);
+        Assert.Equal("ok", Reports.Status(report, "connect"));
         Assert.NotEmpty(silent.Arrivals);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3 + 2), $"took {clock.Elapsed}");
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(2), $"gave up early, after {clock.Elapsed}");
@@ -226,11 +226,11 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "3" });
         var org = await own.NewOrganizationAsync();
-        using var silent = new RecordingListener(IPAddress.Loopback);
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", silent.Port));
+        using var silent = LoopbackListener.Silent();
+        var id = await org.Http.CreateSourceAsync(Pg.Body("127.0.0.1", silent.Port));
 
         var clock = Stopwatch.StartNew();
-        var body = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var body = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
         clock.Stop();
 
         AssertFailureBody(body, FailureCodes.Timeout);
@@ -282,7 +282,7 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body(b => b["selected_schemas"] = new JsonArray(db.Schemas[1], "public")));
 
-        var body = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.OK);
+        var body = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.OK);
 
         Assert.Equal(["kind", "results"], body.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal));
         Assert.Equal("schemas", body["kind"]!.GetValue<string>());
@@ -307,7 +307,7 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body());
 
-        var body = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.OK);
+        var body = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.OK);
 
         Assert.All(body["results"]!.AsArray(), r => Assert.False(r!["selected"]!.GetValue<bool>()));
         Assert.Contains(body["results"]!.AsArray(), r => r!["name"]!.GetValue<string>() == db.Schemas[0]);
@@ -317,9 +317,9 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     public async Task Discovery_of_an_unreachable_source_is_502_with_detail_and_code()
     {
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", StepReports.ClosedPort()));
+        var id = await org.Http.CreateSourceAsync(Pg.Body("127.0.0.1", Loopback.ClosedPort()));
 
-        var body = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var body = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
 
         AssertFailureBody(body, FailureCodes.PortClosed);
     }
@@ -330,9 +330,9 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
         await using var db = await ScratchDatabase.CreateAsync();
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(db.Body(b => b["password"] = Pg.Password("wrong")));
+        var id = await org.Http.CreateSourceAsync(db.Body(b => b["password"] = Unique.Secret("wrong-")));
 
-        var body = await org.Http.GetAsync(new Uri(StepReports.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+        var body = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
 
         AssertFailureBody(body, FailureCodes.AuthFailed);
     }
@@ -342,10 +342,10 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     {
         var owner = await app.NewOrganizationAsync();
         var other = await app.NewOrganizationAsync();
-        var id = await owner.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", StepReports.ClosedPort()));
+        var id = await owner.Http.CreateSourceAsync(Pg.Body("127.0.0.1", Loopback.ClosedPort()));
 
-        var schemas = await other.Http.GetRawAsync(StepReports.Url(id, "schemas"));
-        var test = await other.Http.SendAsync("POST", StepReports.Url(id, "test"));
+        var schemas = await other.Http.GetRawAsync(SourceRoutes.Url(id, "schemas"));
+        var test = await other.Http.SendAsync("POST", SourceRoutes.Url(id, "test"));
 
         schemas.AssertExactly(HttpStatusCode.NotFound, Wire.NotFound);
         test.AssertExactly(HttpStatusCode.NotFound, Wire.NotFound);
@@ -361,9 +361,9 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body());
         var before = await app.StoredSourceAsync(id);
-        var missing = Pg.Unique("nope");
+        var missing = Unique.Name("nope_");
 
-        var body = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true",
+        var body = await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true",
             new JsonObject { ["selected_schemas"] = new JsonArray(db.Schemas[0], missing) }.ToJsonString()).Expect(HttpStatusCode.BadRequest);
 
         Assert.Equal(["error", "errors"], body.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal));
@@ -382,7 +382,7 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body());
 
-        await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true",
+        await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true",
             new JsonObject { ["selected_schemas"] = new JsonArray(db.Schemas[1], "public") }.ToJsonString()).Expect(HttpStatusCode.OK);
 
         Assert.Equal(new JsonArray(db.Schemas[1], "public").ToJsonString(), (await app.StoredSourceAsync(id)).Settings["selected_schemas"]!.ToJsonString());
@@ -399,12 +399,12 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var before = await app.StoredSourceAsync(id);
 
         // A schema of the second database, checked against the first (the change does not move it): refused.
-        await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true",
+        await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true",
             new JsonObject { ["selected_schemas"] = new JsonArray(second.Schemas[0]) }.ToJsonString()).Expect(HttpStatusCode.BadRequest);
         Assert.Equal(before, await app.StoredSourceAsync(id));
 
         // The same schema with a move to the second database: accepted.
-        await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", new JsonObject
+        await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", new JsonObject
         {
             ["username"] = second.Role,
             ["password"] = second.Password,
@@ -418,10 +418,10 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     public async Task Without_verify_the_selection_is_not_checked()
     {
         var org = await app.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", listener.Port));
+        using var listener = LoopbackListener.HangingUp();
+        var id = await org.Http.CreateSourceAsync(Pg.Body("127.0.0.1", listener.Port));
 
-        await org.Http.PatchJsonAsync(StepReports.Url(id, "update-config"), """{"selected_schemas": ["no_such_schema"]}""").Expect(HttpStatusCode.OK);
+        await org.Http.PatchJsonAsync(SourceRoutes.Url(id, "update-config"), """{"selected_schemas": ["no_such_schema"]}""").Expect(HttpStatusCode.OK);
 
         Assert.Equal("""["no_such_schema"]""", (await app.StoredSourceAsync(id)).Settings["selected_schemas"]!.ToJsonString());
         Assert.Empty(listener.Arrivals);
@@ -431,10 +431,10 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     public async Task Verify_of_an_unreachable_source_is_502_and_writes_nothing()
     {
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", StepReports.ClosedPort()));
+        var id = await org.Http.CreateSourceAsync(Pg.Body("127.0.0.1", Loopback.ClosedPort()));
         var before = await app.StoredSourceAsync(id);
 
-        var body = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
+        var body = await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", """{"selected_schemas": ["public"]}""")
             .Expect(HttpStatusCode.BadGateway);
 
         AssertFailureBody(body, FailureCodes.PortClosed);
@@ -445,10 +445,10 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
     public async Task Verify_without_a_selection_in_the_body_does_not_connect()
     {
         var org = await app.NewOrganizationAsync();
-        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
-        var id = await org.Http.CreateSourceAsync(StepReports.Body("127.0.0.1", listener.Port));
+        using var listener = LoopbackListener.HangingUp();
+        var id = await org.Http.CreateSourceAsync(Pg.Body("127.0.0.1", listener.Port));
 
-        await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", """{"account_name": "Renamed"}""").Expect(HttpStatusCode.OK);
+        await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", """{"account_name": "Renamed"}""").Expect(HttpStatusCode.OK);
 
         Assert.Equal("Renamed", (await app.StoredSourceAsync(id)).AccountName);
         Assert.Empty(listener.Arrivals);
@@ -481,32 +481,13 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         Assert.Equal(PostgresErrorCodes.ReadOnlySqlTransaction, refused.SqlState);
     }
 
-    private static async Task<bool> ServerHasTlsAsync()
-    {
-        await using var admin = new NpgsqlConnection(TestStore.PostgresAdmin);
-        await admin.OpenAsync();
-        await using var show = new NpgsqlCommand("SHOW ssl", admin);
-        return (string?)await show.ExecuteScalarAsync() == "on";
-    }
-
-    private static void AssertPassed(JsonNode report)
-    {
-        StepReports.AssertShape(report);
-        var text = report.ToJsonString();
-        Assert.True(report["ok"]!.GetValue<bool>(), text);
-        Assert.Equal(StepReports.PostgresSteps, StepReports.Names(report));
-        foreach (var step in StepReports.PostgresSteps)
-        {
-            var status = StepReports.Status(report, step);
-            Assert.True(step == "tls" ? status is "ok" or "skipped" : status == "ok", $"{step} is {status}: {text}");
-        }
-    }
+    private static async Task<bool> ServerHasTlsAsync() => (string?)await Pg.ScalarAsync("SHOW ssl") == "on";
 
     private static void AssertReachedServer(JsonNode report)
     {
-        Assert.Equal("ok", StepReports.Status(report, "resolve"));
-        Assert.Equal("ok", StepReports.Status(report, "egress"));
-        Assert.Equal("ok", StepReports.Status(report, "connect"));
+        Assert.Equal("ok", Reports.Status(report, "resolve"));
+        Assert.Equal("ok", Reports.Status(report, "egress"));
+        Assert.Equal("ok", Reports.Status(report, "connect"));
     }
 
     internal static void AssertFailureBody(JsonNode body, string code)

@@ -16,7 +16,7 @@ public sealed class RebindConnectivityTests(CaravanApp app)
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(300);
 
     // The stored host is refused by the egress policy, so testing the stored configuration connects nowhere.
-    private static readonly string Stored = StepReports.Body("169.254.169.254", 5432, password: "stored-pass");
+    private static readonly string Stored = Pg.Body("169.254.169.254", 5432, password: "stored-pass");
 
     [Fact]
     public async Task Verify_with_a_changed_host_and_no_password_is_refused_before_any_connection()
@@ -24,9 +24,9 @@ public sealed class RebindConnectivityTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(Stored);
         var before = await app.StoredSourceAsync(id);
-        using var attacker = new RecordingListener(IPAddress.Loopback, hangUp: true);
+        using var attacker = LoopbackListener.HangingUp();
 
-        var answer = await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true",
+        var answer = await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true",
             Move(attacker.Port).ToJsonString()).Expect(HttpStatusCode.BadRequest);
         await Task.Delay(Settle);
 
@@ -40,13 +40,13 @@ public sealed class RebindConnectivityTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(Stored);
-        using var attacker = new RecordingListener(IPAddress.Loopback, hangUp: true);
+        using var attacker = LoopbackListener.HangingUp();
 
-        var report = await org.Http.PostJsonAsync(StepReports.Url(id, "test"), Move(attacker.Port).ToJsonString()).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), Move(attacker.Port).ToJsonString()).Expect(HttpStatusCode.OK);
         await Task.Delay(Settle);
 
         // It tested the stored host (refused by the egress policy), not the one in the body.
-        StepReports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
+        Reports.AssertFailedAt(report, "egress", FailureCodes.EgressDenied);
         Assert.Empty(attacker.Arrivals);
     }
 
@@ -55,8 +55,8 @@ public sealed class RebindConnectivityTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
         await org.Http.CreateSourceAsync(Stored);
-        using var attacker = new RecordingListener(IPAddress.Loopback, hangUp: true);
-        var body = JsonNode.Parse(StepReports.Body("127.0.0.1", attacker.Port))!.AsObject();
+        using var attacker = LoopbackListener.HangingUp();
+        var body = JsonNode.Parse(Pg.Body("127.0.0.1", attacker.Port))!.AsObject();
         body.Remove("password");
 
         var answer = await org.Http.PostJsonAsync("/api/v1/sources/test/", body.ToJsonString()).Expect(HttpStatusCode.BadRequest);
@@ -71,11 +71,11 @@ public sealed class RebindConnectivityTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(Stored);
-        using var listener = new RecordingListener(IPAddress.Loopback, hangUp: true);
+        using var listener = LoopbackListener.HangingUp();
         var move = Move(listener.Port);
         move["password"] = "fresh-pass";
 
-        await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", move.ToJsonString()).Expect(HttpStatusCode.BadGateway);
+        await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", move.ToJsonString()).Expect(HttpStatusCode.BadGateway);
 
         Assert.NotEmpty(listener.Arrivals);
     }
@@ -86,9 +86,9 @@ public sealed class RebindConnectivityTests(CaravanApp app)
         await using var permissive = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Security:AllowSecretRebind"] = "true" });
         var org = await permissive.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(Stored);
-        using var attacker = new RecordingListener(IPAddress.Loopback, hangUp: true);
+        using var attacker = LoopbackListener.HangingUp();
 
-        await org.Http.PatchJsonAsync($"{StepReports.Url(id, "update-config")}?verify=true", Move(attacker.Port).ToJsonString())
+        await org.Http.PatchJsonAsync($"{SourceRoutes.Url(id, "update-config")}?verify=true", Move(attacker.Port).ToJsonString())
             .Expect(HttpStatusCode.BadGateway);
 
         Assert.NotEmpty(attacker.Arrivals);

@@ -1,13 +1,15 @@
+using Caravan.Api.Connectors.SqlServer;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Connectivity.Drivers;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Infrastructure;
 using Microsoft.Data.SqlClient;
 using static Caravan.Api.Tests.Connectivity.ConnectivityTestKit;
+using static Caravan.Api.Tests.Connectivity.Reports;
 
 namespace Caravan.Api.Tests.Connectivity;
 
@@ -139,17 +141,17 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
 
         // SqlClient retries a refused connection until its timeout, then reports a generic network
         // error (its inner SocketException says "Success"): the connect step catches closed ports first.
-        var refused = await Assert.ThrowsAsync<ConnectivityException>(() => OpenAsync(connection, ClosedPort(), TimeSpan.FromSeconds(2)));
+        var refused = await Assert.ThrowsAsync<ConnectivityException>(() => OpenAsync(connection, Loopback.ClosedPort(), TimeSpan.FromSeconds(2)));
         Assert.Equal(FailureCodes.DriverError, refused.Code);
         Assert.Contains("network-related", refused.Message, StringComparison.Ordinal);
 
-        using var silent = new SilentServer();
+        using var silent = LoopbackListener.Silent();
         var clock = Stopwatch.StartNew();
         var hung = await Assert.ThrowsAnyAsync<Exception>(() => OpenAsync(connection, silent.Port, TimeSpan.FromSeconds(2)));
         Assert.True(hung is OperationCanceledException || hung is ConnectivityException { Code: FailureCodes.Timeout }, hung.ToString());
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(6), $"took {clock.Elapsed}");
 
-        using var tls = new UntrustedTlsServer();
+        using var tls = LoopbackListener.UntrustedTls();
         var untrusted = await Assert.ThrowsAsync<ConnectivityException>(() => OpenAsync(connection, tls.Port, TimeSpan.FromSeconds(5)));
         Assert.Equal(FailureCodes.TlsFailed, untrusted.Code);
         Assert.DoesNotContain(Password, untrusted.Message, StringComparison.Ordinal);
@@ -180,7 +182,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject
         {
-            ["type"] = "MSSQL", ["connection_string"] = $"Server=127.0.0.1\\SQLEXPRESS,{ClosedPort()};Database=d;User ID=u;Password={Password}",
+            ["type"] = "MSSQL", ["connection_string"] = $"Server=127.0.0.1\\SQLEXPRESS,{Loopback.ClosedPort()};Database=d;User ID=u;Password={Password}",
         }.ToJsonString()).Expect(HttpStatusCode.OK);
 
         Assert.Equal(FailureCodes.PortClosed, Code(report, "connect"));
@@ -190,7 +192,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
     public async Task A_closed_port_is_port_closed()
     {
         var org = await app.NewOrganizationAsync();
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Body("127.0.0.1", ClosedPort())).Expect(HttpStatusCode.OK);
+        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Body("127.0.0.1", Loopback.ClosedPort())).Expect(HttpStatusCode.OK);
 
         Assert.False(report["ok"]!.GetValue<bool>());
         Assert.Equal("ok", Status(report, "resolve"));
@@ -201,7 +203,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
             Assert.Equal("skipped", Status(report, later));
         }
 
-        AssertNoSecret(report.Compact(), app);
+        app.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
@@ -210,7 +212,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
         RequireSqlClient();
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "3" });
         var org = await own.NewOrganizationAsync();
-        using var silent = new SilentServer();
+        using var silent = LoopbackListener.Silent();
 
         var clock = Stopwatch.StartNew();
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", Body("127.0.0.1", silent.Port)).Expect(HttpStatusCode.OK);
@@ -220,7 +222,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
         Assert.Equal("ok", Status(report, "connect"));
         Assert.Equal(FailureCodes.Timeout, Code(report, Failed(report)));
         Assert.True(silent.Accepted >= 1);
-        AssertNoSecret(report.Compact(), own);
+        own.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
@@ -229,7 +231,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
         RequireSqlClient();
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "5" });
         var org = await own.NewOrganizationAsync();
-        using var tls = new UntrustedTlsServer();
+        using var tls = LoopbackListener.UntrustedTls();
 
         var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject
         {
@@ -240,7 +242,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
         Assert.Equal("tls", Failed(report));
         Assert.Equal(FailureCodes.TlsFailed, Code(report, "tls"));
         Assert.Equal("skipped", Status(report, "authenticate"));
-        AssertNoSecret(report.Compact(), own);
+        own.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
@@ -253,7 +255,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
         Assert.Equal(FailureCodes.EgressDenied, Code(report, "egress"));
         Assert.Equal("skipped", Status(report, "connect"));
         Assert.Equal("skipped", Status(report, "authenticate"));
-        AssertNoSecret(report.Compact(), app);
+        app.AssertNoSecrets([report.Compact()], Password);
     }
 
     [Fact]
@@ -261,12 +263,12 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
     {
         RequireSqlClient();
         var org = await app.NewOrganizationAsync();
-        var id = await org.Http.CreateSourceAsync(Body("127.0.0.1", ClosedPort()));
+        var id = await org.Http.CreateSourceAsync(Body("127.0.0.1", Loopback.ClosedPort()));
 
         var failure = await org.Http.GetAsync($"/api/v1/sources/{id}/schemas/").Expect(HttpStatusCode.BadGateway);
 
         Assert.Equal(FailureCodes.PortClosed, failure["code"]!.GetValue<string>());
-        AssertNoSecret(failure.Compact(), app);
+        app.AssertNoSecrets([failure.Compact()], Password);
     }
 
     /// <summary>
@@ -288,10 +290,4 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
     {
         ["type"] = "MSSQL", ["hostname"] = host, ["port"] = port, ["username"] = "reporter", ["password"] = Password, ["database_name"] = "sales",
     }.ToJsonString();
-
-    private static void AssertNoSecret(string response, CaravanApp caravan)
-    {
-        Assert.DoesNotContain(Password, response, StringComparison.Ordinal);
-        Assert.DoesNotContain(caravan.Logs.Lines, line => line.Contains(Password, StringComparison.Ordinal));
-    }
 }

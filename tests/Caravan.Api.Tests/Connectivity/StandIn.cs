@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -152,41 +153,33 @@ public sealed class Rig : IAsyncDisposable
         return new Rig(standIn, app, org);
     }
 
-    /// <summary>Asserts that none of the values appears in the given bodies or in any log line.</summary>
-    public void AssertNoSecrets(IEnumerable<string> bodies, params string[] secrets)
+    /// <summary>
+    /// Against a service of <paramref name="type"/> that never answers, with a 2 s deadline, a stored
+    /// <paramref name="source"/>'s test fails at authenticate with timeout and its discovery answers
+    /// timeout, each after 1 to 6 s. Returns the report.
+    /// </summary>
+    public static async Task<JsonNode> AssertNeverAnsweringTimesOutAsync(string type, string source)
     {
-        var texts = bodies.ToList();
-        foreach (var secret in secrets.Where(s => s.Length > 0))
-        {
-            foreach (var text in texts)
-            {
-                Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
-            }
+        await using var rig = await StartAsync(type, _ => null, testTimeoutSeconds: 2);
+        var id = await rig.Http.CreateSourceAsync(source);
 
-            Assert.DoesNotContain(App.Logs.Lines, line => line.Contains(secret, StringComparison.Ordinal));
-        }
+        var clock = Stopwatch.StartNew();
+        var report = await rig.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "{}").Expect(HttpStatusCode.OK);
+        var testTook = clock.Elapsed;
+        clock.Restart();
+        var discovery = await rig.Http.GetAsync(new Uri($"/api/v1/sources/{id}/schemas/", UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
+
+        Assert.Equal("timeout", Reports.Code(report, "authenticate"));
+        Assert.InRange(testTook, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6));
+        Assert.Equal("timeout", discovery["code"]!.GetValue<string>());
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6));
+        return report;
     }
 
     public async ValueTask DisposeAsync()
     {
         await App.DisposeAsync();
         await StandIn.DisposeAsync();
-    }
-}
-
-/// <summary>Certificates for stand-ins on https.</summary>
-public static class Certificates
-{
-    /// <summary>A self-signed certificate for <paramref name="name"/>, which no client trusts.</summary>
-    public static X509Certificate2 SelfSigned(string name)
-    {
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName(name);
-        request.CertificateExtensions.Add(names.Build());
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pfx), null);
     }
 }
 
@@ -216,19 +209,4 @@ public sealed record Jwt(JsonObject Header, JsonObject Claims, byte[] SignedPart
         var base64 = text.Replace('-', '+').Replace('_', '/');
         return Convert.FromBase64String(base64.PadRight(base64.Length + ((4 - (base64.Length % 4)) % 4), '='));
     }
-}
-
-/// <summary>Reading a connection test's report.</summary>
-public static class Reports
-{
-    public static JsonObject Step(JsonNode report, string name) =>
-        report["steps"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == name)!.AsObject();
-
-    public static string Status(JsonNode report, string name) => Step(report, name)["status"]!.GetValue<string>();
-
-    public static string? Code(JsonNode report, string name) => Step(report, name)["code"]?.GetValue<string>();
-
-    /// <summary>Every step's name and status, in report order: "resolve:ok egress:ok ...".</summary>
-    public static string Outline(JsonNode report) =>
-        string.Join(' ', report["steps"]!.AsArray().Select(s => $"{s!["name"]}:{s["status"]}"));
 }

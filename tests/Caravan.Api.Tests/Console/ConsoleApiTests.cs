@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 
@@ -133,8 +133,8 @@ public sealed partial class ConsoleApiTests(CaravanApp app)
     public async Task The_last_test_of_each_source_is_kept_and_listed_on_request_only()
     {
         var org = await app.NewOrganizationAsync();
-        var password = Pg.Password("lasttest");
-        var closed = ConnectivityTestKit.ClosedPort();
+        var password = Unique.Secret("lasttest-");
+        var closed = Loopback.ClosedPort();
         var tested = await org.Http.CreateSourceAsync(Postgres("Tested", closed, password));
         var untested = await org.Http.CreateSourceAsync(Postgres("Untested", closed, password));
         var before = await org.Http.GetAsync("/api/v1/sources/", Ct).Expect(HttpStatusCode.OK);
@@ -166,10 +166,10 @@ public sealed partial class ConsoleApiTests(CaravanApp app)
     public async Task An_unsaved_test_stores_no_last_test_and_a_deleted_source_records_none()
     {
         var org = await app.NewOrganizationAsync();
-        var closed = ConnectivityTestKit.ClosedPort();
-        var id = await org.Http.CreateSourceAsync(Postgres("Kept", closed, Pg.Password("x")));
+        var closed = Loopback.ClosedPort();
+        var id = await org.Http.CreateSourceAsync(Postgres("Kept", closed, Unique.Secret("x-")));
 
-        await org.Http.PostJsonAsync("/api/v1/sources/test/", Postgres("Unsaved", closed, Pg.Password("y"))).Expect(HttpStatusCode.OK);
+        await org.Http.PostJsonAsync("/api/v1/sources/test/", Postgres("Unsaved", closed, Unique.Secret("y-"))).Expect(HttpStatusCode.OK);
 
         var listed = await org.Http.GetAsync("/api/v1/sources/?include=last_test", Ct).Expect(HttpStatusCode.OK);
         Assert.Null(listed["results"]![0]!["last_test"]);
@@ -182,8 +182,8 @@ public sealed partial class ConsoleApiTests(CaravanApp app)
     public async Task A_streamed_test_sends_the_plan_each_step_as_it_finishes_and_the_report_last()
     {
         var org = await app.NewOrganizationAsync();
-        var password = Pg.Password("stream");
-        var closed = ConnectivityTestKit.ClosedPort();
+        var password = Unique.Secret("stream-");
+        var closed = Loopback.ClosedPort();
         var id = await org.Http.CreateSourceAsync(Postgres("Streamed", closed, password));
         var plain = await org.Http.PostJsonAsync($"/api/v1/sources/{id}/test/", "").Expect(HttpStatusCode.OK);
 
@@ -211,10 +211,10 @@ public sealed partial class ConsoleApiTests(CaravanApp app)
     {
         await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:TestTimeoutSeconds"] = "3" });
         var org = await own.NewOrganizationAsync();
-        using var silent = new SilentServer();
+        using var silent = LoopbackListener.Silent();
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/sources/test/")
         {
-            Content = new StringContent(Postgres("Silent", silent.Port, Pg.Password("silent")), System.Text.Encoding.UTF8, "application/json"),
+            Content = new StringContent(Postgres("Silent", silent.Port, Unique.Secret("silent-")), System.Text.Encoding.UTF8, "application/json"),
         };
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/x-ndjson"));
         var clock = Stopwatch.StartNew();
@@ -263,14 +263,9 @@ public sealed partial class ConsoleApiTests(CaravanApp app)
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(mediaType, response.Content.Headers.ContentType?.MediaType);
-        var csp = string.Join(' ', response.Headers.GetValues("Content-Security-Policy"));
-        Assert.Contains("default-src 'none'", csp, StringComparison.Ordinal);
+        var csp = response.AssertBrowserPageHeaders();
         Assert.Contains("script-src 'self';", csp, StringComparison.Ordinal);
-        Assert.Contains("frame-ancestors 'none'", csp, StringComparison.Ordinal);
         Assert.DoesNotContain("unsafe", csp, StringComparison.Ordinal);
-        Assert.Equal("nosniff", string.Join(',', response.Headers.GetValues("X-Content-Type-Options")));
-        Assert.Equal("no-referrer", string.Join(',', response.Headers.GetValues("Referrer-Policy")));
-        Assert.Equal("DENY", string.Join(',', response.Headers.GetValues("X-Frame-Options")));
     }
 
     [Fact]
@@ -311,13 +306,10 @@ public sealed partial class ConsoleApiTests(CaravanApp app)
     }
 
     private static string MotherDuck(string name) =>
-        new JsonObject { ["type"] = "motherduck", ["account_name"] = name, ["database_name"] = "db", ["token"] = "tok-" + Guid.NewGuid() }.ToJsonString();
+        new JsonObject { ["type"] = "motherduck", ["account_name"] = name, ["database_name"] = "db", ["token"] = Unique.Secret("tok-") }.ToJsonString();
 
-    private static string Postgres(string name, int port, string password) => new JsonObject
-    {
-        ["type"] = "postgres", ["account_name"] = name, ["hostname"] = "127.0.0.1", ["port"] = port,
-        ["username"] = "someone", ["password"] = password, ["database_name"] = "db",
-    }.ToJsonString();
+    private static string Postgres(string name, int port, string password) =>
+        Pg.Body("127.0.0.1", port, password, username: "someone", database: "db", accountName: name);
 
     private static List<string> Names(JsonNode page) => [.. page["results"]!.AsArray().Select(r => r!["account_name"]!.GetValue<string>())];
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Caravan.Api.Tests.Infrastructure;
 using Microsoft.Playwright;
 
@@ -64,7 +63,7 @@ public sealed class ConsoleBrowser : IAsyncLifetime
     /// <summary>A new organization with its key, made with the program's own command line.</summary>
     public async Task<string> NewKeyAsync()
     {
-        var organization = "org-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5));
+        var organization = Unique.Name("org-");
         var result = await CaravanProcess.RunAsync(_settings, _directory, "keys", "create", "--org", organization);
         Assert.True(result.ExitCode == 0, result.Error);
         return result.Output.Trim().Split('\n')[^1].Trim();

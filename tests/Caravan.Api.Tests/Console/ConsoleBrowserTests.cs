@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 using Microsoft.Playwright;
@@ -23,7 +23,7 @@ public sealed class ConsoleBrowserTests(ConsoleBrowser browser) : IClassFixture<
         await using var db = await ScratchDatabase.CreateAsync(schemaCount: 3);
         var key = await browser.NewKeyAsync();
         using var api = browser.Client(key);
-        var wrong = Pg.Password("wrong");
+        var wrong = Unique.Secret("wrong-");
         var secrets = new[] { wrong, db.Password };
         var name = "Orders " + db.Database[^6..];
         await using var tab = await ConsoleTab.OpenAsync(browser);

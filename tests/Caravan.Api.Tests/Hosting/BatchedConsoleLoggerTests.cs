@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -283,7 +282,7 @@ public sealed partial class BatchedConsoleLoggerTests
     public async Task The_program_writes_its_logs_as_json_lines_with_the_audit_events_on_standard_output()
     {
         var directory = CaravanApp.NewDataDirectory();
-        var key = "cvn_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        var key = Unique.ApiKey();
         var settings = TestStore.NewStoreSettings(directory);
         settings["Caravan:Secrets:MasterKeyFile"] = Path.Combine(directory, "master.key");
         settings["Caravan:BootstrapApiKey"] = key;

@@ -37,7 +37,7 @@ public sealed class MigrationTests
     public async Task Starting_on_an_unmigrated_PostgreSQL_store_says_what_to_run()
     {
         Assert.SkipWhen(string.IsNullOrEmpty(TestStore.PostgresAdmin), "No PostgreSQL server configured (./test.sh provides one).");
-        var name = "caravan_unmigrated_" + Guid.NewGuid().ToString("N")[..12];
+        var name = Unique.Name("caravan_unmigrated_");
         await using (var admin = new NpgsqlConnection(TestStore.PostgresAdmin))
         {
             await admin.OpenAsync();

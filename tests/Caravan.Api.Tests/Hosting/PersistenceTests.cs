@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
 using Caravan.Api.Secrets;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Secrets;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Caravan.Api.Tests.Hosting;
@@ -37,7 +38,7 @@ public sealed class PersistenceTests
     public async Task Sources_keys_and_secrets_survive_a_restart_with_the_master_key_setting()
     {
         var directory = CaravanApp.NewDataDirectory();
-        var settings = new Dictionary<string, string?> { ["Caravan:Secrets:MasterKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) };
+        var settings = new Dictionary<string, string?> { ["Caravan:Secrets:MasterKey"] = SecretsTestKeys.NewBase64Key() };
 
         var before = await SeedAsync(directory, settings);
         Assert.False(File.Exists(Path.Combine(directory, "master.key")), "no key file is created when the key is configured");
@@ -51,9 +52,9 @@ public sealed class PersistenceTests
     public async Task Secrets_stored_under_one_master_key_do_not_decrypt_under_another()
     {
         var directory = CaravanApp.NewDataDirectory();
-        var before = await SeedAsync(directory, new Dictionary<string, string?> { ["Caravan:Secrets:MasterKey"] = NewMasterKey() });
+        var before = await SeedAsync(directory, new Dictionary<string, string?> { ["Caravan:Secrets:MasterKey"] = SecretsTestKeys.NewBase64Key() });
 
-        var otherKey = new Dictionary<string, string?>(before.Store) { ["Caravan:Secrets:MasterKey"] = NewMasterKey() };
+        var otherKey = new Dictionary<string, string?>(before.Store) { ["Caravan:Secrets:MasterKey"] = SecretsTestKeys.NewBase64Key() };
         await using var app = new OwnCaravan(directory, otherKey);
         var failure = await Assert.ThrowsAsync<SecretDecryptionException>(() => app.RevealAsync(before.PostgresId, "password"));
         Assert.Equal(SecretDecryptionFailure.UnknownKey, failure.Failure);
@@ -67,7 +68,7 @@ public sealed class PersistenceTests
     public async Task The_bootstrap_key_authenticates_for_the_default_organization_and_is_created_once()
     {
         var directory = CaravanApp.NewDataDirectory();
-        var bootstrapKey = "cvn_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        var bootstrapKey = Unique.ApiKey();
         Assert.True(bootstrapKey.Length >= 40);
         var settings = new Dictionary<string, string?> { ["Caravan:BootstrapApiKey"] = bootstrapKey };
 
@@ -111,7 +112,7 @@ public sealed class PersistenceTests
             store = SameStore(first);
         }
 
-        var bootstrapKey = "cvn_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        var bootstrapKey = Unique.ApiKey();
         store["Caravan:BootstrapApiKey"] = bootstrapKey;
         await using var app = new OwnCaravan(directory, store);
         var keys = await app.Services.GetRequiredService<ApiKeys>().ListAsync("default", TestContext.Current.CancellationToken);
@@ -163,20 +164,20 @@ public sealed class PersistenceTests
         await using var app = new OwnCaravan(directory, settings);
         var org = await app.NewOrganizationAsync();
         var secrets = new Dictionary<(long, string), string>();
-        var postgresPassword = "pg-" + Guid.NewGuid().ToString("N");
+        var postgresPassword = Unique.Secret("pg-");
         var postgres = await org.Http.CreateSourceAsync($$"""
             {"type": "postgres", "account_name": "Warehouse", "hostname": "db.example.com", "port": 5433, "username": "analyst",
              "password": "{{postgresPassword}}", "database_name": "sales", "selected_schemas": ["public", "sales"]}
             """);
         secrets[(postgres, "password")] = postgresPassword;
 
-        var mssqlPassword = "ms-" + Guid.NewGuid().ToString("N");
+        var mssqlPassword = Unique.Secret("ms-");
         var mssql = await org.Http.CreateSourceAsync($$"""
             {"type": "mssql", "connection_string": "Server=sql.example.com,1444;Database=erp;User ID=sa;Password={{mssqlPassword}};Encrypt=True"}
             """);
         secrets[(mssql, "password")] = mssqlPassword;
 
-        var mongo = "mongodb+srv://app:" + Guid.NewGuid().ToString("N") + "@cluster0.example.com/app";
+        var mongo = "mongodb+srv://app:" + Unique.Secret("mg-") + "@cluster0.example.com/app";
         var mongoId = await org.Http.CreateSourceAsync($$"""{"type": "mongodb", "connection_string": "{{mongo}}"}""");
         secrets[(mongoId, "connection_string")] = mongo;
 
@@ -185,10 +186,10 @@ public sealed class PersistenceTests
         var snowflakeId = snowflake["id"]!.GetValue<long>();
         secrets[(snowflakeId, "private_key")] = await app.RevealAsync(snowflakeId, "private_key");
 
-        var token = "md-" + Guid.NewGuid().ToString("N");
+        var token = Unique.Secret("md-");
         var motherDuck = await org.Http.CreateSourceAsync($$"""{"token": "{{token}}", "database_name": "my_db"}""", SourcesUrl + "add/motherduck/");
         secrets[(motherDuck, "token")] = token;
-        var newToken = "md2-" + Guid.NewGuid().ToString("N");
+        var newToken = Unique.Secret("md2-");
         await org.Http.PatchJsonAsync($"{SourcesUrl}{motherDuck}/update-config/", $$"""{"token": "{{newToken}}"}""").Expect(HttpStatusCode.OK);
         secrets[(motherDuck, "token")] = newToken;
 
@@ -268,5 +269,4 @@ public sealed class PersistenceTests
     /// <summary>The settings of <paramref name="app"/>, to start another Caravan on the same store (SQLite file or PostgreSQL database).</summary>
     private static Dictionary<string, string?> SameStore(CaravanApp app) => new(app.Settings);
 
-    private static string NewMasterKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 }

@@ -268,7 +268,7 @@ public sealed class RateLimitTests
             return Task.FromResult(new LimitedCaravan(own, app, clock));
         }
 
-        public static string NewOrganization() => "rate-" + Guid.NewGuid().ToString("N")[..12];
+        public static string NewOrganization() => Unique.Name("rate-");
 
         /// <summary>A client with a new key of <paramref name="organization"/>, created if need be.</summary>
         public async Task<HttpClient> NewKeyAsync(string organization)

@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
+using System.Text.Json.Serialization.Metadata;
 using Caravan.Api.Auth;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -60,7 +61,7 @@ public class CaravanApp : WebApplicationFactory<Program>
     /// <summary>A new organization with one key, and a client that sends it.</summary>
     public async Task<OrgClient> NewOrganizationAsync(string? name = null)
     {
-        var organization = name ?? "org-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var organization = name ?? Unique.Name("org-");
         var (id, key) = await Services.GetRequiredService<ApiKeys>().CreateAsync(organization);
         var client = CreateClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
@@ -79,6 +80,19 @@ public class CaravanApp : WebApplicationFactory<Program>
             logging.SetMinimumLevel(LogLevel.Trace);
             logging.AddProvider(Logs);
         });
+
+        // Reflection off for the service's serializer settings: what it answers with must come from
+        // its source-generated context (Hosting/ApiJson.cs), or the request fails and so does a test.
+        // The process-wide switch (JsonSerializerIsReflectionEnabledByDefault) would do this for all
+        // of the service, but Playwright, in this process too, serializes its messages by reflection.
+        builder.ConfigureServices(services => services.PostConfigure<JsonOptions>(options =>
+        {
+            var chain = options.SerializerOptions.TypeInfoResolverChain;
+            foreach (var reflection in chain.OfType<DefaultJsonTypeInfoResolver>().ToList())
+            {
+                chain.Remove(reflection);
+            }
+        }));
     }
 }
 

@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
+using System.Globalization;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 
 namespace Caravan.Api.Tests.Infrastructure;
 
@@ -34,15 +33,34 @@ public static class CaravanProcess
         return new Result(process.ExitCode, await output, await error);
     }
 
-    public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, params string[] args)
+    public static ProcessStartInfo Start(IReadOnlyDictionary<string, string?> settings, string workingDirectory, params string[] args) =>
+        StartUnderUmask(settings, workingDirectory, umask: null, args);
+
+    /// <summary>
+    /// As <see cref="Start(IReadOnlyDictionary{string, string?}, string, string[])"/>, under the given
+    /// umask (octal, e.g. <c>022</c>) rather than the test process's own, when there is one.
+    /// </summary>
+    /// <remarks>
+    /// A name of its own, not an overload of <c>Start</c>: with one, <c>Start(settings, directory,
+    /// "--urls", url)</c> bound "--urls" to the umask.
+    /// </remarks>
+    public static ProcessStartInfo StartUnderUmask(IReadOnlyDictionary<string, string?> settings, string workingDirectory, string? umask, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (umask is not null)
+        {
+            Assert.True(umask.All(c => c is >= '0' and <= '7'), "a umask is octal digits");
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add($"umask {umask} && exec dotnet \"$@\"");
+            start.ArgumentList.Add("sh");
+        }
+
         start.ArgumentList.Add(Dll);
         foreach (var arg in args)
         {
@@ -100,10 +118,13 @@ public static class CaravanProcess
         /// <summary>The lines written to standard error so far.</summary>
         public IReadOnlyCollection<string> Error => _error;
 
-        public static async Task<Server> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory)
+        /// <summary>The id of the Caravan process.</summary>
+        public int ProcessId => _process.Id;
+
+        public static async Task<Server> StartAsync(IReadOnlyDictionary<string, string?> settings, string directory, string? umask = null)
         {
-            var address = new Uri($"http://127.0.0.1:{FreePort()}");
-            var server = new Server(new Process { StartInfo = Start(settings, directory, "--urls", address.ToString()) }, address);
+            var address = new Uri($"http://127.0.0.1:{Loopback.ClosedPort()}");
+            var server = new Server(new Process { StartInfo = StartUnderUmask(settings, directory, umask, "--urls", address.ToString()) }, address);
             server._process.OutputDataReceived += (_, e) => server._output.Enqueue(e.Data ?? string.Empty);
             server._process.ErrorDataReceived += (_, e) => server._error.Enqueue(e.Data ?? string.Empty);
             server._process.Start();
@@ -140,6 +161,33 @@ public static class CaravanProcess
             return client;
         }
 
+        /// <summary>
+        /// Stops the process as a service manager does (SIGTERM), so it shuts down and writes out what
+        /// it logged; killed if it takes more than 10 s.
+        /// </summary>
+        public async Task StopAsync()
+        {
+            if (_process.HasExited)
+            {
+                return;
+            }
+
+            using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await signal.WaitForExitAsync();
+            }
+
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                await _process.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+        }
+
         public void Dispose()
         {
             if (!_process.HasExited)
@@ -149,13 +197,6 @@ public static class CaravanProcess
             }
 
             _process.Dispose();
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -36,7 +35,23 @@ public static class HttpExtensions
         return body["id"]!.GetValue<long>();
     }
 
-    public static string Compact(this JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+    /// <summary>
+    /// Asserts the headers of every page Caravan serves to a browser (the console, the API docs):
+    /// a policy that starts from nothing and forbids framing, no sniffing, no referrer. Returns the policy.
+    /// </summary>
+    public static string AssertBrowserPageHeaders(this HttpResponseMessage response)
+    {
+        var csp = string.Join(' ', response.Headers.GetValues("Content-Security-Policy"));
+        Assert.StartsWith("default-src 'none'; ", csp, StringComparison.Ordinal);
+        Assert.Contains("frame-ancestors 'none'", csp, StringComparison.Ordinal);
+        Assert.Contains("base-uri 'none'", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsafe-eval", csp, StringComparison.Ordinal);
+        Assert.Equal("nosniff", string.Join(',', response.Headers.GetValues("X-Content-Type-Options")));
+        Assert.Equal("DENY", string.Join(',', response.Headers.GetValues("X-Frame-Options")));
+        Assert.Equal("no-referrer", string.Join(',', response.Headers.GetValues("Referrer-Policy")));
+        Assert.Equal("same-origin", string.Join(',', response.Headers.GetValues("Cross-Origin-Opener-Policy")));
+        return csp;
+    }
 
-    public static JsonContent Json(object value) => JsonContent.Create(value);
+    public static string Compact(this JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
 }

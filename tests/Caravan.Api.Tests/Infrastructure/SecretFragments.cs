@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text.Json;
 using Caravan.Api.Connectivity;
 
 namespace Caravan.Api.Tests.Infrastructure;
@@ -43,5 +42,5 @@ public static class SecretFragments
     }
 
     private static IEnumerable<string> Forms(string secret) =>
-        new[] { secret, Uri.EscapeDataString(secret), JsonSerializer.Serialize(secret)[1..^1] }.Distinct(StringComparer.Ordinal);
+        new[] { secret, Uri.EscapeDataString(secret), JsonText.Quote(secret)[1..^1] }.Distinct(StringComparer.Ordinal);
 }

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Caravan.Api.Data;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -56,7 +55,7 @@ public static class TestStore
             throw new InvalidOperationException("CARAVAN_TEST_STORE=Postgres needs CARAVAN_TEST_POSTGRES (./test.sh sets both).");
         }
 
-        var name = "caravan_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        var name = Unique.Name("caravan_");
         using (var admin = new NpgsqlConnection(PostgresAdmin))
         {
             admin.Open();

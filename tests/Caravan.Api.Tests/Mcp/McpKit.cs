@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Caravan.Api.Tests.Infrastructure;
 using ModelContextProtocol.Client;
@@ -25,6 +26,16 @@ internal static class McpKit
         };
         var transport = new HttpClientTransport(options, http, ownsHttpClient: true);
         return await McpClient.CreateAsync(transport, cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>One JSON-RPC message as a raw POST to <c>/mcp</c>, as a client without the SDK sends it.</summary>
+    public static HttpRequestMessage Message(string json)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("MCP-Protocol-Version", "2025-06-18");
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        return request;
     }
 
     public static Task<CallToolResult> CallAsync(this McpClient client, string tool, Dictionary<string, object?>? arguments = null) =>

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Text;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 using Caravan.Api.Tests.Query;
@@ -163,7 +162,7 @@ public sealed class McpServerTests(CaravanApp app)
         Assert.Equal(0, (await client.CallAsync("list_sources")).Ok().GetProperty("count").GetInt32());
 
         // Neither the uid nor the statement reaches the log, at any level.
-        var marker = Pg.Password("uid");
+        var marker = Unique.Secret("uid-");
         (await client.CallAsync("run_query", new() { ["source_id"] = missing, ["sql"] = $"SELECT '{marker}'", ["uid"] = marker })).Error();
         Assert.DoesNotContain(app.Logs.Lines, l => l.Contains(marker, StringComparison.Ordinal));
         Assert.DoesNotContain(app.Logs.Lines, l => l.Contains("owner-secret-1234", StringComparison.Ordinal));
@@ -272,12 +271,5 @@ public sealed class McpServerTests(CaravanApp app)
          "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}
         """);
 
-    private static HttpRequestMessage Message(string json)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
-        request.Headers.TryAddWithoutValidation("MCP-Protocol-Version", "2025-06-18");
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        return request;
-    }
+    private static HttpRequestMessage Message(string json) => McpKit.Message(json);
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Infrastructure;
 using Microsoft.OpenApi;
 
@@ -45,6 +45,22 @@ public partial class OpenApiTests(CaravanApp app)
         Assert.Contains(operation["parameters"]!.AsArray(), p => Text(p!["name"]) == "If-Match" && Text(p!["in"]) == "header");
         Assert.Equal("#/components/schemas/StaleSource", Text(operation["responses"]!["412"]!["content"]!["application/json"]!["schema"]!["$ref"]));
         Assert.NotNull(document["components"]!["schemas"]!["StaleSource"]!["properties"]!["current_etag"]);
+    }
+
+    [Fact]
+    public async Task Only_the_writes_of_a_source_document_If_Match_and_its_412()
+    {
+        // Contract section 6: PUT, PATCH, update-config and DELETE. Testing a stored source writes
+        // nothing of it and reads no If-Match.
+        var document = await GetDocumentAsync();
+
+        var guarded = Operations(document)
+            .Where(o => o.Operation["parameters"]?.AsArray().Any(p => Text(p?["name"]) == "If-Match") == true || o.Operation["responses"]?["412"] is not null)
+            .Select(o => $"{o.Method} {o.Path}");
+
+        Assert.Equal(
+            ["delete /api/v1/sources/{id}/", "patch /api/v1/sources/{id}/", "patch /api/v1/sources/{id}/update-config/", "put /api/v1/sources/{id}/"],
+            guarded.Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -246,6 +262,19 @@ public partial class OpenApiTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task Every_operation_documents_its_one_success_answer_as_declared_by_its_route()
+    {
+        // A route's declared answers replace what the generator guesses from the handler (a bare "OK").
+        var document = await GetDocumentAsync();
+        foreach (var (path, method, operation) in Operations(document))
+        {
+            var success = operation["responses"]!.AsObject().Where(r => r.Key.StartsWith('2')).ToList();
+            Assert.True(success.Count == 1, $"{method.ToUpperInvariant()} {path} documents {success.Count} success answers.");
+            Assert.NotEqual(HttpStatusCode.OK.ToString(), Text(success[0].Value!["description"]));
+        }
+    }
+
+    [Fact]
     public async Task Described_answers_have_the_fields_the_api_really_sends()
     {
         var document = await GetDocumentAsync();
@@ -373,6 +402,53 @@ public partial class OpenApiTests(CaravanApp app)
         Assert.Contains("\"url\":\"api/schema/\"", html, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("/api/docs/", "text/html")]
+    [InlineData("/api/docs/v1", "text/html")]
+    [InlineData("/api/docs/scalar.js", "text/javascript")]
+    [InlineData("/api/docs/scalar.aspnetcore.js", "text/javascript")]
+    [InlineData("/api/docs/favicon.svg", "image/svg+xml")]
+    public async Task Docs_are_served_with_the_consoles_security_headers_and_a_policy_of_their_own(string path, string mediaType)
+    {
+        // Issue #12: /api/docs/ had no CSP, no X-Frame-Options or frame-ancestors, no nosniff.
+        using var client = app.CreateClient();
+
+        using var response = await client.GetAsync(path, TestContext.Current.CancellationToken);
+        var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(mediaType, response.Content.Headers.ContentType?.MediaType);
+        var csp = response.AssertBrowserPageHeaders();
+        Assert.Contains("connect-src 'self';", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("*", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("http", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("data:", csp, StringComparison.Ordinal);
+        if (mediaType == "text/html")
+        {
+            // Scripts run from this server, and inline only the page's own, by the nonce of this answer.
+            var nonce = Nonce().Match(csp);
+            Assert.True(nonce.Success, csp);
+            Assert.Contains("script-src 'self' 'nonce-", csp, StringComparison.Ordinal);
+            var inline = InlineScript().Matches(body);
+            Assert.NotEmpty(inline);
+            Assert.All(inline, script => Assert.Equal(nonce.Groups["nonce"].Value, script.Groups["nonce"].Value));
+        }
+    }
+
+    [Fact]
+    public async Task Each_answer_of_the_docs_page_has_a_nonce_of_its_own()
+    {
+        using var client = app.CreateClient();
+
+        using var first = await client.GetAsync("/api/docs/", TestContext.Current.CancellationToken);
+        using var second = await client.GetAsync("/api/docs/", TestContext.Current.CancellationToken);
+
+        var nonces = new[] { first, second }.Select(r => Nonce().Match(string.Join(' ', r.Headers.GetValues("Content-Security-Policy"))).Groups["nonce"].Value).ToList();
+        Assert.All(nonces, n => Assert.True(n.Length >= 16, n));
+        Assert.NotEqual(nonces[0], nonces[1]);
+        Assert.Contains("no-store", first.Headers.CacheControl?.ToString() ?? string.Empty, StringComparison.Ordinal);
+    }
+
     private async Task<JsonNode> GetDocumentAsync()
     {
         using var client = app.CreateClient();
@@ -422,4 +498,11 @@ public partial class OpenApiTests(CaravanApp app)
     // <script src="..."> and the module imports of the inline script.
     [GeneratedRegex(@"(?:src=""|from ')(?<url>[^""']+)")]
     private static partial Regex ScriptSource();
+
+    [GeneratedRegex(@"'nonce-(?<nonce>[A-Za-z0-9+/_=-]+)'")]
+    private static partial Regex Nonce();
+
+    /// <summary>A script element without src, and its nonce attribute (empty when it has none).</summary>
+    [GeneratedRegex(@"<script(?![^>]*\bsrc=)(?:[^>]*\bnonce=""(?<nonce>[^""]*)"")?[^>]*>")]
+    private static partial Regex InlineScript();
 }

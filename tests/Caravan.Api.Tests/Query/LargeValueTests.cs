@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
 using Caravan.Api.Query;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
@@ -23,7 +22,7 @@ public sealed class LargeValueTests : IAsyncLifetime
     private const long PeakBound = 400_000_000;
 
     private readonly string _directory = CaravanApp.NewDataDirectory();
-    private readonly string _key = "cvn_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+    private readonly string _key = Unique.ApiKey();
     private CaravanProcess.Server? _server;
 
     public async ValueTask InitializeAsync()

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 using Caravan.Api.Tests.Mcp;
 using DuckDB.NET.Data;
@@ -21,7 +20,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     internal static readonly string? ClickHouse = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE");
     private static readonly string ClickHouseUser = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE_USER") ?? "default";
     private static readonly string ClickHousePassword = Environment.GetEnvironmentVariable("CARAVAN_TEST_CLICKHOUSE_PASSWORD") ?? string.Empty;
-    private const string ClickHouseUid = Caravan.Api.Query.Engines.ClickHouseQueryEngine.UidSetting;
+    private const string ClickHouseUid = Caravan.Api.Connectors.ClickHouse.ClickHouseQueryEngine.UidSetting;
 
     // ---- MariaDB ----
 
@@ -180,7 +179,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         Assert.Equal(1, JsonNode.Parse(lines[2])!["row_count"]!.GetValue<long>());
         var after = await org.Http.QueryAsync(id, "SELECT 2 AS b", HttpStatusCode.OK);
         Assert.Equal(2, QueryKit.Rows(after)[0]![0]!.GetValue<long>());
-        DriverTestKit.AssertNoSecrets(app, [missing.ToJsonString(), syntax.ToJsonString()], scope.Password);
+        app.AssertNoSecrets([missing.ToJsonString(), syntax.ToJsonString()], scope.Password);
     }
 
     [Fact]
@@ -190,7 +189,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(scope.Body());
         await org.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.OK);
-        var newPassword = "pw-" + Guid.NewGuid().ToString("N");
+        var newPassword = Unique.Secret("pw-");
 
         await scope.AdminAsync($"ALTER USER '{scope.User}'@'127.0.0.1' IDENTIFIED BY '{newPassword}'");
         await org.Http.PatchJsonAsync($"/api/v1/sources/{id}/update-config/", new JsonObject { ["password"] = newPassword }.ToJsonString())
@@ -270,7 +269,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(items.Body());
         // A query of the same ClickHouse user, running for about three seconds (cancellable between its small blocks).
-        var victimId = "caravan-victim-" + Guid.NewGuid().ToString("N");
+        var victimId = Unique.Secret("caravan-victim-");
         var victim = ClickHouseSendAsync("SELECT count() FROM (SELECT sleepEachRow(0.01) FROM system.numbers LIMIT 300)", $"query_id={victimId}&max_block_size=10");
         for (var wait = 0; wait < 100 && await ClickHouseScalarAsync($"SELECT count() FROM system.processes WHERE query_id = '{victimId}'") == "0"; wait++)
         {
@@ -561,7 +560,7 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     /// <summary>A ClickHouse database of the test's own holding items (id, name, price): (1, <c>first</c>, 1.5) and (2, 'two', NULL).</summary>
     internal sealed class ClickHouseItems : IAsyncDisposable
     {
-        public string Database { get; } = DriverTestKit.UniqueName();
+        public string Database { get; } = Unique.Name("cv");
 
         public static async Task<ClickHouseItems> CreateAsync(string first)
         {
@@ -595,11 +594,11 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
             _admin = admin;
         }
 
-        public string User { get; } = DriverTestKit.UniqueName();
+        public string User { get; } = Unique.Name("cv");
 
         public string Database => User + "_db";
 
-        public string Password { get; } = "pw-" + Guid.NewGuid().ToString("N");
+        public string Password { get; } = Unique.Secret("pw-");
 
         public static async Task<MySqlScope> CreateAsync(bool canWrite = false)
         {

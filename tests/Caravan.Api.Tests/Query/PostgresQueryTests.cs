@@ -183,7 +183,7 @@ public sealed class PostgresQueryTests(CaravanApp app)
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
         Assert.Equal("timeout", answer["code"]!.GetValue<string>());
         Assert.Equal(["detail", "code"], answer.AsObject().Select(p => p.Key));
-        var running = await QueryKit.AdminScalarAsync(
+        var running = await Pg.ScalarAsync(
             $"SELECT count(*) FROM pg_stat_activity WHERE usename = '{db.Role}' AND state = 'active' AND query LIKE '%pg_sleep%'");
         Assert.Equal(0L, running);
     }
@@ -314,7 +314,7 @@ public sealed class PostgresQueryTests(CaravanApp app)
         var oldPid = QueryKit.Rows(first)[0]![0]!.GetValue<int>();
         await org.Http.QueryAsync(stale, "SELECT 1", HttpStatusCode.OK);
 
-        var newPassword = Pg.Password("rotated");
+        var newPassword = Unique.Secret("rotated-");
         await Pg.ExecuteAsync($"ALTER ROLE {db.Role} PASSWORD '{newPassword}'");
         await org.Http.PatchJsonAsync($"/api/v1/sources/{id}/update-config/", new JsonObject { ["password"] = newPassword }.ToJsonString())
             .Expect(HttpStatusCode.OK);
@@ -324,7 +324,7 @@ public sealed class PostgresQueryTests(CaravanApp app)
         var oldSessionGone = false;
         for (var attempt = 0; attempt < 50 && !oldSessionGone; attempt++)
         {
-            oldSessionGone = (long)(await QueryKit.AdminScalarAsync($"SELECT count(*) FROM pg_stat_activity WHERE pid = {oldPid}"))! == 0;
+            oldSessionGone = (long)(await Pg.ScalarAsync($"SELECT count(*) FROM pg_stat_activity WHERE pid = {oldPid}"))! == 0;
             await Task.Delay(100);
         }
 
@@ -335,7 +335,7 @@ public sealed class PostgresQueryTests(CaravanApp app)
         await org.Http.PatchJsonAsync($"/api/v1/sources/{stale}/", """{"account_name": "stale"}""").Expect(HttpStatusCode.OK);
         var refused = await org.Http.QueryAsync(stale, "SELECT 1", HttpStatusCode.BadGateway);
         Assert.Equal("auth_failed", refused["code"]!.GetValue<string>());
-        DriverTestKit.AssertNoSecrets(app, [refused.ToJsonString()], newPassword, db.Password);
+        app.AssertNoSecrets([refused.ToJsonString()], newPassword, db.Password);
     }
 
     [Fact]
@@ -358,7 +358,7 @@ public sealed class PostgresQueryTests(CaravanApp app)
         Assert.Equal("undefined_object", missing["code"]!.GetValue<string>());
         Assert.Contains("no_such_table", missing["detail"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("insufficient_privilege", denied["code"]!.GetValue<string>());
-        DriverTestKit.AssertNoSecrets(app, [syntax.ToJsonString(), missing.ToJsonString(), denied.ToJsonString()], db.Password);
+        app.AssertNoSecrets([syntax.ToJsonString(), missing.ToJsonString(), denied.ToJsonString()], db.Password);
     }
 
     [Fact]
@@ -367,8 +367,8 @@ public sealed class PostgresQueryTests(CaravanApp app)
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
         await using var db = await ScratchDatabase.CreateAsync();
         var org = await app.NewOrganizationAsync();
-        var closed = await org.Http.CreateSourceAsync(db.Body(b => b["port"] = DriverTestKit.ClosedPort()));
-        var wrong = "wrong-" + Guid.NewGuid().ToString("N");
+        var closed = await org.Http.CreateSourceAsync(db.Body(b => b["port"] = Loopback.ClosedPort()));
+        var wrong = Unique.Secret("wrong-");
         var badLogin = await org.Http.CreateSourceAsync(db.Body(b => b["password"] = wrong));
 
         var refused = await org.Http.QueryAsync(closed, "SELECT 1", HttpStatusCode.BadGateway);
@@ -376,7 +376,7 @@ public sealed class PostgresQueryTests(CaravanApp app)
 
         Assert.Equal("port_closed", refused["code"]!.GetValue<string>());
         Assert.Equal("auth_failed", denied["code"]!.GetValue<string>());
-        DriverTestKit.AssertNoSecrets(app, [refused.ToJsonString(), denied.ToJsonString()], wrong, db.Password);
+        app.AssertNoSecrets([refused.ToJsonString(), denied.ToJsonString()], wrong, db.Password);
     }
 
     [Fact]
@@ -386,8 +386,8 @@ public sealed class PostgresQueryTests(CaravanApp app)
         await using var db = await ScratchDatabase.CreateAsync();
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(db.Body());
-        var marker = "literal-" + Guid.NewGuid().ToString("N");
-        var uid = "uid-" + Guid.NewGuid().ToString("N");
+        var marker = Unique.Secret("literal-");
+        var uid = Unique.Secret("uid-");
 
         await org.Http.QueryAsync(id, $"SELECT '{marker}' AS m", HttpStatusCode.OK, uid: uid);
         await org.Http.QueryAsync(id, $"SELECT * FROM \"{marker}\"", HttpStatusCode.UnprocessableEntity);
@@ -398,7 +398,7 @@ public sealed class PostgresQueryTests(CaravanApp app)
             && l.Contains(org.KeyId, StringComparison.Ordinal) && l.Contains("uid given True", StringComparison.Ordinal));
         Assert.Contains(audit, l => l.Contains("database", StringComparison.Ordinal) && l.Contains("status 422", StringComparison.Ordinal));
         Assert.DoesNotContain(app.Logs.Lines, l => l.Contains(marker, StringComparison.Ordinal) || l.Contains(uid, StringComparison.Ordinal));
-        DriverTestKit.AssertNoSecrets(app, [], db.Password);
+        app.AssertNoSecrets([], db.Password);
     }
 
     [Fact]

@@ -1,17 +1,15 @@
-using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
-using Npgsql;
 
 namespace Caravan.Api.Tests.Query;
 
 /// <summary>What the query tests share: sending a query, and a PostgreSQL database with data to read.</summary>
 internal static class QueryKit
 {
-    public static string Url(long id) => string.Create(CultureInfo.InvariantCulture, $"/api/v1/sources/{id}/query/");
+    public static string Url(long id) => SourceRoutes.Url(id, "query");
 
     public static string Body(string sql, int? maxRows = null, int? timeoutMs = null, string? uid = null)
     {
@@ -65,24 +63,5 @@ internal static class QueryKit
     public static async Task<long> CountAsync(this ScratchDatabase db, string table) => (long)(await db.ScalarAsync($"SELECT count(*) FROM {table}"))!;
 
     /// <summary>One value read on a fresh connection of the administrator's to the scratch database.</summary>
-    public static async Task<object?> ScalarAsync(this ScratchDatabase db, string sql)
-    {
-        var builder = Pg.Admin;
-        builder.Database = db.Database;
-        builder.Pooling = false;
-        await using var connection = new NpgsqlConnection(builder.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return await command.ExecuteScalarAsync();
-    }
-
-    public static async Task<object?> AdminScalarAsync(string sql)
-    {
-        var builder = Pg.Admin;
-        builder.Pooling = false;
-        await using var connection = new NpgsqlConnection(builder.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return await command.ExecuteScalarAsync();
-    }
+    public static Task<object?> ScalarAsync(this ScratchDatabase db, string sql) => Pg.ScalarAsync(sql, db.Database);
 }

@@ -93,6 +93,6 @@ public sealed class QueryLimitsTests
     [InlineData("1a.uid", false)]
     public void The_uid_setting_must_be_a_prefix_dot_name(string name, bool valid)
     {
-        Assert.Equal(valid, Caravan.Api.Query.QueryOptions.IsValidUidSetting(name));
+        Assert.Equal(valid, Caravan.Api.Connectors.Postgres.RowSecurityOptions.IsValidUidSetting(name));
     }
 }

@@ -175,7 +175,7 @@ public sealed class QueryRouteTests(CaravanApp app)
     [InlineData("SELECT 'a\\'; SELECT 2 --'", 2)]
     public void The_postgres_lexer_counts_statements(string sql, int expected)
     {
-        Assert.Equal(expected, SqlText.Split(sql, SqlDialect.Postgres).Count);
+        Assert.Equal(expected, SqlText.Split(sql, Caravan.Api.Connectors.Postgres.PostgresQueryEngine.Dialect).Count);
     }
 
     [Theory]
@@ -189,12 +189,12 @@ public sealed class QueryRouteTests(CaravanApp app)
     [InlineData("SELECT 1 /*M!100000 ; SELECT 2 */", 2)]
     public void The_mysql_lexer_counts_statements(string sql, int expected)
     {
-        Assert.Equal(expected, SqlText.Split(sql, SqlDialect.MySql).Count);
+        Assert.Equal(expected, SqlText.Split(sql, Caravan.Api.Connectors.MySql.MySqlQueryEngine.Dialect).Count);
     }
 
     [Fact]
     public void The_first_statement_is_sent_without_its_semicolon_and_trailing_comment()
     {
-        Assert.Equal("SELECT 1", SqlText.Split("SELECT 1; -- done", SqlDialect.Postgres).First);
+        Assert.Equal("SELECT 1", SqlText.Split("SELECT 1; -- done", Caravan.Api.Connectors.Postgres.PostgresQueryEngine.Dialect).First);
     }
 }

@@ -91,7 +91,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Null(chunk.Header("Authorization"));
         Assert.Equal("AES256", chunk.Header("x-amz-server-side-encryption-customer-algorithm"));
         Assert.Equal(Qrmk, chunk.Header("x-amz-server-side-encryption-customer-key"));
-        rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken, Qrmk);
+        rig.App.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken, Qrmk);
     }
 
     [Fact]
@@ -115,7 +115,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Equal("XY12345.ANALYST", jwt.Claim("sub"));
         Assert.StartsWith("XY12345.ANALYST.SHA256:", jwt.Claim("iss"), StringComparison.Ordinal);
         Assert.True(requests[1].Json["describeOnly"]!.GetValue<bool>());
-        rig.AssertNoSecrets([answer.ToJsonString()], await rig.App.RevealAsync(id, "private_key"), token, SessionToken, Qrmk);
+        rig.App.AssertNoSecrets([answer.ToJsonString()], await rig.App.RevealAsync(id, "private_key"), token, SessionToken, Qrmk);
     }
 
     [Fact]
@@ -176,7 +176,7 @@ public sealed class RestEngineQueryTests : IDisposable
             ["POST /session/v1/login-request", "POST /queries/v1/query-request"],
             rig.StandIn.Requests.Select(r => $"{r.Method} {r.Path}"));
         Assert.True(rig.StandIn.Requests[1].Json["describeOnly"]!.GetValue<bool>());
-        rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken);
+        rig.App.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken);
     }
 
     [Theory]
@@ -193,7 +193,7 @@ public sealed class RestEngineQueryTests : IDisposable
     [InlineData(0xA000, "several statements")]
     public void Snowflake_statement_types_that_may_run_are_SELECT_SHOW_and_DESCRIBE(long statementTypeId, string? refusal)
     {
-        Assert.Equal(refusal, Caravan.Api.Query.Engines.SnowflakeQueryEngine.Refusal(statementTypeId));
+        Assert.Equal(refusal, Caravan.Api.Connectors.Snowflake.SnowflakeQueryEngine.Refusal(statementTypeId));
     }
 
     [Fact]
@@ -242,7 +242,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Equal(502, chunk["error"]!["status"]!.GetValue<int>());
         Assert.Contains("chunk 1", chunk["error"]!["detail"]!.GetValue<string>(), StringComparison.Ordinal);
 
-        rig.AssertNoSecrets([missing.ToJsonString(), expired.ToJsonString(), chunk.ToJsonString()], SnowflakePassword, SessionToken, Qrmk);
+        rig.App.AssertNoSecrets([missing.ToJsonString(), expired.ToJsonString(), chunk.ToJsonString()], SnowflakePassword, SessionToken, Qrmk);
     }
 
     [Fact]
@@ -256,7 +256,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Equal("auth_failed", answer["code"]!.GetValue<string>());
         Assert.Contains("Incorrect username or password", answer["detail"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(["POST /session/v1/login-request"], rig.StandIn.Requests.Select(r => $"{r.Method} {r.Path}"));
-        rig.AssertNoSecrets([answer.ToJsonString()], "pw-Wrong-0815");
+        rig.App.AssertNoSecrets([answer.ToJsonString()], "pw-Wrong-0815");
     }
 
     [Fact]
@@ -280,7 +280,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Equal(run.Query, $"?requestId={abort.Json["requestId"]!.GetValue<string>()}");
         Assert.Equal("SELECT SYSTEM$WAIT(10)", abort.Json["sqlText"]!.GetValue<string>());
         Assert.Equal($"Snowflake Token=\"{SessionToken}\"", abort.Header("Authorization"));
-        rig.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken);
+        rig.App.AssertNoSecrets([answer.ToJsonString()], SnowflakePassword, SessionToken);
     }
 
     [Fact]
@@ -380,7 +380,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Contains("formatOptions.useInt64Timestamp=true", pages[0].Query, StringComparison.Ordinal);
         Assert.Contains("pageToken=page-2", pages[2].Query, StringComparison.Ordinal);
         Assert.All(requests.Skip(1), r => Assert.Equal($"Bearer {AccessToken}", r.Header("Authorization")));
-        rig.AssertNoSecrets([answer.ToJsonString()], AccessToken, PemLine());
+        rig.App.AssertNoSecrets([answer.ToJsonString()], AccessToken, PemLine());
     }
 
     [Fact]
@@ -438,7 +438,7 @@ public sealed class RestEngineQueryTests : IDisposable
             : google(r);
         var refused = await rig.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
         Assert.Equal("auth_failed", refused["code"]!.GetValue<string>());
-        rig.AssertNoSecrets([missing.ToJsonString(), syntax.ToJsonString(), refused.ToJsonString()], AccessToken, PemLine());
+        rig.App.AssertNoSecrets([missing.ToJsonString(), syntax.ToJsonString(), refused.ToJsonString()], AccessToken, PemLine());
     }
 
     [Fact]
@@ -490,7 +490,7 @@ public sealed class RestEngineQueryTests : IDisposable
         Assert.Equal("INLINE", body["disposition"]!.GetValue<string>());
         Assert.Equal("JSON_ARRAY", body["format"]!.GetValue<string>());
         Assert.Equal("main", body["catalog"]!.GetValue<string>());
-        rig.AssertNoSecrets([answer.ToJsonString()], DatabricksToken);
+        rig.App.AssertNoSecrets([answer.ToJsonString()], DatabricksToken);
     }
 
     [Fact]
@@ -545,7 +545,7 @@ public sealed class RestEngineQueryTests : IDisposable
         rig.StandIn.Handler = _ => Reply.Json(403, $$"""{"error_code": "403", "message": "Invalid access token {{DatabricksToken}}."}""");
         var refused = await rig.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
         Assert.Equal("auth_failed", refused["code"]!.GetValue<string>());
-        rig.AssertNoSecrets([missing.ToJsonString(), refused.ToJsonString()], DatabricksToken);
+        rig.App.AssertNoSecrets([missing.ToJsonString(), refused.ToJsonString()], DatabricksToken);
     }
 
     [Fact]
@@ -581,7 +581,7 @@ public sealed class RestEngineQueryTests : IDisposable
     [InlineData("SELECT * FROM t WHERE x IN (SELECT 1) // ok\nUNION ALL SELECT 2", true)]
     public void The_warehouse_lexer_check_is_conservative(string sql, bool allowed)
     {
-        Assert.Equal(allowed, Caravan.Api.Query.Engines.WarehouseStatements.Check(Caravan.Api.Query.SqlDialect.Snowflake, "Snowflake").Refusal(sql) is null);
+        Assert.Equal(allowed, Caravan.Api.Connectors.WarehouseStatements.Check(Caravan.Api.Connectors.Snowflake.SnowflakeQueryEngine.Dialect, "Snowflake").Refusal(sql) is null);
     }
 
     // ---------------------------------------------------------------- all three

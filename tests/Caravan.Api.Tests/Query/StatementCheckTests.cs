@@ -1,6 +1,8 @@
+using Caravan.Api.Connectors.MotherDuck;
+using Caravan.Api.Connectors.ClickHouse;
+using Caravan.Api.Connectors.MySql;
+using Caravan.Api.Connectors.Postgres;
 using System.Net;
-using Caravan.Api.Query.Engines;
-using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
 
 namespace Caravan.Api.Tests.Query;
@@ -102,7 +104,7 @@ public sealed class StatementCheckTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync($$"""
-            {"type": "mssql", "hostname": "127.0.0.1", "port": {{DriverTestKit.ClosedPort()}}, "username": "u", "password": "pw-mssql-check", "database_name": "d"}
+            {"type": "mssql", "hostname": "127.0.0.1", "port": {{Loopback.ClosedPort()}}, "username": "u", "password": "pw-mssql-check", "database_name": "d"}
             """);
         string[] refused =
         [

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Caravan.Api.Tests.Infrastructure;
 using Caravan.Api.Tests.Sources;
+using Caravan.Api.Tests.Sources.Types;
 
 namespace Caravan.Api.Tests.Revisions;
 
@@ -205,7 +206,7 @@ public sealed class RevisionHistoryTests(CaravanApp app)
     public async Task Every_typed_create_route_writes_revision_1_with_each_secret_only_set(string type)
     {
         var org = await app.NewOrganizationAsync();
-        var body = JsonNode.Parse(Wire.ValidBody(type))!.AsObject();
+        var body = JsonNode.Parse(TypeCatalog.ForRoute(type).ValidBody)!.AsObject();
 
         var id = await org.Http.CreateSourceAsync(body.ToJsonString(), $"/api/v1/sources/add/{type}/");
 
@@ -214,7 +215,7 @@ public sealed class RevisionHistoryTests(CaravanApp app)
         var revision = history["results"]![0]!;
         Assert.Equal((1L, "create"), (revision["number"]!.GetValue<long>(), revision["action"]!.GetValue<string>()));
         var changes = revision["changes"]!.AsObject();
-        Assert.Equal(Wire.DisplayName(type), changes["account_name"]!["new"]!.GetValue<string>());
+        Assert.Equal(TypeCatalog.ForRoute(type).DisplayName, changes["account_name"]!["new"]!.GetValue<string>());
         var stored = await app.StoredSourceAsync(id);
         foreach (var (field, _) in stored.Secrets)
         {
@@ -254,7 +255,7 @@ public sealed class RevisionHistoryTests(CaravanApp app)
             (await org.NewestAsync(legacyId))["changes"]!.Compact());
     }
 
-    public static TheoryData<string> AddRouteTypes() => [.. Wire.AddRouteTypes];
+    public static TheoryData<string> AddRouteTypes() => TypeCatalog.AddRoutes();
 
     private static Task<(DateTimeOffset From, DateTimeOffset To)> UpdateConfigAsync(OrgClient org, long id, string body) =>
         RevisionKit.TimedAsync(() => org.Http.PatchJsonAsync($"/api/v1/sources/{id}/update-config/", body).Expect(HttpStatusCode.OK));

@@ -17,7 +17,7 @@ public sealed record StoredRevision(long Number, long OrganizationId, long At, s
 /// <summary>Reading revisions over HTTP and from the store, and checking them field by field.</summary>
 internal static partial class RevisionKit
 {
-    public static string Url(long id) => $"/api/v1/sources/{id}/revisions/";
+    public static string Url(long id) => SourceRoutes.Url(id, "revisions");
 
     public static async Task<JsonNode> ListAsync(this OrgClient org, long id, string query = "") =>
         await org.Http.GetAsync(new Uri(Url(id) + query, UriKind.Relative)).Expect(HttpStatusCode.OK);

@@ -1,9 +1,8 @@
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Query;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Sources.Types;
 using FsCheck;
@@ -11,6 +10,7 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Caravan.Api.Tests.Infrastructure;
 
 namespace Caravan.Api.Tests.Secrets;
 
@@ -135,7 +135,7 @@ public sealed class MessageScrubbingTests
             (escaped, escaped),
             (escaped.ToLowerInvariant(), escaped.ToLowerInvariant()),
             (escaped.Replace("%20", "+", StringComparison.Ordinal), escaped.Replace("%20", "+", StringComparison.Ordinal)),
-            (JsonSerializer.Serialize(secret)[1..^1], JsonSerializer.Serialize(secret)[1..^1]),
+            (JsonText.Quote(secret)[1..^1], JsonText.Quote(secret)[1..^1]),
             (System.Net.WebUtility.HtmlEncode(secret), System.Net.WebUtility.HtmlEncode(secret)),
             ("Authorization: Basic " + basic, Base64Inner(basic, 8, bytes)),
             ("Authorization: Basic " + embedded, Base64Inner(embedded, 2, bytes)),
@@ -264,7 +264,7 @@ public sealed class MessageScrubbingTests
         yield return (PemKey, pem, window);
         if (field.Name != ServerOrConnectionStringType.ConnectionStringField)
         {
-            foreach (var key in field.Kind == FieldKind.ServiceAccountKey ? ServiceAccountKeys(sample.Secret, window) : [])
+            foreach (var key in field.Kind == FieldKind.SecretDocument ? ServiceAccountKeys(sample.Secret, window) : [])
             {
                 yield return key;
             }
@@ -301,7 +301,7 @@ public sealed class MessageScrubbingTests
     {
         yield return ("as sent", secret, secret);
         yield return ("URL-encoded", Uri.EscapeDataString(secret), Uri.EscapeDataString(secret));
-        var json = JsonSerializer.Serialize(secret)[1..^1];
+        var json = JsonText.Quote(secret)[1..^1];
         yield return ("JSON-escaped", json, json);
 
         // "user:" is five bytes: the secret starts two bytes into a base64 group, so its own characters start at the eighth.
@@ -326,7 +326,7 @@ public sealed class MessageScrubbingTests
 
     private static string Discover(SourceConnection connection, string message)
     {
-        var tester = new ConnectionTester([new FailingDriver(connection.Type.Name, message)], Options.Create(new ConnectivityOptions()), NullLogger<ConnectionTester>.Instance);
+        var tester = new ConnectionTester([new FailingDriver(connection.Type, message)], Options.Create(new ConnectivityOptions()), NullLogger<ConnectionTester>.Instance);
         var discovery = tester.DiscoverAsync(connection, CancellationToken.None);
         Assert.True(discovery.IsFaulted);
         return Assert.IsType<ConnectivityException>(discovery.Exception!.InnerException).Message;
@@ -337,13 +337,13 @@ public sealed class MessageScrubbingTests
             new ResultMemory(Options.Create(new QueryOptions())), connection.Scrubber, CancellationToken.None);
 
     /// <summary>A driver whose discovery fails with the given message, as a database's answer would.</summary>
-    private sealed class FailingDriver(string type, string message) : IDriver
+    private sealed class FailingDriver(SourceType type, string message) : IDriver
     {
-        public IReadOnlyCollection<string> Types => [type];
+        public IReadOnlyCollection<SourceType> Types => [type];
 
         public Task TestAsync(TestRun run, SourceConnection connection) => Task.CompletedTask;
 
-        public Task<Discovery> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken) =>
-            Task.FromException<Discovery>(new ConnectivityException(FailureCodes.AuthFailed, message));
+        public Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken) =>
+            Task.FromException<IReadOnlyList<string>>(new ConnectivityException(FailureCodes.AuthFailed, message));
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Caravan.Api.Secrets;
 using Caravan.Api.Tests.Infrastructure;
@@ -94,8 +93,8 @@ public sealed partial class RotationTests
     [Fact]
     public async Task With_keys_from_configuration_a_second_run_is_a_no_op_and_the_old_key_can_go()
     {
-        var first = NewKey();
-        var second = NewKey();
+        var first = SecretsTestKeys.NewBase64Key();
+        var second = SecretsTestKeys.NewBase64Key();
         var directory = CaravanApp.NewDataDirectory();
         Dictionary<string, string?> settings;
         long id;
@@ -166,7 +165,6 @@ public sealed partial class RotationTests
         }
     }
 
-    private static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     [GeneratedRegex("RSA_PUBLIC_KEY='([^']+)'")]
     private static partial Regex PublicKeyPattern();

@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Caravan.Api.Auth;
 using Caravan.Api.Data;
@@ -38,7 +37,7 @@ public sealed class SecretLeakTests
         {
             dataDirectory = app.DataDirectory;
             logs = app.Logs;
-            var organization = "leak-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+            var organization = Unique.Name("leak-");
             (_, apiKey) = await app.Services.GetRequiredService<ApiKeys>().CreateAsync(organization);
             using var http = RecordingClient(app, responses, apiKey);
             using var anonymous = RecordingClient(app, responses, apiKey: null);
@@ -340,7 +339,7 @@ public sealed class SecretLeakTests
             ["Caravan:Connectivity:Endpoints:DATABRICKS"] = echo.Url,
         });
         var org = await app.NewOrganizationAsync();
-        var closed = Connectivity.ConnectivityTestKit.ClosedPort();
+        var closed = Loopback.ClosedPort();
         var echoPort = new Uri(echo.Url).Port;
         using var ownKey = RSA.Create(2048);
         var passphrase = New();
@@ -373,7 +372,7 @@ public sealed class SecretLeakTests
             new() { ["type"] = "DATABRICKS", ["server_hostname"] = "adb-1.azuredatabricks.net", ["http_path"] = "/sql/1.0/warehouses/abc", ["access_token"] = New() },
         };
         Assert.Equal(
-            Caravan.Api.Sources.Types.SourceTypes.All.Select(t => t.Name).Order(StringComparer.Ordinal),
+            Caravan.Api.Connectors.SourceTypes.All.Select(t => t.Name).Order(StringComparer.Ordinal),
             bodies.Select(b => b["type"]!.GetValue<string>()).Distinct().Order(StringComparer.Ordinal));
 
         var answers = new ConcurrentQueue<string>();
@@ -574,20 +573,18 @@ public sealed class SecretLeakTests
     private static IEnumerable<string> Variants(string needle)
     {
         yield return needle;
-        var escaped = JsonSerializer.Serialize(needle)[1..^1];
+        var escaped = JsonText.Quote(needle)[1..^1];
         if (escaped != needle)
         {
             yield return escaped;
         }
 
-        var relaxed = JsonSerializer.Serialize(needle, RelaxedJson)[1..^1];
+        var relaxed = JsonText.Quote(needle, JavaScriptEncoder.UnsafeRelaxedJsonEscaping)[1..^1];
         if (relaxed != needle && relaxed != escaped)
         {
             yield return relaxed;
         }
     }
-
-    private static readonly JsonSerializerOptions RelaxedJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Every value of every table, as text (blobs decoded as UTF-8 and UTF-16 too).</summary>
     private static async Task<List<string>> DumpStoreAsync(CaravanApp app)
@@ -683,7 +680,7 @@ public sealed class SecretLeakTests
 
         public string New(string label)
         {
-            var value = $"Pw-{label}-{Guid.NewGuid():N}";
+            var value = Unique.Secret($"Pw-{label}-");
             _values.Add(value);
             return value;
         }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Caravan.Api.Secrets;
+using Caravan.Api.Tests.Infrastructure;
 
 namespace Caravan.Api.Tests.Secrets;
 
@@ -20,7 +21,7 @@ internal sealed class TempDirectory : IDisposable
 {
     public TempDirectory() => Directory.CreateDirectory(Path);
 
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "caravan-secrets-tests-" + Guid.NewGuid().ToString("N"));
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), Unique.Name("caravan-secrets-tests-"));
 
     public string File(string relative) => System.IO.Path.Combine(Path, relative);
 

@@ -111,17 +111,60 @@ public sealed partial class ConfigReadbackTests(CaravanApp app)
     }
 
     [Fact]
-    public async Task Defaults_are_not_filled_in_and_a_cleared_field_reads_null()
+    public async Task A_cleared_field_reads_as_the_value_in_force_and_one_without_default_reads_null()
     {
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync("""{"type": "clickhouse", "host": "ch.example.com", "username": "u", "password": "p", "port": 9000}""");
+        var before = await ReadAsync(org, id);
         await org.Http.PatchJsonAsync(TypeCatalog.UpdateUrl(id), """{"port": null}""").Expect(HttpStatusCode.OK);
 
         var (body, _, _) = await ReadAsync(org, id);
 
+        // Port 9000 is plain HTTP; cleared, the port is ClickHouse's default 8443 again, and with it HTTPS.
         Assert.Equal(
-            """{"host":"ch.example.com","port":null,"username":"u","database":null,"secure":null,"selected_schemas":null}""",
+            """{"host":"ch.example.com","port":9000,"username":"u","database":null,"secure":false,"selected_schemas":null}""",
+            before.Body["config"]!.Compact());
+        Assert.Equal(
+            """{"host":"ch.example.com","port":8443,"username":"u","database":null,"secure":true,"selected_schemas":null}""",
             body["config"]!.Compact());
+    }
+
+    /// <summary>Rows of (create body without port or secure, the port shown, the secure flag shown or null where the type has none).</summary>
+    public static TheoryData<string, int, bool?> LeftOut() => new()
+    {
+        { """{"type": "postgres", "hostname": "db.example.com", "username": "u", "password": "p", "database_name": "d"}""", 5432, null },
+        { """{"type": "supabase", "hostname": "db.example.com", "username": "u", "password": "p", "database_name": "d"}""", 5432, null },
+        { """{"type": "mysql", "hostname": "db.example.com", "username": "u", "password": "p", "database_name": "d"}""", 3306, null },
+        { """{"type": "singlestore", "hostname": "db.example.com", "username": "u", "password": "p", "database_name": "d"}""", 3333, null },
+        { """{"type": "mssql", "hostname": "db.example.com", "username": "u", "password": "p", "database_name": "d"}""", 1433, null },
+        { """{"type": "mongodb", "hostname": "db.example.com", "database_name": "d"}""", 27017, null },
+        { """{"type": "clickhouse", "host": "ch.example.com", "username": "u", "password": "p"}""", 8443, true },
+        { """{"type": "clickhouse", "host": "ch.example.com", "username": "u", "password": "p", "port": 9440}""", 9440, true },
+        { """{"type": "clickhouse", "host": "ch.example.com", "username": "u", "password": "p", "port": 8123}""", 8123, false },
+    };
+
+    [Theory]
+    [MemberData(nameof(LeftOut))]
+    public async Task A_port_or_secure_flag_left_out_reads_as_the_value_Caravan_will_use(string create, int port, bool? secure)
+    {
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(create);
+
+        var (body, _, _) = await ReadAsync(org, id);
+
+        Assert.Equal(port, body["config"]!["port"]!.GetValue<int>());
+        Assert.Equal(secure, body["config"]!["secure"]?.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task A_MongoDB_connection_string_source_shows_no_port_of_the_older_form()
+    {
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync("""{"type": "mongodb", "connection_string": "mongodb://u:pw@a.example.com:27018,b.example.com/d"}""");
+
+        var (body, _, _) = await ReadAsync(org, id);
+
+        Assert.Null(body["config"]!["port"]);
     }
 
     [Fact]

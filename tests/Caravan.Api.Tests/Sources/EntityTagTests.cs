@@ -46,7 +46,7 @@ public sealed class EntityTagTests(CaravanApp app)
 
         var body = await Send(org, method, $"/api/v1/sources/{id}{suffix}", json, stale).Expect(HttpStatusCode.PreconditionFailed);
 
-        Assert.Equal($$"""{"detail":"The source was changed since you read it.","current_etag":{{System.Text.Json.JsonSerializer.Serialize(current)}}}""", body.Compact());
+        Assert.Equal($$"""{"detail":"The source was changed since you read it.","current_etag":{{JsonText.Quote(current)}}}""", body.Compact());
         Assert.Equal(before, await app.StoredSourceAsync(id));
     }
 

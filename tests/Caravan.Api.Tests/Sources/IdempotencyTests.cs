@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Caravan.Api.Data;
 using Caravan.Api.Secrets;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Sources.Types;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Caravan.Api.Tests.Sources;
@@ -26,9 +27,9 @@ public sealed class IdempotencyTests(CaravanApp app)
             { SourcesUrl, """{"type": "snowflake", "account": "xy12345.us-east-1", "user": "keyed"}""" },
             { SourcesUrl + "add/", """{"account_name": "Legacy", "type": "clickhouse"}""" },
         };
-        foreach (var type in Wire.AddRouteTypes)
+        foreach (var type in TypeCatalog.AddRouteSlugs)
         {
-            routes.Add($"{SourcesUrl}add/{type}/", Wire.ValidBody(type));
+            routes.Add($"{SourcesUrl}add/{type}/", TypeCatalog.ForRoute(type).ValidBody);
         }
 
         return routes;
@@ -261,7 +262,7 @@ public sealed class IdempotencyTests(CaravanApp app)
         var secrets = new List<string>();
         string Secret(string label)
         {
-            var value = $"Pw-{label}-{Guid.NewGuid():N}";
+            var value = Unique.Secret($"Pw-{label}-");
             secrets.Add(value);
             return value;
         }
@@ -374,7 +375,7 @@ public sealed class IdempotencyTests(CaravanApp app)
         Assert.Equal(0, await CountKeysAsync(org.Organization));
     }
 
-    private static string NewKey() => "idem-" + Guid.NewGuid().ToString("N");
+    private static string NewKey() => Unique.Secret("idem-");
 
     private sealed record Sent(HttpStatusCode Status, string Body, string? ContentType, string? Replayed)
     {

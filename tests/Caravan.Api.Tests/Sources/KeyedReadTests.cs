@@ -78,7 +78,7 @@ public sealed class KeyedReadTests(CaravanApp app)
         var second = await app.NewOrganizationAsync();
         var mine = await first.Http.CreateSourceAsync(Wire.Postgres);
         var theirs = await second.Http.CreateSourceAsync(Wire.Postgres);
-        var unknownKey = ApiKeys.Hash("cvn_" + Guid.NewGuid().ToString("N"));
+        var unknownKey = ApiKeys.Hash(Unique.ApiKey());
 
         var lookups = Enumerable.Range(0, 400).Select(i => (i % 5) switch
         {

@@ -3,8 +3,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Caravan.Api.Sources.Types;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Sources.Types;
 using FsCheck.Fluent;
 
 namespace Caravan.Api.Tests.Sources;
@@ -110,7 +111,7 @@ public sealed class RobustnessTests(CaravanApp app)
                     values++;
 
                     // A create: the type's valid body with the field replaced, through both create routes in turn.
-                    var body = ValidBody(type.Name, field);
+                    var body = TypeCatalog.Get(type.Name).BodyFor(field);
                     body[field] = "\u0001placeholder";
                     var text = body.ToJsonString().Replace("\"\\u0001placeholder\"", value, StringComparison.Ordinal);
                     var shot = new Shot($"{type.Name}.{field} = {value}", Encoding.UTF8.GetBytes(text));
@@ -286,14 +287,14 @@ public sealed class RobustnessTests(CaravanApp app)
         var seeds = new List<Seed>();
         foreach (var type in SourceTypes.All)
         {
-            var id = await org.Http.CreateSourceAsync(ValidBody(type.Name, field: null).ToJsonString());
+            var id = await org.Http.CreateSourceAsync(TypeCatalog.Get(type.Name).BodyFor().ToJsonString());
             seeds.Add(new Seed(id, type.Name, "fields"));
         }
 
         async Task Extra(string type, string label, string json) => seeds.Add(new Seed(await org.Http.CreateSourceAsync(json), type, label));
         await Extra("POSTGRES", "connection string", """{"type": "POSTGRES", "connection_string": "postgresql://u:pg-pw@db.example.com:5432/d?sslmode=require&sslpassword=x1"}""");
         await Extra("MSSQL", "connection string", """{"type": "MSSQL", "connection_string": "Server=tcp:sql.example.com,1433;Database=d;User ID=u;Password=ms-pw"}""");
-        await Extra("MONGODB", "older form", """{"type": "MONGODB", "hostname": "mongo.example.com", "database_name": "d", "username": "u", "password": "mg-pw"}""");
+        await Extra("MONGODB", "several hosts", """{"type": "MONGODB", "connection_string": "mongodb://u:pw@m1.example.com:27017,m2.example.com/d"}""");
         await Extra("SNOWFLAKE", "generated key", """{"type": "SNOWFLAKE", "account": "xy12345.us-east-1", "user": "keyed"}""");
         await Extra("SNOWFLAKE", "encrypted key", new JsonObject
         {
@@ -304,45 +305,6 @@ public sealed class RobustnessTests(CaravanApp app)
         seeds.Add(new Seed(legacy["id"]!.GetValue<long>(), "CLICKHOUSE", "legacy, unconfigured"));
         return new Arena(org, seeds);
     }
-
-    /// <summary>A valid create body of the type, in the form that leaves <paramref name="field"/> free to be set.</summary>
-    private static JsonObject ValidBody(string type, string? field)
-    {
-        JsonObject Server() => new()
-        {
-            ["type"] = type, ["hostname"] = "db.example.com", ["username"] = "u", ["password"] = "pw-1", ["database_name"] = "d",
-        };
-
-        var body = type switch
-        {
-            "POSTGRES" or "SUPABASE" or "MSSQL" => field == "connection_string" ? new JsonObject { ["type"] = type } : Server(),
-            "MYSQL" or "SINGLESTORE" => Server(),
-            "CLICKHOUSE" => new JsonObject { ["type"] = type, ["host"] = "ch.example.com", ["username"] = "u", ["password"] = "pw-1" },
-            "SNOWFLAKE" => new JsonObject { ["type"] = type, ["account"] = "xy12345.us-east-1", ["user"] = "u", ["password"] = "pw-1" },
-            "BIGQUERY" => new JsonObject { ["type"] = type, ["service_account_key"] = ServiceAccountKey() },
-            "MOTHERDUCK" => new JsonObject { ["type"] = type, ["database_name"] = "d", ["token"] = "md-token" },
-            "MONGODB" => field == "connection_string"
-                ? new JsonObject { ["type"] = type }
-                : new JsonObject { ["type"] = type, ["connection_string"] = "mongodb://u:pw@m1.example.com:27017,m2.example.com/d" },
-            "DATABRICKS" => new JsonObject
-            {
-                ["type"] = type, ["server_hostname"] = "adb-1.azuredatabricks.net", ["http_path"] = "/sql/1.0/warehouses/a", ["access_token"] = "dapi-1",
-            },
-            _ => throw new InvalidOperationException($"No valid body for {type}: add one for the new type."),
-        };
-
-        if (type == "MONGODB" && field is not null and not "connection_string" and not "selected_schemas" and not "account_name" and not "type")
-        {
-            body = new JsonObject { ["type"] = type, ["hostname"] = "mongo.example.com", ["database_name"] = "d" };
-        }
-
-        return body;
-    }
-
-    private static JsonObject ServiceAccountKey() => new()
-    {
-        ["type"] = "service_account", ["project_id"] = "p", ["private_key"] = Keys.Value.Pem, ["client_email"] = "a@p.iam.gserviceaccount.com",
-    };
 
     /// <summary>Raw JSON values that are wrong (or odd) for a field; the field's kind adds its own.</summary>
     private static IEnumerable<string> BadValues(string field)
@@ -385,7 +347,7 @@ public sealed class RobustnessTests(CaravanApp app)
                 "{\"type\":\"service_account\",\"type\":\"x\"}", "{}", "[]", "{\"a\":" + new string('[', 100) + new string(']', 100) + "}",
                 "{\"type\":\"service_account\",\"project_id\":\"p\",\"client_email\":\"a@b\",\"private_key\":\"*****\"}",
                 "{\"type\":\"service_account\",\"project_id\":\"p\",\"client_email\":\"a@b\",\"private_key\":\"-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\"}",
-                "{\"type\":\"service_account\",\"project_id\":\"p\",\"client_email\":\"a@b\",\"private_key\":" + JsonSerializer.Serialize(Keys.Value.EcPem) + "}",
+                "{\"type\":\"service_account\",\"project_id\":\"p\",\"client_email\":\"a@b\",\"private_key\":" + JsonText.Quote(Keys.Value.EcPem) + "}",
                 "{\"type\":\"service_account\",\"project_id\":1,\"client_email\":[],\"private_key\":{}}", "{\"type\":null}", "\u0000", "{\"\\u0000\":1}",
             ],
             "private_key" =>
@@ -409,7 +371,7 @@ public sealed class RobustnessTests(CaravanApp app)
 
         foreach (var value in specific)
         {
-            yield return value.StartsWith('"') || value is "1" ? value : JsonSerializer.Serialize(value);
+            yield return value.StartsWith('"') || value is "1" ? value : JsonText.Quote(value);
         }
     }
 
@@ -490,7 +452,7 @@ public sealed class RobustnessTests(CaravanApp app)
         yield return Text("1000 nested arrays in a field", "{\"selected_schemas\": " + new string('[', 1000) + new string(']', 1000) + "}");
         yield return Text("1000 nested objects in a secret", "{\"type\": \"bigquery\", \"service_account_key\": " + string.Concat(Enumerable.Repeat("{\"a\":", 1000)) + "1" + new string('}', 1000) + "}");
         yield return Text("63 nested arrays in a field", "{\"selected_schemas\": " + new string('[', 63) + new string(']', 63) + "}");
-        yield return Text("nesting in a string", "{\"type\": \"bigquery\", \"service_account_key\": " + JsonSerializer.Serialize(new string('[', 5000) + new string(']', 5000)) + "}");
+        yield return Text("nesting in a string", "{\"type\": \"bigquery\", \"service_account_key\": " + JsonText.Quote(new string('[', 5000) + new string(']', 5000)) + "}");
         yield return Text("100000 unclosed arrays", new string('[', 100_000));
         yield return Text("100000 unclosed objects", string.Concat(Enumerable.Repeat("{\"a\":", 20_000)));
 
@@ -526,7 +488,7 @@ public sealed class RobustnessTests(CaravanApp app)
             (2, Gen.Elements(fieldNames)),
             (2, Gen.Elements(typeNames.Concat(typeNames.Select(n => n.ToLowerInvariant())).ToArray())),
             (1, Gen.Elements("db.example.com", "::1", "[::1]", "postgresql://u:p@h:5432/d", "mongodb://h/d", "Server=h;Password=p", "*****", "**x**", "xy12345.us-east-1")));
-        var stringLiteral = stringText.Select(s => JsonSerializer.Serialize(s));
+        var stringLiteral = stringText.Select(s => JsonText.Quote(s));
         var numberLiteral = Gen.OneOf(
             Gen.Choose(-70000, 70000).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             Gen.Elements("1e400", "-1e400", "1e-400", "0.5", "-0", "5432.0", "1E3", "123456789012345678901234567890", "9223372036854775807", "65535.000000000000001"));
@@ -544,7 +506,7 @@ public sealed class RobustnessTests(CaravanApp app)
                 (1, Gen.ListOf(Gen.Zip(stringLiteral, Gen.Sized(Value).Resize(size / 2))).Select(pairs => "{" + string.Join(",", pairs.Select(p => p.Item1 + ":" + p.Item2)) + "}")));
 
         var member = Gen.Zip(
-            Gen.Frequency((5, Gen.Elements(fieldNames)), (1, freeText)).Select(k => JsonSerializer.Serialize(k)),
+            Gen.Frequency((5, Gen.Elements(fieldNames)), (1, freeText)).Select(k => JsonText.Quote(k)),
             Gen.Sized(Value));
         var typeGen = Gen.Frequency((8, Gen.Elements(typeNames)), (1, Gen.Constant(string.Empty)));
         return typeGen.SelectMany(type => Gen.ListOf(member).Select(members =>
@@ -552,7 +514,7 @@ public sealed class RobustnessTests(CaravanApp app)
             var all = members.Select(m => m.Item1 + ":" + m.Item2).ToList();
             if (type.Length > 0 && !members.Any(m => m.Item1 == "\"type\""))
             {
-                all.Insert(0, "\"type\":" + JsonSerializer.Serialize(type));
+                all.Insert(0, "\"type\":" + JsonText.Quote(type));
             }
 
             return (type, "{" + string.Join(",", all) + "}");

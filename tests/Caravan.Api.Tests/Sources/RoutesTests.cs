@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Sources.Types;
 
 namespace Caravan.Api.Tests.Sources;
 
@@ -32,14 +33,14 @@ public sealed class RoutesTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
 
-        var answer = await org.Http.SendAsync("POST", $"/api/v1/sources/add/{type}/", Wire.ValidBody(type));
+        var answer = await org.Http.SendAsync("POST", $"/api/v1/sources/add/{type}/", TypeCatalog.ForRoute(type).ValidBody);
 
         answer.AssertStatus(HttpStatusCode.OK);
         Assert.Matches(@"^\{""id"":[1-9][0-9]*\}$", answer.Body);
         var id = answer.Json["id"]!.GetValue<long>();
         var connection = await GetAsync(org, id);
         Assert.Equal(type.ToUpperInvariant(), connection["type"]!.GetValue<string>());
-        Assert.Equal(Wire.DisplayName(type), connection["account_name"]!.GetValue<string>());
+        Assert.Equal(TypeCatalog.ForRoute(type).DisplayName, connection["account_name"]!.GetValue<string>());
         Assert.True(connection["is_fully_configured"]!.GetValue<bool>());
     }
 
@@ -48,7 +49,7 @@ public sealed class RoutesTests(CaravanApp app)
     public async Task Create_on_the_typed_route_accepts_its_own_type_in_any_case(string type)
     {
         var org = await app.NewOrganizationAsync();
-        var body = JsonNode.Parse(Wire.ValidBody(type))!.AsObject();
+        var body = JsonNode.Parse(TypeCatalog.ForRoute(type).ValidBody)!.AsObject();
         body["type"] = char.ToUpperInvariant(type[0]) + type[1..];
 
         var id = await org.Http.CreateSourceAsync(body.ToJsonString(), $"/api/v1/sources/add/{type}/");
@@ -61,7 +62,7 @@ public sealed class RoutesTests(CaravanApp app)
     public async Task Create_on_the_typed_route_refuses_another_type(string type)
     {
         var org = await app.NewOrganizationAsync();
-        var body = JsonNode.Parse(Wire.ValidBody(type))!.AsObject();
+        var body = JsonNode.Parse(TypeCatalog.ForRoute(type).ValidBody)!.AsObject();
         body["type"] = type == "mysql" ? "postgres" : "mysql";
 
         var answer = await org.Http.SendAsync("POST", $"/api/v1/sources/add/{type}/", body.ToJsonString());
@@ -247,7 +248,7 @@ public sealed class RoutesTests(CaravanApp app)
         Assert.Equal("POSTGRES", body["type"]!.GetValue<string>());
         Assert.Equal(connection["created_at"]!.GetValue<string>(), body["created_at"]!.GetValue<string>());
         Assert.True(body["is_fully_configured"]!.GetValue<bool>());
-        Assert.Equal(Wire.DisplayName("postgres"), (await GetAsync(org, other))["account_name"]!.GetValue<string>());
+        Assert.Equal(TypeCatalog.ForRoute("postgres").DisplayName, (await GetAsync(org, other))["account_name"]!.GetValue<string>());
     }
 
     [Theory]
@@ -366,7 +367,7 @@ public sealed class RoutesTests(CaravanApp app)
         }
     }
 
-    public static TheoryData<string> AddRouteTypes() => [.. Wire.AddRouteTypes];
+    public static TheoryData<string> AddRouteTypes() => TypeCatalog.AddRoutes();
 
     public static TheoryData<string, string> BadAccountNames()
     {
@@ -376,8 +377,8 @@ public sealed class RoutesTests(CaravanApp app)
             "\"\"",
             "\"   \"",
             "\"\\t\\n\"",
-            JsonSerializer.Serialize(new string('x', 256)),
-            JsonSerializer.Serialize(" " + new string('x', 256) + " "),
+            JsonText.Quote(new string('x', 256)),
+            JsonText.Quote(" " + new string('x', 256) + " "),
             "123",
             "true",
             "[\"a\"]",

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Sources.Types;
 using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace Caravan.Api.Tests.Sources;
@@ -30,54 +30,6 @@ internal static class Wire
     public const string ReadOnlyFieldMessage = "Not a valid field here; change configuration with update-config.";
 
     public const string RfcSecondsPattern = @"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$";
-
-    private static readonly Lazy<string> Pem = new(() =>
-    {
-        using var rsa = RSA.Create(2048);
-        return rsa.ExportPkcs8PrivateKeyPem();
-    });
-
-    /// <summary>The ten per-type create routes of section 4.</summary>
-    public static readonly string[] AddRouteTypes =
-        ["postgres", "mysql", "snowflake", "bigquery", "motherduck", "clickhouse", "mongodb", "singlestore", "mssql", "databricks"];
-
-    /// <summary>A complete create body for each per-type route, without <c>type</c>.</summary>
-    public static string ValidBody(string type) => type switch
-    {
-        "postgres" or "mysql" or "singlestore" or "mssql" =>
-            """{"hostname": "db.example.com", "username": "u", "password": "p", "database_name": "d"}""",
-        "clickhouse" => """{"host": "ch.example.com", "username": "u", "password": "p"}""",
-        "snowflake" => """{"account": "xy12345.us-east-1", "user": "bob", "password": "pw"}""",
-        "bigquery" => new JsonObject
-        {
-            ["service_account_key"] = new JsonObject
-            {
-                ["type"] = "service_account",
-                ["project_id"] = "proj-1",
-                ["private_key"] = Pem.Value,
-                ["client_email"] = "svc@proj-1.iam.gserviceaccount.com",
-            },
-        }.ToJsonString(),
-        "motherduck" => """{"database_name": "md", "token": "md-token"}""",
-        "mongodb" => """{"connection_string": "mongodb://u:p@mongo.example.com:27017/app"}""",
-        "databricks" => """{"server_hostname": "dbc-1.cloud.databricks.com", "http_path": "/sql/1.0/warehouses/abc", "access_token": "dapi123"}""",
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
-    };
-
-    public static string DisplayName(string type) => type switch
-    {
-        "postgres" => "PostgreSQL",
-        "mysql" => "MySQL",
-        "snowflake" => "Snowflake",
-        "bigquery" => "BigQuery",
-        "motherduck" => "MotherDuck",
-        "clickhouse" => "ClickHouse",
-        "mongodb" => "MongoDB",
-        "singlestore" => "SingleStore",
-        "mssql" => "SQL Server",
-        "databricks" => "Databricks",
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
-    };
 
     /// <summary>A client of <paramref name="org"/> that shows redirects instead of following them.</summary>
     public static HttpClient NoRedirectClient(CaravanApp app, OrgClient org)
@@ -147,9 +99,9 @@ internal static class Wire
             { "PATCH", "/api/v1/sources/{id}/" },
             { "PATCH", "/api/v1/sources/{id}/update-config/" },
         };
-        foreach (var type in AddRouteTypes)
+        foreach (var slug in TypeCatalog.AddRouteSlugs)
         {
-            routes.Add("POST", $"/api/v1/sources/add/{type}/");
+            routes.Add("POST", $"/api/v1/sources/add/{slug}/");
         }
 
         return routes;
@@ -170,9 +122,9 @@ internal static class Wire
             ("DELETE", "/api/v1/sources/{id}/", null, HttpStatusCode.NoContent),
             ("GET", "/api/v1/sources/{id}/revisions/", null, HttpStatusCode.OK),
         };
-        foreach (var type in AddRouteTypes)
+        foreach (var slug in TypeCatalog.AddRouteSlugs)
         {
-            routes.Add(("POST", $"/api/v1/sources/add/{type}/", ValidBody(type), HttpStatusCode.OK));
+            routes.Add(("POST", $"/api/v1/sources/add/{slug}/", TypeCatalog.ForRoute(slug).ValidBody, HttpStatusCode.OK));
         }
 
         return routes;

@@ -28,16 +28,19 @@ public sealed class TokenKeyedReadTests(CaravanApp app)
         var wide = new TokenGrant("bob", second.Organization, second.KeyId, TokenScope.Read, null, expires);
         var borrowed = new TokenGrant("eve", first.Organization, second.KeyId, TokenScope.Query, null, expires);
 
+        static (PresentedKey Presented, long Id, string? Caller, bool Found) Lookup(PresentedKey presented, long id, string? caller, bool found) =>
+            (presented, id, caller, found);
+
         var lookups = Enumerable.Range(0, 400).Select(i => (i % 8) switch
         {
-            0 => (Presented: new PresentedKey(null, narrow), Id: mine, Caller: first.Organization, Found: true),
-            1 => (new PresentedKey(null, narrow), alsoMine, first.Organization, false),
-            2 => (new PresentedKey(null, narrow), theirs, first.Organization, false),
-            3 => (new PresentedKey(null, wide), theirs, second.Organization, true),
-            4 => (new PresentedKey(null, wide), mine, second.Organization, false),
-            5 => (new PresentedKey(null, borrowed), mine, (string?)null, false),
-            6 => (new PresentedKey(ApiKeys.Hash(first.Key), null), alsoMine, first.Organization, true),
-            _ => (new PresentedKey(ApiKeys.Hash(second.Key), null), mine, second.Organization, false),
+            0 => Lookup(new PresentedKey(null, narrow), mine, first.Organization, true),
+            1 => Lookup(new PresentedKey(null, narrow), alsoMine, first.Organization, false),
+            2 => Lookup(new PresentedKey(null, narrow), theirs, first.Organization, false),
+            3 => Lookup(new PresentedKey(null, wide), theirs, second.Organization, true),
+            4 => Lookup(new PresentedKey(null, wide), mine, second.Organization, false),
+            5 => Lookup(new PresentedKey(null, borrowed), mine, null, false),
+            6 => Lookup(new PresentedKey(ApiKeys.Hash(first.Key), null), alsoMine, first.Organization, true),
+            _ => Lookup(new PresentedKey(ApiKeys.Hash(second.Key), null), mine, second.Organization, false),
         }).ToArray();
         var results = await Task.WhenAll(lookups.Select(l => Task.Run(() => reads.FindSummaryAsync(l.Presented, l.Id, TestContext.Current.CancellationToken))));
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Infrastructure;
 using static Caravan.Api.Tests.Sources.Types.TypeCatalog;
 
@@ -39,6 +40,14 @@ public sealed class CreateRulesTests(CaravanApp app)
         }
 
         return rows;
+    }
+
+    [Fact]
+    public void The_catalogue_has_a_case_for_every_type_of_the_service_with_its_route()
+    {
+        Assert.Equal(
+            SourceTypes.All.Select(t => (t.Name, t.AddRoute)).Order(),
+            All.Select(t => (t.Name, t.Slug)).Order());
     }
 
     [Theory]

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Caravan.Api.Connectors;
 using Caravan.Api.Tests.Infrastructure;
 
 namespace Caravan.Api.Tests.Sources.Types;
@@ -140,7 +141,21 @@ public static class TypeCatalog
             Lists: ["selected_schemas"], Flags: [], DefaultPort: null, ForeignField: "hostname"),
     ];
 
-    public static TypeCase Get(string name) => All.Single(t => t.Name == name);
+    /// <summary>The case of the type named <paramref name="name"/> (as <c>SourceTypes.All</c> names it).</summary>
+    public static TypeCase Get(string name) =>
+        All.SingleOrDefault(t => t.Name == name) ?? throw new InvalidOperationException($"No case for {name} in TypeCatalog.All: add one for the new type.");
+
+    /// <summary>The case of the type created on <c>add/{slug}/</c>.</summary>
+    public static TypeCase ForRoute(string slug) =>
+        All.SingleOrDefault(t => t.Slug == slug) ?? throw new InvalidOperationException($"No case for add/{slug}/ in TypeCatalog.All: add one for the new type.");
+
+    /// <summary>
+    /// The slugs of the per-type create routes (<c>add/{slug}/</c>, section 4) from the service's own
+    /// list of types, so that a new type's route is tested from the start (and needs its case here).
+    /// </summary>
+    public static IEnumerable<string> AddRouteSlugs => SourceTypes.All.Where(t => t.AddRoute is not null).Select(t => t.AddRoute!);
+
+    public static TheoryData<string> AddRoutes() => [.. AddRouteSlugs];
 
     public static TheoryData<string> Names() => [.. All.Select(t => t.Name)];
 
@@ -161,11 +176,11 @@ public static class TypeCatalog
     }
 
     /// <summary>A distinctive secret value: if it shows up in a response or a log line, it leaked.</summary>
-    public static string Leak() => "Leak-" + Guid.NewGuid().ToString("N");
+    public static string Leak() => Unique.Secret("Leak-");
 
-    public static string Url(long id) => $"/api/v1/sources/{id}/";
+    public static string Url(long id) => SourceRoutes.Url(id);
 
-    public static string UpdateUrl(long id) => $"/api/v1/sources/{id}/update-config/";
+    public static string UpdateUrl(long id) => SourceRoutes.Url(id, "update-config");
 
     public static async Task<JsonNode> GetSourceAsync(this OrgClient org, long id) =>
         await org.Http.GetAsync(new Uri(Url(id), UriKind.Relative)).Expect(HttpStatusCode.OK);

@@ -1,0 +1,35 @@
+using Caravan.Api.Connectors.MotherDuck;
+using Caravan.Api.Connectors.Postgres;
+
+namespace Caravan.Api.Connectors;
+
+/// <summary>
+/// The connection types' services: every driver and query engine of the families under
+/// <c>Connectors/</c> (found like the types themselves, so a new family's folder is all a new type
+/// needs), and the settings that belong to one family.
+/// </summary>
+public static class ConnectorsSetup
+{
+    public static IServiceCollection AddConnectors(this IServiceCollection services)
+    {
+        services.AddOptions<RowSecurityOptions>().BindConfiguration(RowSecurityOptions.Section)
+            .Validate(o => RowSecurityOptions.IsValidUidSetting(o.UidSetting),
+                "Caravan__Query__UidSetting must be a custom setting name of the form prefix.name (letters, digits, underscores), such as caravan.uid.")
+            .ValidateOnStart();
+        services.AddOptions<LocalFileOptions>().BindConfiguration(LocalFileOptions.Section);
+        foreach (var implementation in typeof(IDriver).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract))
+        {
+            if (typeof(IDriver).IsAssignableFrom(implementation))
+            {
+                services.AddSingleton(typeof(IDriver), implementation);
+            }
+
+            if (typeof(IQueryEngine).IsAssignableFrom(implementation))
+            {
+                services.AddSingleton(typeof(IQueryEngine), implementation);
+            }
+        }
+
+        return services;
+    }
+}
