@@ -9,6 +9,8 @@
 #   - on the PostgreSQL store, also POST query (SELECT 1) through Caravan's query route to a source
 #     pointing at the bench's own PostgreSQL, against the same statement over a raw pooled Npgsql
 #     connection in the baseline;
+#   - GET a source with an STS token (POST /api/v1/token, minted afresh for each run) against the
+#     same GET with the API key, both on Caravan (the baseline has no tokens);
 #   - reads the peak RSS (VmHWM) of both processes after all their load;
 #   - measures list latency (one connection, page_size 50) with 1,000 and then 100,000 sources in
 #     the store, page 1 and a deep page (page 20 of 20, page 1,990 of 2,000).
@@ -195,11 +197,19 @@ stop_servers() {
 
 hwm_mb() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
+# A token of the bench's key for every source of its organization, valid for 15 minutes.
+mint_token() {
+  curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d '{"uid": "bench", "ttl": 900}' \
+    "$1/api/v1/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
 # run_wrk store server url kind phase label seconds connections [page]
+# Kind gettoken is GET a source with a fresh token instead of the key.
 run_wrk() {
-  local store=$1 server=$2 url=$3 kind=$4 phase=$5 label=$6 seconds=$7 conns=$8 page=${9:-1} threads=$THREADS out
+  local store=$1 server=$2 url=$3 kind=$4 phase=$5 label=$6 seconds=$7 conns=$8 page=${9:-1} threads=$THREADS out credential=$key
   [ "$conns" -lt "$threads" ] && threads=$conns
-  out=$(BENCH_QUERY_ID=${query_id:-1} BENCH_KIND=$kind BENCH_KEY=$key BENCH_ID_MIN=$first_id BENCH_ID_MAX=$last_id BENCH_PAGE=$page \
+  [ "$kind" = gettoken ] && credential=$(mint_token "$url")
+  out=$(BENCH_QUERY_ID=${query_id:-1} BENCH_KIND=$kind BENCH_KEY=$credential BENCH_ID_MIN=$first_id BENCH_ID_MAX=$last_id BENCH_PAGE=$page \
     wrk -t"$threads" -c"$conns" -d"${seconds}s" --timeout 10s -s bench/wrk/sources.lua "$url" 2>&1) \
     || { echo "$out"; log "wrk failed"; exit 1; }
   local line
@@ -255,6 +265,7 @@ for store in $STORES; do
     run_wrk "$store" caravan "$caravan_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
     run_wrk "$store" baseline "$baseline_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
   done
+  run_wrk "$store" caravan "$caravan_url" gettoken warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
 
   for round in $(seq 1 "$ROUNDS"); do
     for kind in $kinds; do
@@ -263,6 +274,12 @@ for store in $STORES; do
         if [ "$server" = caravan ]; then url=$caravan_url; else url=$baseline_url; fi
         run_wrk "$store" "$server" "$url" "$kind" round "$round" "$SECONDS_PER_RUN" "$CONNECTIONS"
       done
+    done
+
+    # The token GET beside the key GET of this round, in the order swapped each round.
+    if [ $((round % 2)) = 1 ]; then order="gettoken get"; else order="get gettoken"; fi
+    for kind in $order; do
+      run_wrk "$store" caravan "$caravan_url" "$kind" tokenround "$round" "$SECONDS_PER_RUN" "$CONNECTIONS"
     done
   done
 
@@ -327,6 +344,20 @@ for store in stores:
         t = f"≥ {target}: {verdict(ratio >= target, f'{store} {kind} ratio')}" if target else "(no target)"
         p(f"| {store} | {label} | {crps:,.0f} | {brps:,.0f} | **{ratio:.2f}** ({min(per_round):.2f}-{max(per_round):.2f}) | {t} | {cp99:.2f} | {bp99:.2f} |")
 p("\nreq/s: mean over the rounds; p99: median over the rounds.\n")
+p("## Tokens (GET /sources/{id}/ with an STS token against the same GET with the API key, both Caravan)\n")
+p("| store | key req/s | token req/s | ratio (per-round min-max) | target | key p99 ms | token p99 ms |")
+p("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
+for store in stores:
+    def tok(kind):
+        return sorted([r for r in rows if r[0] == store and r[1] == "caravan" and r[2] == kind and r[3] == "tokenround"], key=lambda r: r[4])
+    k, t = tok("get"), tok("gettoken")
+    if not k or not t: continue
+    krps = statistics.mean(float(r[5]) for r in k); trps = statistics.mean(float(r[5]) for r in t)
+    per_round = [float(x[5]) / float(y[5]) for x, y in zip(t, k)]
+    ratio = trps / krps
+    p(f"| {store} | {krps:,.0f} | {trps:,.0f} | **{ratio:.2f}** ({min(per_round):.2f}-{max(per_round):.2f}) | ≥ 0.9: {verdict(ratio >= 0.9, f'{store} token get ratio')} "
+      f"| {statistics.median(float(r[8]) for r in k):.2f} | {statistics.median(float(r[8]) for r in t):.2f} |")
+p("")
 p("## Peak RSS (VmHWM over the whole store's run, including the list phase at 100,000 sources)\n")
 p("| store | Caravan MB | baseline MB | target |")
 p("| --- | ---: | ---: | --- |")

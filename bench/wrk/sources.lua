@@ -1,7 +1,7 @@
 -- wrk script for the Caravan benchmark. Chosen by environment:
---   BENCH_KIND   get | patch | list | query
+--   BENCH_KIND   get | gettoken (get, with a token in BENCH_KEY) | patch | list | query
 --   BENCH_QUERY_ID  query: the source whose database runs SELECT 1
---   BENCH_KEY    the API key, sent as Authorization: Bearer
+--   BENCH_KEY    the API key (or the token), sent as Authorization: Bearer
 --   BENCH_ID_MIN / BENCH_ID_MAX   get and patch pick a source id uniformly in this range
 --   BENCH_PAGE   list: the page number (page_size is 50)
 -- done() prints one machine-readable line: RESULT requests= rps= mean_ms= p50_ms= p99_ms= non2xx= errors=

@@ -9,6 +9,7 @@ using Caravan.Api.Query;
 using Caravan.Api.Revisions;
 using Caravan.Api.Secrets;
 using Caravan.Api.Sources;
+using Caravan.Api.Tokens;
 using Caravan.Api.WebConsole;
 using Microsoft.Extensions.Options;
 
@@ -53,6 +54,7 @@ builder.Services.AddConnectivity();
 builder.Services.AddQuery();
 builder.Services.AddMcp();
 builder.Services.AddApiDocs();
+builder.Services.AddTokens();
 
 var app = builder.Build();
 try
@@ -72,6 +74,7 @@ try
     app.MapConnectivity();
     app.MapQuery();
     app.MapMcpServer();
+    app.MapTokens();
     app.MapSourceTypes();
     app.MapWebConsole();
     await app.RunAsync();

@@ -1,4 +1,6 @@
+using System.Data.Common;
 using Caravan.Api.Hosting;
+using Caravan.Api.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Caravan.Api.Auth;
@@ -8,8 +10,10 @@ namespace Caravan.Api.Auth;
 /// store on every request, so a revoked key is refused on the next request by every replica.
 /// An endpoint filter rather than an ASP.NET authentication scheme: there is one kind of caller,
 /// and the scheme machinery would bring a Data Protection key ring the service has no use for.
+/// A bearer value of a token's shape (<see cref="TokenAuthentication.IsToken"/>) is a token, and
+/// <see cref="TokenAuthentication"/> admits it: a token acts for the key that minted it.
 /// </summary>
-internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
+internal sealed class ApiKeyFilter(ApiKeys keys, TokenAuthentication tokens) : IEndpointFilter
 {
     private const string NoCredentials = "Authentication credentials were not provided.";
     private const string InvalidKey = "Invalid API key.";
@@ -23,6 +27,11 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
             return Challenge(http, NoCredentials);
         }
 
+        if (IsBearerToken(http.Request, key))
+        {
+            return await tokens.AdmitAsync(http, key) ?? await next(context);
+        }
+
         if (!IsWellFormed(key))
         {
             return Challenge(http, InvalidKey);
@@ -30,7 +39,7 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
 
         if (http.GetEndpoint()?.Metadata.GetMetadata<KeyCheckedInQuery>() is not null)
         {
-            http.Features.Set(new PresentedKey(ApiKeys.Hash(key)));
+            http.Features.Set(new PresentedKey(ApiKeys.Hash(key), null));
             return await next(context);
         }
 
@@ -43,9 +52,9 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
         return await next(context);
     }
 
-    /// <summary>The SHA-256 of the key a <see cref="KeyCheckedInQuery"/> route must look up in its query.</summary>
-    public static byte[] PresentedKeyHash(HttpContext http) =>
-        http.Features.Get<PresentedKey>()?.Hash ?? throw new InvalidOperationException("The route is not marked KeyCheckedInQuery.");
+    /// <summary>The key (or the token's minting key) a <see cref="KeyCheckedInQuery"/> route must look up in its query.</summary>
+    public static PresentedKey Presented(HttpContext http) =>
+        http.Features.Get<PresentedKey>() ?? throw new InvalidOperationException("The route is not marked KeyCheckedInQuery.");
 
     /// <summary>
     /// For a <see cref="KeyCheckedInQuery"/> route, once its query ran: a 401 when it found no active
@@ -63,8 +72,9 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
         return RateLimitFilter.Check(http, limits, bucket);
     }
 
-    /// <summary>The 401 for a key the store does not know or has revoked.</summary>
-    public static JsonHttpResult<DetailBody> InvalidKeyChallenge(HttpContext http) => Challenge(http, InvalidKey);
+    /// <summary>The 401 for a key the store does not know or has revoked (for a token: its minting key).</summary>
+    public static JsonHttpResult<DetailBody> InvalidKeyChallenge(HttpContext http) =>
+        Challenge(http, http.Features.Get<PresentedKey>()?.Token is null ? InvalidKey : TokenAuthentication.InvalidToken);
 
     /// <summary>The 401 for a request that sent no key.</summary>
     public static JsonHttpResult<DetailBody> MissingKeyChallenge(HttpContext http) => Challenge(http, NoCredentials);
@@ -72,7 +82,12 @@ internal sealed class ApiKeyFilter(ApiKeys keys) : IEndpointFilter
     /// <summary>A key is short printable ASCII; anything else cannot be one and never reaches the store.</summary>
     public static bool IsWellFormed(string key) => key.Length is > 0 and <= 200 && !key.Any(c => c is < '!' or > '~');
 
-    private static JsonHttpResult<DetailBody> Challenge(HttpContext http, string detail)
+    /// <summary>Whether the request sends a token (as <c>Authorization: Bearer</c>, never as <c>X-API-Key</c>) rather than a key.</summary>
+    public static bool IsBearerToken(HttpRequest request, string value) =>
+        request.Headers.Authorization.Count > 0 && TokenAuthentication.IsToken(value);
+
+    /// <summary>A 401 with <c>WWW-Authenticate: Bearer</c>.</summary>
+    public static JsonHttpResult<DetailBody> Challenge(HttpContext http, string detail)
     {
         http.Response.Headers.WWWAuthenticate = "Bearer";
         return ApiResults.Detail(StatusCodes.Status401Unauthorized, detail);
@@ -106,8 +121,25 @@ internal sealed class KeyCheckedInQuery
     public static KeyCheckedInQuery Instance { get; } = new();
 }
 
-/// <summary>The SHA-256 of a well-formed key not checked yet (see <see cref="KeyCheckedInQuery"/>).</summary>
-internal sealed record PresentedKey(byte[] Hash);
+/// <summary>
+/// The credential of a <see cref="KeyCheckedInQuery"/> request, not checked against the store yet:
+/// the SHA-256 of a well-formed API key, or a verified token, whose minting key is looked up by id.
+/// </summary>
+public sealed record PresentedKey(byte[]? Hash, TokenGrant? Token)
+{
+    /// <summary>What the store query matches the key by: the hash, or the minting key's id.</summary>
+    public object Key => Token?.KeyId ?? (object)Hash!;
+
+    /// <summary>The condition on <c>api_keys k</c> that finds the key whose hash (or, for a token, id) is <paramref name="value"/>.</summary>
+    public static string Condition(bool byMintingKey, string value) => byMintingKey ? $"k.id = {value}" : $"k.key_hash = {value}";
+
+    /// <summary>The source id to look up: 0, which no source has, for one the token may not see.</summary>
+    public long Visible(long id) => Token?.Sees(id) == false ? 0 : id;
+
+    /// <summary>The caller of a row of <see cref="ApiKeys.CallerColumns"/> from <paramref name="first"/>; null when it is not this credential's.</summary>
+    public Caller? ReadCaller(DbDataReader reader, int first) =>
+        Token is null ? ApiKeys.ReadCaller(reader, Hash!, first) : TokenAuthentication.ReadMinter(reader, Token, first);
+}
 
 internal static class AuthSetup
 {

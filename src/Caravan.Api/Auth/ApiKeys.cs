@@ -6,8 +6,11 @@ using Caravan.Api.Data;
 
 namespace Caravan.Api.Auth;
 
-/// <summary>An authenticated caller: the organization it acts for and the key it used.</summary>
-public sealed record Caller(long OrganizationId, string OrganizationName, string KeyId);
+/// <summary>
+/// An authenticated caller: the organization it acts for and the key it used; for a token, the key
+/// that minted it and what the token grants (<see cref="Token"/>), which narrows what the key may do.
+/// </summary>
+public sealed record Caller(long OrganizationId, string OrganizationName, string KeyId, Tokens.TokenGrant? Token = null);
 
 public sealed record ApiKeyInfo(string Id, string Organization, string Prefix, DateTimeOffset CreatedAt, bool Revoked);
 

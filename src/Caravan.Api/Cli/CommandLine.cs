@@ -20,10 +20,11 @@ internal static class CommandLine
           Caravan.Api keys revoke KEY_ID       revoke a key
           Caravan.Api secrets rotate           re-encrypt every stored secret under the newest master key
           Caravan.Api secrets status           how many stored secrets each master key protects
+          Caravan.Api tokens rotate-signing-key  sign new tokens with a new key; the old one verifies until its tokens expire
           Caravan.Api migrate                  apply schema migrations to the configured store
         """;
 
-    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] is "keys" or "migrate" or "secrets" or "help" or "--help";
+    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] is "keys" or "migrate" or "secrets" or "tokens" or "help" or "--help";
 
     /// <summary>Command output must be the only thing on standard output.</summary>
     public static void QuietLogging(ILoggingBuilder logging)
@@ -44,6 +45,7 @@ internal static class CommandLine
                 ["keys", "revoke", var keyId] => await RevokeKeyAsync(services, keyId, output, error),
                 ["secrets", "rotate"] => await RotateAsync(services, output),
                 ["secrets", "status"] => await SecretsStatusAsync(services, output),
+                ["tokens", "rotate-signing-key"] => await RotateSigningKeyAsync(services, output),
                 ["migrate"] => await MigrateAsync(services, output),
                 _ => Fail(error, Usage),
             };
@@ -111,7 +113,7 @@ internal static class CommandLine
             $"Re-encrypted {report.Secrets} secret(s) in {report.Sources} source(s); every stored secret is under master key {report.CurrentKeyId}.");
         if (report.ServerKeys > 0)
         {
-            await output.WriteLineAsync($"Re-encrypted {report.ServerKeys} server key(s) (the fingerprint key); fingerprints are unchanged.");
+            await output.WriteLineAsync($"Re-encrypted {report.ServerKeys} server key(s) (the fingerprint key, token signing keys); fingerprints and tokens are unchanged.");
         }
         return 0;
     }
@@ -125,6 +127,20 @@ internal static class CommandLine
         {
             var role = keyId == protector.CurrentKeyId ? "current" : protector.KeyIds.Contains(keyId) ? "previous" : "missing";
             await output.WriteLineAsync($"{keyId}	{role}	{counts.GetValueOrDefault(keyId)}");
+        }
+
+        return 0;
+    }
+
+    private static async Task<int> RotateSigningKeyAsync(IServiceProvider services, TextWriter output)
+    {
+        await EnsureStoreAsync(services);
+        var (kid, retired) = await services.GetRequiredService<Tokens.TokenSigningKeys>().RotateAsync();
+        await output.WriteLineAsync($"Token signing key {kid} signs new tokens from now on, on every replica.");
+        if (retired is not null)
+        {
+            var until = Tokens.TokenSigningKeys.Retention.TotalSeconds;
+            await output.WriteLineAsync($"The previous key {retired} stays published and accepted for {until:0} seconds, until its last token expired.");
         }
 
         return 0;

@@ -4,6 +4,7 @@ using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
 using Caravan.Api.Connectors;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Caravan.Api.Tokens;
 
 namespace Caravan.Api.Connectivity;
 
@@ -55,7 +56,8 @@ public static class ConnectivityApi
             .WithMetadata(RateBucketMetadata.Tests)
             .TakesSourceId()
             .Answers(StatusCodes.Status200OK, "The schemas (databases, datasets) found, system ones excluded.", ConnectivityOpenApi.SchemaDiscovery)
-            .Answers(StatusCodes.Status502BadGateway, "The database could not be reached or refused the request.", ConnectivityOpenApi.ConnectivityFailure);
+            .Answers(StatusCodes.Status502BadGateway, "The database could not be reached or refused the request.", ConnectivityOpenApi.ConnectivityFailure)
+            .AllowTokens(TokenScope.Read);
         return routes;
     }
 

@@ -45,7 +45,8 @@ internal sealed class StoreStartup(Database database, Migrator migrator, ApiKeys
 
         if (configuration[BootstrapKeySetting] is { Length: > 0 } bootstrapKey)
         {
-            if (bootstrapKey.Length < 32 || bootstrapKey.Any(c => c is < '!' or > '~'))
+            // A value shaped like a token would be read as one (Tokens.TokenAuthentication.IsToken), never as this key.
+            if (bootstrapKey.Length < 32 || bootstrapKey.Any(c => c is < '!' or > '~') || Tokens.TokenAuthentication.IsToken(bootstrapKey))
             {
                 throw new Hosting.StartupFailureException(
                     "Caravan__BootstrapApiKey must be at least 32 printable characters without spaces, e.g. cvn_ followed by `openssl rand -hex 32`.");

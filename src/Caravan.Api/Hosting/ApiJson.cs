@@ -27,6 +27,8 @@ namespace Caravan.Api.Hosting;
 [JsonSerializable(typeof(Connectivity.TestStreamLine))]
 [JsonSerializable(typeof(SourceTypeList))]
 [JsonSerializable(typeof(ListedConnectionPage))]
+[JsonSerializable(typeof(Tokens.TokenResponse))]
+[JsonSerializable(typeof(Tokens.StsErrorBody))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 
 /// <summary>Timestamps leave as RFC 3339 UTC with a Z and whole seconds, as camelAI shows them.</summary>

@@ -9,6 +9,7 @@ using Caravan.Api.Hosting;
 using Caravan.Api.Query;
 using Caravan.Api.Sources;
 using Caravan.Api.Connectors;
+using Caravan.Api.Tokens;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 
@@ -49,6 +50,7 @@ internal sealed class CaravanTools(
 
     private const string NotFoundCode = "not_found";
 
+    [AllowTokens(TokenScope.Read)]
     [McpServerTool(Name = "list_sources", Title = "List data sources", ReadOnly = true, Destructive = false, Idempotent = true, OpenWorld = false)]
     [Description("""
         Lists the data sources (databases) your organization registered in Caravan: for each its id, name,
@@ -64,11 +66,11 @@ internal sealed class CaravanTools(
         var truncated = false;
         await using (var lease = await database.LeaseReadAsync(cancellationToken))
         {
-            await using var reader = await lease.Command("""
+            await using var reader = await lease.Command($"""
                 SELECT id, account_name, type, is_fully_configured, settings FROM sources
-                WHERE organization_id = @org AND deleted_at IS NULL
+                WHERE organization_id = @org AND deleted_at IS NULL{caller.SourceCondition(database)}
                 ORDER BY id LIMIT @limit
-                """).With("@org", caller.OrganizationId).With("@limit", MaxListedSources + 1).ExecuteReaderAsync(cancellationToken);
+                """).With("@org", caller.OrganizationId).With("@limit", MaxListedSources + 1).WithSources(caller, database).ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
                 if (listed.Count == MaxListedSources)
@@ -98,6 +100,7 @@ internal sealed class CaravanTools(
         return Success(new JsonObject { ["sources"] = listed, ["count"] = listed.Count, ["truncated"] = truncated });
     }
 
+    [AllowTokens(TokenScope.Read)]
     [McpServerTool(Name = "list_schemas", Title = "List schemas of a source", ReadOnly = true, Destructive = false, Idempotent = true, OpenWorld = false)]
     [Description("""
         Lists the schemas of one source (databases for MySQL, SingleStore, ClickHouse and MongoDB; datasets for
@@ -158,6 +161,7 @@ internal sealed class CaravanTools(
         }
     }
 
+    [AllowTokens(TokenScope.Read)]
     [McpServerTool(Name = "describe_table", Title = "Describe a table", ReadOnly = true, Destructive = false, Idempotent = true, OpenWorld = false)]
     [Description("""
         Lists the columns of one table or view: name, the database's type name, and whether it may be null,
@@ -233,6 +237,7 @@ internal sealed class CaravanTools(
         return Success(new JsonObject { ["source_id"] = row.Id, ["schema"] = schema, ["table"] = table, ["columns"] = columns });
     }
 
+    [AllowTokens(TokenScope.Query)]
     [McpServerTool(Name = "run_query", Title = "Run a read-only SQL query", ReadOnly = true, Destructive = false, Idempotent = true, OpenWorld = false)]
     [Description("""
         Runs one read-only SQL statement (SELECT, or WITH ... SELECT) on a source and returns the result as

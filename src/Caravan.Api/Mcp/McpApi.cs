@@ -34,7 +34,8 @@ public static class McpApi
                 options.ServerInstructions = CaravanTools.Instructions;
             })
             .WithHttpTransport(transport => transport.Stateless = true)
-            .WithTools<CaravanTools>();
+            .WithTools<CaravanTools>()
+            .WithRequestFilters(Tokens.TokenTools.AddFilters);
         return services;
     }
 
@@ -45,6 +46,9 @@ public static class McpApi
         {
             var inner = endpoint.RequestDelegate ?? throw new InvalidOperationException("The MCP endpoint has no request delegate.");
             endpoint.RequestDelegate = context => McpGate.InvokeAsync(context, inner);
+
+            // Open to tokens; each tool says which scope it needs (Tokens.TokenTools).
+            endpoint.Metadata.Add(new Tokens.AllowTokensAttribute(Tokens.TokenScope.Read));
         });
         return routes;
     }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Caravan.Api.Auth;
 using Caravan.Api.Hosting;
+using Caravan.Api.Tokens;
 using Microsoft.Extensions.Options;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
@@ -9,8 +10,8 @@ using ModelContextProtocol.Protocol;
 namespace Caravan.Api.Mcp;
 
 /// <summary>
-/// What every request to <c>/mcp</c> passes before the MCP SDK reads it: the API key (the same
-/// 401 bodies and <c>WWW-Authenticate: Bearer</c> as the API), the body limit (413), and the rate
+/// What every request to <c>/mcp</c> passes before the MCP SDK reads it: the API key or token (the
+/// same 401 and 403 bodies and <c>WWW-Authenticate: Bearer</c> as the API), the body limit (413), and the rate
 /// limit. A call of a tool that reaches a database counts against <c>TestsPerMinute</c> only (the
 /// tool takes that token itself, and answers a throttled call with an error result); every other
 /// request counts against <c>RequestsPerMinute</c> and is a 429 when it is over.
@@ -46,13 +47,23 @@ internal static class McpGate
             return (ApiKeyFilter.MissingKeyChallenge(http), null);
         }
 
-        if (!ApiKeyFilter.IsWellFormed(key)
+        if (ApiKeyFilter.IsBearerToken(http.Request, key))
+        {
+            if (await http.RequestServices.GetRequiredService<TokenAuthentication>().AdmitAsync(http, key) is { } refused)
+            {
+                return (refused, null);
+            }
+        }
+        else if (!ApiKeyFilter.IsWellFormed(key)
             || await http.RequestServices.GetRequiredService<ApiKeys>().AuthenticateAsync(key, http.RequestAborted) is not { } caller)
         {
             return (ApiKeyFilter.InvalidKeyChallenge(http), null);
         }
+        else
+        {
+            http.Features.Set(caller);
+        }
 
-        http.Features.Set(caller);
         var body = await BufferBodyAsync(http);
         if (body is null)
         {

@@ -3,6 +3,7 @@ using Caravan.Api.Connectivity;
 using Caravan.Api.Hosting;
 using Caravan.Api.Sources;
 using Microsoft.Net.Http.Headers;
+using Caravan.Api.Tokens;
 
 namespace Caravan.Api.Query;
 
@@ -49,7 +50,8 @@ public static class QueryApi
             .Answers(StatusCodes.Status422UnprocessableEntity, "The database refused or failed the statement: syntax, missing table, permission.", QueryOpenApi.QueryFailure)
             .Answers(StatusCodes.Status502BadGateway, "The database could not be reached or refused the login.", QueryOpenApi.QueryFailure)
             .Answers(StatusCodes.Status503ServiceUnavailable, "Too many queries are running on this source (`source_busy`); retry after `Retry-After` seconds.", QueryOpenApi.QueryFailure)
-            .Answers(StatusCodes.Status504GatewayTimeout, "The time limit passed; the statement was cancelled (`timeout`).", QueryOpenApi.QueryFailure);
+            .Answers(StatusCodes.Status504GatewayTimeout, "The time limit passed; the statement was cancelled (`timeout`).", QueryOpenApi.QueryFailure)
+            .AllowTokens(TokenScope.Query);
         return routes;
     }
 
@@ -58,7 +60,7 @@ public static class QueryApi
     {
         // The key is checked in the same store query that reads the source (KeyCheckedInQuery): one
         // round trip before the database is reached. Still 401, then 429, before anything else.
-        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.PresentedKeyHash(context), RouteIds.Parse(id) ?? 0, cancellationToken);
+        var (caller, source) = await reads.FindStoredAsync(ApiKeyFilter.Presented(context), RouteIds.Parse(id) ?? 0, cancellationToken);
 
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Tests) is { } refused)
         {

@@ -104,6 +104,18 @@ public sealed class QueryGateway(
             return (QueryFailure.ReadOnly(refusal), null, row.Type);
         }
 
+        if (caller.Token is { } token)
+        {
+            // A token speaks for one end user: its uid is the one the database sees (contract section 9.1).
+            // Where the database takes no uid, the token's queries run with the source's own rights.
+            if (request.Uid is not null && request.Uid != token.Uid)
+            {
+                return (Invalid("uid", "invalid", "This token is for another uid: leave uid out (the token's uid is used) or send the token's."), null, row.Type);
+            }
+
+            request = engine.UidUnsupported is null ? request with { Uid = token.Uid } : request;
+        }
+
         if (request.Uid is not null && engine.UidUnsupported is { } why)
         {
             return (Invalid("uid", QueryCodes.Unsupported, why), null, row.Type);

@@ -18,7 +18,7 @@ public sealed class SecretRotation(
 {
     public const int BatchSize = 100;
 
-    /// <summary>What a rotation did; <paramref name="ServerKeys"/> counts the server's own keys it re-encrypted.</summary>
+    /// <summary>What a rotation did; <paramref name="ServerKeys"/> counts the server's own keys it re-encrypted (token signing keys included).</summary>
     public sealed record Report(string? AddedKeyId, string CurrentKeyId, int Sources, int Secrets, int ServerKeys = 0);
 
     /// <summary>
@@ -41,8 +41,10 @@ public sealed class SecretRotation(
 
         var (sources, secrets) = await ReencryptAsync(cancellationToken);
 
-        // The fingerprint key too, so the old master key can be retired; its value stays, and so do fingerprints.
-        var serverKeys = await ServerKeys.ReencryptAsync(database, protector, cancellationToken);
+        // The fingerprint key and the token signing keys too, so the old master key can be retired;
+        // their values stay, and so do fingerprints and tokens.
+        var serverKeys = await ServerKeys.ReencryptAsync(database, protector, cancellationToken)
+            + await ServerKeys.ReencryptAsync(database, protector, Tokens.TokenSigningKeys.Table, cancellationToken);
         return new Report(added, protector.CurrentKeyId, sources, secrets, serverKeys);
     }
 
@@ -51,7 +53,8 @@ public sealed class SecretRotation(
     {
         var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
         await using var connection = await database.OpenAsync(cancellationToken);
-        foreach (var (_, secret) in await ServerKeys.ReadAllAsync(connection, null, string.Empty, cancellationToken))
+        foreach (var (_, secret) in (await ServerKeys.ReadAllAsync(connection, null, string.Empty, cancellationToken))
+            .Concat(await ServerKeys.ReadAllAsync(connection, null, string.Empty, Tokens.TokenSigningKeys.Table, cancellationToken)))
         {
             counts[secret.KeyId] = counts.GetValueOrDefault(secret.KeyId) + 1;
         }

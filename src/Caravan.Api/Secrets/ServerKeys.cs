@@ -14,6 +14,15 @@ public sealed class ServerKeys(Database database, SecretProtector protector) : I
 {
     public const string FingerprintKeyName = "fingerprint";
 
+    /// <summary>
+    /// A table of keys the server holds for itself: its name, the column that identifies a key, and
+    /// the name each key is encrypted under (<see cref="SecretProtector.ProtectServerKey"/>). Its
+    /// rows have <c>key_id</c> and <c>ciphertext</c> columns.
+    /// </summary>
+    internal sealed record KeyTable(string Name, string IdColumn, Func<string, string> SecretName);
+
+    private static readonly KeyTable Table = new("server_keys", "name", name => name);
+
     private const int KeySize = 32;
 
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -44,22 +53,30 @@ public sealed class ServerKeys(Database database, SecretProtector protector) : I
     public void Dispose() => _gate.Dispose();
 
     /// <summary>Re-encrypts every server key that is not under the newest master key; returns how many were.</summary>
-    internal static async Task<int> ReencryptAsync(Database database, SecretProtector protector, CancellationToken cancellationToken)
+    internal static Task<int> ReencryptAsync(Database database, SecretProtector protector, CancellationToken cancellationToken) =>
+        ReencryptAsync(database, protector, Table, cancellationToken);
+
+    /// <summary>
+    /// The same for a table of server keys of its own (such as the token signing keys): every row
+    /// not under the newest master key, in one transaction, rows locked.
+    /// </summary>
+    internal static async Task<int> ReencryptAsync(Database database, SecretProtector protector, KeyTable table, CancellationToken cancellationToken)
     {
         var current = protector.CurrentKeyId;
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         var count = 0;
-        foreach (var (name, secret) in await ReadAllAsync(connection, transaction, database.ForUpdate, cancellationToken))
+        foreach (var (id, secret) in await ReadAllAsync(connection, transaction, database.ForUpdate, table, cancellationToken))
         {
             if (secret.KeyId == current)
             {
                 continue;
             }
 
+            var name = table.SecretName(id);
             var rewritten = protector.ProtectServerKey(name, protector.UnprotectServerKey(name, secret));
-            await connection.Command("UPDATE server_keys SET key_id = @key, ciphertext = @ciphertext WHERE name = @name", transaction)
-                .With("@key", rewritten.KeyId).With("@ciphertext", rewritten.Ciphertext).With("@name", name)
+            await connection.Command($"UPDATE {table.Name} SET key_id = @key, ciphertext = @ciphertext WHERE {table.IdColumn} = @id", transaction)
+                .With("@key", rewritten.KeyId).With("@ciphertext", rewritten.Ciphertext).With("@id", id)
                 .ExecuteNonQueryAsync(cancellationToken);
             count++;
         }
@@ -69,11 +86,17 @@ public sealed class ServerKeys(Database database, SecretProtector protector) : I
     }
 
     /// <summary>Every server key as stored, by name.</summary>
+    internal static Task<List<(string Name, StoredSecret Secret)>> ReadAllAsync(
+        DbConnection connection, DbTransaction? transaction, string forUpdate, CancellationToken cancellationToken) =>
+        ReadAllAsync(connection, transaction, forUpdate, Table, cancellationToken);
+
+    /// <summary>Every key of <paramref name="table"/> as stored, by its id there.</summary>
     internal static async Task<List<(string Name, StoredSecret Secret)>> ReadAllAsync(
-        DbConnection connection, DbTransaction? transaction, string forUpdate, CancellationToken cancellationToken)
+        DbConnection connection, DbTransaction? transaction, string forUpdate, KeyTable table, CancellationToken cancellationToken)
     {
         var keys = new List<(string, StoredSecret)>();
-        await using var reader = await connection.Command("SELECT name, key_id, ciphertext FROM server_keys ORDER BY name" + forUpdate, transaction)
+        await using var reader = await connection.Command(
+            $"SELECT {table.IdColumn}, key_id, ciphertext FROM {table.Name} ORDER BY {table.IdColumn}" + forUpdate, transaction)
             .ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {

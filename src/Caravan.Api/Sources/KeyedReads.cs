@@ -11,76 +11,85 @@ namespace Caravan.Api.Sources;
 /// while such a query is on its way wait for the next one, which answers all of them in one
 /// statement over arrays of (key hash, source id): under load one round trip serves several
 /// requests. Every check still starts after its request arrived, so a key revoked before then
-/// is refused, as on every other route.
+/// is refused, as on every other route. A token takes the same path, keyed by the id of the key
+/// that minted it (its own batches), so it costs the store no more than a key; a source outside
+/// the token's list is looked up as id 0, which no source has: the key is still checked, the
+/// source is not found.
 /// </summary>
 public sealed class KeyedReads
 {
     private readonly Database _database;
     private readonly KeyedBatches<(ConnectionResponse Connection, string ETag)>? _summaries;
     private readonly KeyedBatches<StoredSource>? _stored;
+    private readonly KeyedBatches<(ConnectionResponse Connection, string ETag)>? _tokenSummaries;
+    private readonly KeyedBatches<StoredSource>? _tokenStored;
 
     public KeyedReads(Database database)
     {
         _database = database;
         if (database.Provider == StorageProvider.Postgres)
         {
-            _summaries = new KeyedBatches<(ConnectionResponse, string)>(database, SourceRows.SummaryColumns, SourceRows.ReadSummary);
-            _stored = new KeyedBatches<StoredSource>(database, SourceRows.StoredColumns, SourceRows.ReadStored);
+            _summaries = new KeyedBatches<(ConnectionResponse, string)>(database, SourceRows.SummaryColumns, SourceRows.ReadSummary, byMintingKey: false);
+            _stored = new KeyedBatches<StoredSource>(database, SourceRows.StoredColumns, SourceRows.ReadStored, byMintingKey: false);
+            _tokenSummaries = new KeyedBatches<(ConnectionResponse, string)>(database, SourceRows.SummaryColumns, SourceRows.ReadSummary, byMintingKey: true);
+            _tokenStored = new KeyedBatches<StoredSource>(database, SourceRows.StoredColumns, SourceRows.ReadStored, byMintingKey: true);
         }
     }
 
     /// <summary>The caller of an active key and the Connection object of its organization's source with its ETag (no settings or secrets read).</summary>
     public async Task<(Caller? Caller, (ConnectionResponse Connection, string ETag)? Source)> FindSummaryAsync(
-        byte[] keyHash, long id, CancellationToken cancellationToken)
+        PresentedKey presented, long id, CancellationToken cancellationToken)
     {
-        if (_summaries is not null)
+        id = presented.Visible(id);
+        if ((presented.Token is null ? _summaries : _tokenSummaries) is { } batches)
         {
-            var (caller, found, summary) = await _summaries.FindAsync(keyHash, id, cancellationToken);
+            var (caller, found, summary) = await batches.FindAsync(presented, id, cancellationToken);
             return (caller, found ? summary : null);
         }
 
         await using var lease = await _database.LeaseReadAsync(cancellationToken);
-        return await SourceRows.FindSummaryForKeyAsync(lease, keyHash, id, cancellationToken);
+        return await SourceRows.FindSummaryForKeyAsync(lease, presented, id, cancellationToken);
     }
 
     /// <summary>The caller of an active key and its organization's source as stored (settings and secrets as their JSON text).</summary>
-    public async Task<(Caller? Caller, StoredSource? Source)> FindStoredAsync(byte[] keyHash, long id, CancellationToken cancellationToken)
+    public async Task<(Caller? Caller, StoredSource? Source)> FindStoredAsync(PresentedKey presented, long id, CancellationToken cancellationToken)
     {
-        if (_stored is not null)
+        id = presented.Visible(id);
+        if ((presented.Token is null ? _stored : _tokenStored) is { } batches)
         {
-            var (caller, _, source) = await _stored.FindAsync(keyHash, id, cancellationToken);
+            var (caller, _, source) = await batches.FindAsync(presented, id, cancellationToken);
             return (caller, source);
         }
 
         await using var lease = await _database.LeaseReadAsync(cancellationToken);
-        return await SourceRows.FindStoredForKeyAsync(lease, keyHash, id, cancellationToken);
+        return await SourceRows.FindStoredForKeyAsync(lease, presented, id, cancellationToken);
     }
 }
 
 /// <summary>
-/// One query at a time for a set of (key hash, source id) lookups: a request that finds a query on
-/// its way waits for the next, which takes every request waiting by then (at most
-/// <see cref="MostPerQuery"/>). Nothing waits for company: with none on its way, a request's
-/// query starts at once.
+/// One query at a time for a set of (key hash, source id) lookups — (minting key id, source id)
+/// with <paramref name="byMintingKey"/>, for tokens: a request that finds a query on its way waits
+/// for the next, which takes every request waiting by then (at most <see cref="MostPerQuery"/>).
+/// Nothing waits for company: with none on its way, a request's query starts at once.
 /// </summary>
-internal sealed class KeyedBatches<T>(Database database, string sourceColumns, Func<DbDataReader, int, T> read)
+internal sealed class KeyedBatches<T>(Database database, string sourceColumns, Func<DbDataReader, int, T> read, bool byMintingKey)
 {
     private const int MostPerQuery = 256;
 
     private readonly string _sql = $"""
         SELECT q.n, {ApiKeys.CallerColumns}, {sourceColumns}
-        FROM unnest(@hashes::bytea[], @ids::bigint[]) WITH ORDINALITY AS q(hash, id, n)
+        FROM unnest(@keys::{(byMintingKey ? "text" : "bytea")}[], @ids::bigint[]) WITH ORDINALITY AS q(credential, id, n)
         CROSS JOIN {SourceRows.KeysOrganizationAndSource("q.id")}
-        WHERE k.key_hash = q.hash AND k.revoked_at IS NULL
+        WHERE {PresentedKey.Condition(byMintingKey, "q.credential")} AND k.revoked_at IS NULL
         """;
 
     private readonly Lock _lock = new();
     private List<Lookup> _waiting = [];
     private bool _running;
 
-    public async Task<(Caller? Caller, bool Found, T? Source)> FindAsync(byte[] keyHash, long id, CancellationToken cancellationToken)
+    public async Task<(Caller? Caller, bool Found, T? Source)> FindAsync(PresentedKey presented, long id, CancellationToken cancellationToken)
     {
-        var lookup = new Lookup(keyHash, id);
+        var lookup = new Lookup(presented, id);
         bool start;
         lock (_lock)
         {
@@ -138,21 +147,17 @@ internal sealed class KeyedBatches<T>(Database database, string sourceColumns, F
 
     private async Task AnswerAsync(List<Lookup> batch)
     {
-        var hashes = new byte[batch.Count][];
-        var ids = new long[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
-        {
-            (hashes[i], ids[i]) = (batch[i].KeyHash, batch[i].Id);
-        }
+        object keys = byMintingKey ? batch.Select(l => l.Presented.Token!.KeyId).ToArray() : batch.Select(l => l.Presented.Hash!).ToArray();
+        var ids = batch.Select(l => l.Id).ToArray();
 
         // Shared by every request of the batch, so none of theirs can cancel it; each stops waiting on its own.
         await using (var lease = await database.LeaseReadAsync(CancellationToken.None))
-        await using (var reader = await lease.Command(_sql).With("@hashes", hashes).With("@ids", ids).ExecuteReaderAsync(CancellationToken.None))
+        await using (var reader = await lease.Command(_sql).With("@keys", keys).With("@ids", ids).ExecuteReaderAsync(CancellationToken.None))
         {
             while (await reader.ReadAsync(CancellationToken.None))
             {
                 var lookup = batch[checked((int)reader.GetInt64(0) - 1)];
-                if (ApiKeys.ReadCaller(reader, lookup.KeyHash, first: 1) is not { } caller)
+                if (lookup.Presented.ReadCaller(reader, first: 1) is not { } caller)
                 {
                     continue;
                 }
@@ -171,9 +176,9 @@ internal sealed class KeyedBatches<T>(Database database, string sourceColumns, F
         }
     }
 
-    private sealed class Lookup(byte[] keyHash, long id)
+    private sealed class Lookup(PresentedKey presented, long id)
     {
-        public byte[] KeyHash => keyHash;
+        public PresentedKey Presented => presented;
 
         public long Id => id;
 

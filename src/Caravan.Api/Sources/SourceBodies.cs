@@ -182,7 +182,7 @@ internal static class SourceBodies
     }
 
     // A field name the client sent is echoed as an errors key; keep it printable and short.
-    private static string FieldKey(string name) => name.Length > 100 || name.Any(char.IsControl) ? Quote(name) : name;
+    internal static string FieldKey(string name) => name.Length > 100 || name.Any(char.IsControl) ? Quote(name) : name;
 
     private static string Quote(string value)
     {

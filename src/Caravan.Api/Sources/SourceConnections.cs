@@ -16,6 +16,12 @@ public sealed class SourceConnections(Database database, SecretProtector protect
     /// <summary>The organization's live source, or null.</summary>
     public async Task<SourceRow?> FindAsync(Caller caller, long id, CancellationToken cancellationToken)
     {
+        // A token's caller sees only the token's sources; any other is not found, as if it did not exist.
+        if (caller.Token?.Sees(id) == false)
+        {
+            return null;
+        }
+
         await using var connection = await database.OpenAsync(cancellationToken);
         return await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, null, cancellationToken);
     }
@@ -23,6 +29,11 @@ public sealed class SourceConnections(Database database, SecretProtector protect
     /// <summary>The organization's live source as stored (settings and secrets as their JSON text).</summary>
     public async Task<StoredSource?> FindStoredAsync(Caller caller, long id, CancellationToken cancellationToken)
     {
+        if (caller.Token?.Sees(id) == false)
+        {
+            return null;
+        }
+
         await using var connection = await database.OpenAsync(cancellationToken);
         return await SourceRows.FindStoredAsync(connection, caller.OrganizationId, id, cancellationToken);
     }

@@ -1,8 +1,10 @@
+using System.Data.Common;
 using System.Text.Json.Serialization;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
+using Caravan.Api.Tokens;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Caravan.Api.Sources;
@@ -24,7 +26,9 @@ public static class SourceListing
         var withTests = request.Query[IncludeParameter].ToString()
             .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Contains(LastTestInclude, StringComparer.Ordinal);
         ConnectionPage page;
-        if (search.Length == 0)
+
+        // A token with a list of sources counts and pages those alone; the plain list counts the organization's.
+        if (search.Length == 0 && request.HttpContext.Caller().Token?.Sources is null)
         {
             var listed = await SourcesApi.List(request, database, cancellationToken);
             if (!withTests || listed.Result is not Ok<ConnectionPage> { Value: { } plain })
@@ -57,7 +61,10 @@ public static class SourceListing
             ApiJson.Context.ListedConnectionPage);
     }
 
-    /// <summary>One page of the sources whose name contains <paramref name="search"/>; null for a page that does not exist.</summary>
+    /// <summary>
+    /// One page of the sources whose name contains <paramref name="search"/> (any name when it is
+    /// empty) among those the caller may see; null for a page that does not exist.
+    /// </summary>
     private static async Task<ConnectionPage?> SearchAsync(HttpRequest request, Database database, string search, CancellationToken cancellationToken)
     {
         var caller = request.HttpContext.Caller();
@@ -65,14 +72,21 @@ public static class SourceListing
 
         // SQLite's LIKE ignores the case of ASCII letters; PostgreSQL's ILIKE of every letter.
         var like = database.Provider == StorageProvider.Postgres ? "ILIKE" : "LIKE";
-        var filter = $"organization_id = @org AND deleted_at IS NULL AND account_name {like} @pattern ESCAPE '\\'";
+        var filter = "organization_id = @org AND deleted_at IS NULL"
+            + (search.Length > 0 ? $" AND account_name {like} @pattern ESCAPE '\\'" : string.Empty)
+            + caller.SourceCondition(database);
         var pattern = "%" + search.Replace("\\", "\\\\", StringComparison.Ordinal)
             .Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%";
 
+        DbCommand Bind(DbCommand command)
+        {
+            command.With("@org", caller.OrganizationId).WithSources(caller, database);
+            return search.Length > 0 ? command.With("@pattern", pattern) : command;
+        }
+
         await using var lease = await database.LeaseReadAsync(cancellationToken);
         var count = Convert.ToInt64(
-            await lease.Command($"SELECT COUNT(*) FROM sources WHERE {filter}")
-                .With("@org", caller.OrganizationId).With("@pattern", pattern).ExecuteScalarAsync(cancellationToken),
+            await Bind(lease.Command($"SELECT COUNT(*) FROM sources WHERE {filter}")).ExecuteScalarAsync(cancellationToken),
             System.Globalization.CultureInfo.InvariantCulture);
         var pages = Paging.PageCount(count, pageSize);
         if (Paging.ReadPage(request, pages) is not { } page)
@@ -80,11 +94,10 @@ public static class SourceListing
             return null;
         }
 
-        await using var reader = await lease.Command($"""
+        await using var reader = await Bind(lease.Command($"""
             SELECT id, account_name, type, created_at, is_fully_configured FROM sources
             WHERE {filter} ORDER BY id LIMIT @limit OFFSET @skip
-            """).With("@org", caller.OrganizationId).With("@pattern", pattern)
-            .With("@limit", pageSize).With("@skip", (page - 1) * pageSize).ExecuteReaderAsync(cancellationToken);
+            """)).With("@limit", pageSize).With("@skip", (page - 1) * pageSize).ExecuteReaderAsync(cancellationToken);
         var results = new List<ConnectionResponse>();
         while (await reader.ReadAsync(cancellationToken))
         {

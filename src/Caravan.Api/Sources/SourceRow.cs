@@ -65,9 +65,10 @@ internal static class SourceRows
     /// unknown or revoked; a caller without a source: not found.
     /// </summary>
     public static async Task<(Caller? Caller, (ConnectionResponse Connection, string ETag)? Source)> FindSummaryForKeyAsync(
-        ReadLease lease, byte[] keyHash, long id, CancellationToken cancellationToken)
+        ReadLease lease, PresentedKey presented, long id, CancellationToken cancellationToken)
     {
-        var (caller, found, summary) = await FindWithKeyAsync(lease, SummaryForKeySql, keyHash, id, ReadSummary, cancellationToken);
+        var sql = presented.Token is null ? SummaryForKeySql : SummaryForMintingKeySql;
+        var (caller, found, summary) = await FindWithKeyAsync(lease, sql, presented, id, ReadSummary, cancellationToken);
         return (caller, found ? summary : null);
     }
 
@@ -104,21 +105,26 @@ internal static class SourceRows
     /// unknown or revoked; a caller without a source: not found.
     /// </summary>
     public static async Task<(Caller? Caller, StoredSource? Source)> FindStoredForKeyAsync(
-        ReadLease lease, byte[] keyHash, long id, CancellationToken cancellationToken)
+        ReadLease lease, PresentedKey presented, long id, CancellationToken cancellationToken)
     {
-        var (caller, found, source) = await FindWithKeyAsync(lease, StoredForKeySql, keyHash, id, ReadStored, cancellationToken);
+        var sql = presented.Token is null ? StoredForKeySql : StoredForMintingKeySql;
+        var (caller, found, source) = await FindWithKeyAsync(lease, sql, presented, id, ReadStored, cancellationToken);
         return (caller, found ? source : null);
     }
 
-    private static readonly string SummaryForKeySql = KeyAndSourceSql(SummaryColumns);
+    private static readonly string SummaryForKeySql = KeyAndSourceSql(SummaryColumns, byMintingKey: false);
 
-    private static readonly string StoredForKeySql = KeyAndSourceSql(StoredColumns);
+    private static readonly string StoredForKeySql = KeyAndSourceSql(StoredColumns, byMintingKey: false);
+
+    private static readonly string SummaryForMintingKeySql = KeyAndSourceSql(SummaryColumns, byMintingKey: true);
+
+    private static readonly string StoredForMintingKeySql = KeyAndSourceSql(StoredColumns, byMintingKey: true);
 
     /// <summary>
     /// The tenancy rule of every key-and-source read: the key <c>k</c> with its organization
     /// <c>o</c>, and that organization's live source <c>s</c> with the id <paramref name="id"/>
     /// (none when it is missing, deleted or another organization's). The key itself is matched by
-    /// the caller: <c>k.key_hash = … AND k.revoked_at IS NULL</c>.
+    /// the caller: <c>k.key_hash = … AND k.revoked_at IS NULL</c> (<see cref="PresentedKey.Condition"/>).
     /// </summary>
     public static string KeysOrganizationAndSource(string id) => $"""
         api_keys k JOIN organizations o ON o.id = k.organization_id
@@ -126,17 +132,17 @@ internal static class SourceRows
         """;
 
     /// <summary>The caller's columns, then <paramref name="sourceColumns"/> (null when the organization has no such live source).</summary>
-    private static string KeyAndSourceSql(string sourceColumns) => $"""
+    private static string KeyAndSourceSql(string sourceColumns, bool byMintingKey) => $"""
         SELECT {ApiKeys.CallerColumns}, {sourceColumns}
         FROM {KeysOrganizationAndSource("@id")}
-        WHERE k.key_hash = @hash AND k.revoked_at IS NULL
+        WHERE {PresentedKey.Condition(byMintingKey, "@key")} AND k.revoked_at IS NULL
         """;
 
     private static async Task<(Caller? Caller, bool Found, T? Source)> FindWithKeyAsync<T>(
-        ReadLease lease, string sql, byte[] keyHash, long id, Func<DbDataReader, int, T> read, CancellationToken cancellationToken)
+        ReadLease lease, string sql, PresentedKey presented, long id, Func<DbDataReader, int, T> read, CancellationToken cancellationToken)
     {
-        await using var reader = await lease.Command(sql).With("@hash", keyHash).With("@id", id).ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken) || ApiKeys.ReadCaller(reader, keyHash) is not { } caller)
+        await using var reader = await lease.Command(sql).With("@key", presented.Key).With("@id", id).ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken) || presented.ReadCaller(reader, first: 0) is not { } caller)
         {
             return (null, false, default);
         }

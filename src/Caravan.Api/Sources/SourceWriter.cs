@@ -113,6 +113,12 @@ public sealed class SourceWriter(
     private async Task<WriteOutcome> WriteHeldAsync(
         Caller caller, long id, string? ifMatch, Func<SourceRow, long, Edit> edit, CancellationToken cancellationToken)
     {
+        // Tokens never reach a write route (403), and a token's caller could not see another source anyway.
+        if (caller.Token?.Sees(id) == false)
+        {
+            return WriteOutcome.NotFound;
+        }
+
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
         var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);

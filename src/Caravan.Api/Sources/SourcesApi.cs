@@ -7,6 +7,7 @@ using Caravan.Api.Connectors;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
+using Caravan.Api.Tokens;
 
 namespace Caravan.Api.Sources;
 
@@ -26,7 +27,8 @@ public static class SourcesApi
             .TakesQueryText(SourceListing.IncludeParameter, "Extension: `last_test` adds `last_test` to each result: the source's last connection test "
                 + "`{\"ok\", \"failed_step\", \"code\", \"duration_ms\", \"at\"}`, or null when never tested.")
             .Answers(StatusCodes.Status200OK, "A page of the organization's data sources, ordered by id.", SourcesOpenApi.PaginatedConnectionList)
-            .Answers(StatusCodes.Status404NotFound, "The page does not exist (`Invalid page.`).", ApiDocs.Detail);
+            .Answers(StatusCodes.Status404NotFound, "The page does not exist (`Invalid page.`).", ApiDocs.Detail)
+            .AllowTokens(TokenScope.Read);
         group.MapPost("/", Create).WithName("sources_create").WithSummary("Add connection")
             .AcceptsJson(SourcesOpenApi.ConnectionCreateRequest)
             .Answers(StatusCodes.Status200OK, "The source was created.", SourcesOpenApi.ConnectionCreated)
@@ -57,7 +59,8 @@ public static class SourcesApi
 
         group.MapGet("/{id}/", Retrieve).WithMetadata(KeyCheckedInQuery.Instance).WithName("sources_retrieve").WithSummary("Get data source details")
             .TakesSourceId()
-            .Answers(StatusCodes.Status200OK, "The data source.", SourcesOpenApi.Connection);
+            .Answers(StatusCodes.Status200OK, "The data source.", SourcesOpenApi.Connection)
+            .AllowTokens(TokenScope.Read);
         group.MapPut("/{id}/", (string id, HttpRequest request, SourceWriter writer, CancellationToken ct) => Rename(id, request, writer, true, ct))
             .WithName("sources_update").WithSummary("Update data source")
             .TakesSourceId().ChecksIfMatch()
@@ -253,7 +256,7 @@ public static class SourcesApi
         string id, HttpContext context, KeyedReads reads, RateLimits limits, CancellationToken cancellationToken)
     {
         // The hottest route checks the key and reads the source in one query (KeyCheckedInQuery).
-        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.PresentedKeyHash(context), RouteIds.Parse(id) ?? 0, cancellationToken);
+        var (caller, found) = await reads.FindSummaryAsync(ApiKeyFilter.Presented(context), RouteIds.Parse(id) ?? 0, cancellationToken);
         if (ApiKeyFilter.Admit(context, caller, limits, RateBucket.Requests) is { } refused)
         {
             return refused;

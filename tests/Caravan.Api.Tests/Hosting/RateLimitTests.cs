@@ -58,6 +58,36 @@ public sealed class RateLimitTests
     }
 
     [Fact]
+    public async Task A_tokens_requests_count_against_the_key_that_minted_it_and_minting_is_throttled_in_the_STS_shape()
+    {
+        await using var caravan = await LimitedCaravan.StartAsync(requestsPerMinute: 4, testsPerMinute: 1);
+        using var key = await caravan.NewKeyAsync(LimitedCaravan.NewOrganization());
+        // Not fully configured: a query is answered at once (409), without a database.
+        var id = await key.CreateSourceAsync("""{"type": "postgres", "account_name": "later"}""", "/api/v1/sources/add/");
+        var minted = await SendAsync(key, HttpMethod.Post, "/api/v1/token", """{"uid": "u"}""");
+        minted.AssertStatus(HttpStatusCode.OK);
+        using var token = caravan.App.CreateClient();
+        token.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(
+            "Bearer", System.Text.Json.Nodes.JsonNode.Parse(minted.Body)!["access_token"]!.GetValue<string>());
+
+        // Create and mint took two of the key's four; the token takes the other two, the hot GET included.
+        (await SendAsync(token, HttpMethod.Get, SourcesUrl)).AssertStatus(HttpStatusCode.OK);
+        (await SendAsync(token, HttpMethod.Get, SourcesUrl + $"{id}/")).AssertStatus(HttpStatusCode.OK);
+        (await SendAsync(token, HttpMethod.Get, SourcesUrl)).AssertThrottled(15);
+        (await SendAsync(token, HttpMethod.Get, SourcesUrl + $"{id}/")).AssertThrottled(15);
+        (await SendAsync(key, HttpMethod.Get, SourcesUrl)).AssertThrottled(15);
+        var mint = await SendAsync(key, HttpMethod.Post, "/api/v1/token", """{"uid": "u"}""");
+        mint.AssertStatus(HttpStatusCode.TooManyRequests);
+        Assert.Equal("""{"error":"Request was throttled."}""", mint.Body);
+        Assert.Equal("15", mint.RetryAfter);
+
+        // Its queries share the key's tests bucket.
+        caravan.Clock.Advance(TimeSpan.FromMinutes(1));
+        (await SendAsync(token, HttpMethod.Post, SourcesUrl + $"{id}/query/", """{"sql": "SELECT 1"}""")).AssertStatus(HttpStatusCode.Conflict);
+        (await SendAsync(key, HttpMethod.Post, SourcesUrl + $"{id}/query/", """{"sql": "SELECT 1"}""")).AssertThrottled(60);
+    }
+
+    [Fact]
     public async Task Tests_and_discovery_count_against_their_own_bucket_only()
     {
         await using var caravan = await LimitedCaravan.StartAsync(requestsPerMinute: 100, testsPerMinute: 3);

@@ -69,6 +69,60 @@ public sealed class ReplicaTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_token_minted_on_one_replica_works_on_the_other_and_dies_with_its_key_on_both()
+    {
+        var (keyId, key) = await NewKeyWithIdAsync("token-minters");
+        using var first = _first!.Client(key);
+        var id = await first.CreateSourceAsync("""{"type": "mysql", "hostname": "db", "username": "u", "password": "p", "database_name": "d"}""");
+        var minted = await first.PostJsonAsync("/api/v1/token", $$"""{"uid": "alice", "srcs": ["{{id}}"]}""").Expect(HttpStatusCode.OK);
+        var token = minted["access_token"]!.GetValue<string>();
+        using var onFirst = _first.Client(token);
+        using var onSecond = _second!.Client(token);
+        foreach (var client in new[] { onFirst, onSecond })
+        {
+            await client.GetAsync(new Uri($"/api/v1/sources/{id}/", UriKind.Relative)).Expect(HttpStatusCode.OK);
+            var list = await client.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.OK);
+            Assert.Equal(1, list["count"]!.GetValue<long>());
+        }
+
+        var revoked = await CaravanProcess.RunAsync(_settings, _directory, "keys", "revoke", keyId);
+        Assert.True(revoked.ExitCode == 0, revoked.Error);
+
+        foreach (var client in new[] { onSecond, onFirst })
+        {
+            var hot = await client.GetAsync(new Uri($"/api/v1/sources/{id}/", UriKind.Relative)).Expect(HttpStatusCode.Unauthorized);
+            var list = await client.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.Unauthorized);
+            Assert.Equal("""{"detail":"Invalid token."}""", hot.Compact());
+            Assert.Equal("""{"detail":"Invalid token."}""", list.Compact());
+        }
+    }
+
+    [Fact]
+    public async Task A_signing_key_rotated_on_the_command_line_signs_on_both_replicas_and_both_verify_old_and_new_tokens()
+    {
+        var key = await NewKeyAsync("token-rotators");
+        using var first = _first!.Client(key);
+        using var second = _second!.Client(key);
+        var old = (await first.PostJsonAsync("/api/v1/token", """{"uid": "alice"}""").Expect(HttpStatusCode.OK))["access_token"]!.GetValue<string>();
+
+        var rotated = await CaravanProcess.RunAsync(_settings, _directory, "tokens", "rotate-signing-key");
+        Assert.True(rotated.ExitCode == 0, rotated.Error);
+
+        var fromSecond = (await second.PostJsonAsync("/api/v1/token", """{"uid": "alice"}""").Expect(HttpStatusCode.OK))["access_token"]!.GetValue<string>();
+        var fromFirst = (await first.PostJsonAsync("/api/v1/token", """{"uid": "alice"}""").Expect(HttpStatusCode.OK))["access_token"]!.GetValue<string>();
+        Assert.Equal(Tokens.TokenKit.Kid(fromFirst), Tokens.TokenKit.Kid(fromSecond));
+        Assert.NotEqual(Tokens.TokenKit.Kid(old), Tokens.TokenKit.Kid(fromFirst));
+        foreach (var token in new[] { old, fromFirst, fromSecond })
+        {
+            foreach (var server in new[] { _first, _second })
+            {
+                using var client = server.Client(token);
+                await client.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.OK);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_updates_through_both_replicas_keep_every_fields_last_value()
     {
         var key = await NewKeyAsync("writers");

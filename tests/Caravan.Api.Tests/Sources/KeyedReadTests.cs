@@ -88,7 +88,7 @@ public sealed class KeyedReadTests(CaravanApp app)
             3 => (Key: ApiKeys.Hash(second.Key), Id: mine, Org: second.Organization, Found: false),
             _ => (Key: unknownKey, Id: mine, Org: (string?)null, Found: false),
         }).ToArray();
-        var results = await Task.WhenAll(lookups.Select(l => Task.Run(() => reads.FindStoredAsync(l.Key, l.Id, TestContext.Current.CancellationToken))));
+        var results = await Task.WhenAll(lookups.Select(l => Task.Run(() => reads.FindStoredAsync(new PresentedKey(l.Key, null), l.Id, TestContext.Current.CancellationToken))));
 
         for (var i = 0; i < lookups.Length; i++)
         {
