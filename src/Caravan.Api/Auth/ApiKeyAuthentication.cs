@@ -156,7 +156,7 @@ internal static class AuthSetup
     /// says so of each of them.
     /// </summary>
     public static RouteGroupBuilder RequireApiKey(this RouteGroupBuilder group) =>
-        group.AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<RateLimitFilter>().SecuredByApiKey();
+        group.AddEndpointFilter<ApiKeyFilter>().AddEndpointFilter<RateLimitFilter>().SecuredByApiKey().Declares(TokenDocs.DescribeClosed);
 
     /// <summary>The caller of an authenticated request; the group's filter guarantees it is set.</summary>
     public static Caller Caller(this HttpContext context) =>

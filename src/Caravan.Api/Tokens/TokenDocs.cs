@@ -1,3 +1,4 @@
+using Caravan.Api.Hosting;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
@@ -5,10 +6,12 @@ using Microsoft.OpenApi;
 namespace Caravan.Api.Tokens;
 
 /// <summary>
-/// The tokens' part of the OpenAPI document: the STS route and the JWKS route with camelAI's
-/// shapes, their schemas, the token security scheme, and on every operation whether a token may
-/// call it (the scheme among its requirements) or gets a 403. A document transformer, so it runs
-/// after the operations are described and finds them by operation id, wherever they are described.
+/// The tokens' part of the OpenAPI document. Declared by the routes where they are mapped: the STS
+/// and JWKS routes' bodies and answers in camelAI's shapes (<see cref="DescribeMint"/>,
+/// <see cref="DescribeJwks"/>), and on every route that takes an API key whether a token may call it
+/// (<c>AllowTokens</c>: the token scheme among its requirements) or gets a 403 (<c>RequireApiKey</c>).
+/// The document transformer <see cref="Describe"/> adds what belongs to the document: the token
+/// security scheme, the schemas, the key set's path without a slash and the tag order.
 /// </summary>
 internal static class TokenDocs
 {
@@ -18,10 +21,6 @@ internal static class TokenDocs
     public const string Tag = "STS";
 
     private const string Json = "application/json";
-    private const string BearerAuth = "BearerAuth";
-    private const string ApiKeyAuth = "ApiKeyAuth";
-    private const string Detail = "Detail";
-    private const string ServerError = "ServerError";
     private const string TokenRequestSchema = "STSTokenRequestRequest";
     private const string TokenResponseSchema = "STSTokenResponse";
     private const string StsError = "STSError";
@@ -56,43 +55,29 @@ internal static class TokenDocs
             document.AddComponent(name, schema);
         }
 
-        var endpoints = context.DescriptionGroups.SelectMany(g => g.Items)
-            .Select(d => (Name: d.ActionDescriptor.EndpointMetadata.OfType<IEndpointNameMetadata>().FirstOrDefault()?.EndpointName,
-                Access: d.ActionDescriptor.EndpointMetadata.OfType<AllowTokensAttribute>().FirstOrDefault()))
-            .Where(e => e.Name is not null)
-            .ToDictionary(e => e.Name!, e => e.Access, StringComparer.Ordinal);
-        foreach (var operation in document.Paths.Values.SelectMany(p => p.Operations?.Values.AsEnumerable() ?? []))
-        {
-            switch (operation.OperationId)
-            {
-                case TokensApi.MintOperationId:
-                    DescribeMint(operation, document);
-                    break;
-                case TokensApi.JwksOperationId:
-                    DescribeJwks(operation, document);
-                    break;
-                case { } id when operation.Security is { Count: > 0 } && operation.Responses is { } responses:
-                    var access = endpoints.GetValueOrDefault(id);
-                    if (access is not null)
-                    {
-                        operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(TokenAuth, document)] = [] });
-                    }
-
-                    responses["403"] = JsonResponse(
-                        access is null
-                            ? "Sent with a token: tokens may not use this route (`This token does not allow this action.`); nothing was changed."
-                            : $"Sent with a token whose scope does not cover this route (it needs `{TokenClaims.Name(access.Scope)}`): `This token does not allow this action.`",
-                        Detail,
-                        document);
-                    operation.Responses = Sorted(responses);
-                    break;
-            }
-        }
-
         return Task.CompletedTask;
     }
 
-    private static void DescribeMint(OpenApiOperation operation, OpenApiDocument document)
+    /// <summary>
+    /// Of every route that takes an API key (<c>RequireApiKey</c> declares it): the 403 a token gets
+    /// where tokens may not go. A route open to tokens says more (<see cref="DescribeOpen"/>).
+    /// </summary>
+    public static void DescribeClosed(OpenApiOperation operation, OpenApiDocument document) =>
+        operation.Responses!["403"] = ApiOperations.JsonResponse(
+            "Sent with a token: tokens may not use this route (`This token does not allow this action.`); nothing was changed.", ApiDocs.Detail, document);
+
+    /// <summary>Of a route open to tokens of <paramref name="scope"/>: the token scheme among its requirements, and the 403 of a narrower token.</summary>
+    public static void DescribeOpen(TokenScope scope, OpenApiOperation operation, OpenApiDocument document)
+    {
+        operation.Security?.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(TokenAuth, document)] = [] });
+        operation.Responses!["403"] = ApiOperations.JsonResponse(
+            $"Sent with a token whose scope does not cover this route (it needs `{TokenClaims.Name(scope)}`): `This token does not allow this action.`",
+            ApiDocs.Detail,
+            document);
+    }
+
+    /// <summary>The token route's body, answers (camelAI's STS shapes) and security.</summary>
+    public static void DescribeMint(OpenApiOperation operation, OpenApiDocument document)
     {
         operation.Description = "Exchanges the API key for a short-lived token (60–900 seconds) that a browser or an agent carries instead: "
             + "it lists and reads the sources it names (all of the organization's without `srcs`), their schemas, and with scope `query` runs "
@@ -117,7 +102,7 @@ internal static class TokenDocs
                 Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1" },
             },
         };
-        operation.Responses = Sorted(new OpenApiResponses
+        operation.Responses = new OpenApiResponses
         {
             ["200"] = issued,
             ["400"] = JsonResponse("The body is not valid (every problem, one line, each naming its field), or `srcs` names an id that is "
@@ -127,24 +112,23 @@ internal static class TokenDocs
             ["413"] = JsonResponse("The body is larger than the server accepts.", StsError, document),
             ["415"] = JsonResponse("The body is not sent as application/json.", StsError, document),
             ["429"] = throttled,
-            ["500"] = JsonResponse("An unexpected failure; quote the trace id when reporting it.", ServerError, document),
-        });
+        };
         operation.Security =
         [
-            new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerAuth, document)] = [] },
-            new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyAuth, document)] = [] },
+            new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiDocs.BearerAuth, document)] = [] },
+            new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiDocs.ApiKeyAuth, document)] = [] },
         ];
     }
 
-    private static void DescribeJwks(OpenApiOperation operation, OpenApiDocument document)
+    /// <summary>The key set's answers; no security.</summary>
+    public static void DescribeJwks(OpenApiOperation operation, OpenApiDocument document)
     {
         operation.Description = "The public keys that verify tokens, as a JSON Web Key Set; no credentials needed. It lists the key that "
             + "signs new tokens and every retired key until the last token it signed expired (up to 930 seconds after the rotation).";
-        operation.Responses = Sorted(new OpenApiResponses
+        operation.Responses = new OpenApiResponses
         {
             ["200"] = JsonResponse("The key set.", JwksSchema, document),
-            ["500"] = JsonResponse("An unexpected failure; quote the trace id when reporting it.", ServerError, document),
-        });
+        };
         operation.Security = null;
     }
 
@@ -239,15 +223,4 @@ internal static class TokenDocs
         Description = description,
         Content = new Dictionary<string, OpenApiMediaType> { [Json] = new() { Schema = new OpenApiSchemaReference(schema, document) } },
     };
-
-    private static OpenApiResponses Sorted(OpenApiResponses responses)
-    {
-        var sorted = new OpenApiResponses();
-        foreach (var (status, response) in responses.OrderBy(r => r.Key, StringComparer.Ordinal))
-        {
-            sorted[status] = response;
-        }
-
-        return sorted;
-    }
 }

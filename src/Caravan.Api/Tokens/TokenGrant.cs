@@ -1,3 +1,4 @@
+using Caravan.Api.Hosting;
 using System.Data.Common;
 using System.Globalization;
 using Caravan.Api.Auth;
@@ -56,10 +57,13 @@ public sealed class AllowTokensAttribute(TokenScope scope) : Attribute
 
 public static class TokenAccessExtensions
 {
-    /// <summary>Opens the route to tokens whose scope covers <paramref name="scope"/> (see <see cref="AllowTokensAttribute"/>).</summary>
+    /// <summary>
+    /// Opens the route to tokens whose scope covers <paramref name="scope"/> (see <see cref="AllowTokensAttribute"/>),
+    /// and says so in the OpenAPI document.
+    /// </summary>
     public static TBuilder AllowTokens<TBuilder>(this TBuilder builder, TokenScope scope)
         where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new AllowTokensAttribute(scope));
+        builder.WithMetadata(new AllowTokensAttribute(scope)).Declares((operation, document) => TokenDocs.DescribeOpen(scope, operation, document));
 
     /// <summary>
     /// The condition that limits a query of <c>sources</c> to what the caller may see, to append to

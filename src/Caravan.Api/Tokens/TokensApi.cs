@@ -45,10 +45,11 @@ public static class TokensApi
     {
         // The STS shape wraps everything, the key check included, so every refusal speaks it.
         routes.MapGroup("/api/v1/token").AddEndpointFilter<StsErrorShape>().RequireApiKey().WithTags(TokenDocs.Tag)
-            .MapPost("/", Mint).WithName(MintOperationId).WithSummary("Issue STS Token");
+            .MapPost("/", Mint).WithName(MintOperationId).WithSummary("Issue STS Token").Declares(TokenDocs.DescribeMint);
 
         // Open to anyone, as public keys are: verifiers fetch it without credentials.
-        routes.MapGet(JwksRoute, Jwks).WithName(JwksOperationId).WithTags(TokenDocs.Tag).WithSummary("Get the JSON Web Key Set that verifies tokens");
+        routes.MapGet(JwksRoute, Jwks).WithName(JwksOperationId).WithTags(TokenDocs.Tag).WithSummary("Get the JSON Web Key Set that verifies tokens")
+            .Declares(TokenDocs.DescribeJwks);
         return routes;
     }
 
