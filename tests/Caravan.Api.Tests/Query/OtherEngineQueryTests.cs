@@ -151,6 +151,31 @@ public sealed class OtherEngineQueryTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task MySQL_a_lock_a_database_function_takes_is_released_when_the_query_ends()
+    {
+        // The statement check refuses GET_LOCK by name; a function of the database's own can still
+        // take one. The pooled session must not keep holding it while it idles (issue #12, item 2).
+        await using var scope = await MySqlScope.CreateAsync();
+        var held = scope.User + "_fn_lock";
+        await scope.AdminAsync(
+            $"CREATE FUNCTION `{scope.Database}`.take_lock() RETURNS INT NOT DETERMINISTIC NO SQL RETURN GET_LOCK('{held}', 0); "
+            + $"GRANT EXECUTE ON `{scope.Database}`.* TO '{scope.User}'@'127.0.0.1';");
+        var org = await app.NewOrganizationAsync();
+        var id = await org.Http.CreateSourceAsync(scope.Body());
+
+        var taken = await org.Http.QueryAsync(id, "SELECT take_lock() AS l", HttpStatusCode.OK);
+        var failing = await org.Http.QueryAsync(id, "SELECT take_lock() AS l FROM no_such_table", HttpStatusCode.UnprocessableEntity);
+        var afterSuccess = await scope.ScalarAsync($"SELECT IS_USED_LOCK('{held}')");
+        await org.Http.QueryAsync(id, "SELECT take_lock() AS l, SLEEP(5) AS s", HttpStatusCode.GatewayTimeout, timeoutMs: 300);
+        var afterTimeout = await scope.ScalarAsync($"SELECT IS_USED_LOCK('{held}')");
+
+        Assert.Equal("[[1]]", taken["rows"]!.ToJsonString());
+        Assert.Equal("undefined_object", failing["code"]!.GetValue<string>());
+        Assert.IsType<DBNull>(afterSuccess);
+        Assert.IsType<DBNull>(afterTimeout);
+    }
+
+    [Fact]
     public async Task MySQL_limits_formats_and_errors()
     {
         await using var scope = await MySqlScope.CreateAsync();

@@ -105,7 +105,7 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
             {
                 try
                 {
-                    await ExecuteAsync(session, "ROLLBACK", CancellationToken.None);
+                    await ExecuteAsync(session, ReleasesLocks(session, run.Connection.Type) ? "ROLLBACK; DO RELEASE_ALL_LOCKS()" : "ROLLBACK", CancellationToken.None);
                 }
                 catch (MySqlException)
                 {
@@ -113,6 +113,36 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the session can drop every user-level lock it holds (<c>RELEASE_ALL_LOCKS</c>: MySQL
+    /// 5.7.5, MariaDB 10.5.2; SingleStore has no user-level locks). The statement check refuses
+    /// <c>GET_LOCK</c>, but a function of the database's own may take one, and the pooled session
+    /// would hold it while it idles: MySqlConnector resets a session when it is taken from the pool,
+    /// not when it is returned.
+    /// </summary>
+    private static bool ReleasesLocks(MySqlConnection session, SourceType type)
+    {
+        if (type is SingleStoreType)
+        {
+            return false;
+        }
+
+        var text = session.ServerVersion;
+        var mariaDb = text.Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+        if (mariaDb && text.StartsWith("5.5.5-", StringComparison.Ordinal))
+        {
+            text = text["5.5.5-".Length..];
+        }
+
+        var end = 0;
+        while (end < text.Length && (char.IsAsciiDigit(text[end]) || text[end] == '.'))
+        {
+            end++;
+        }
+
+        return Version.TryParse(text[..end], out var version) && version >= (mariaDb ? new Version(10, 5, 2) : new Version(5, 7, 5));
     }
 
     public static Exception Map(MySqlException exception, QueryRun run)
