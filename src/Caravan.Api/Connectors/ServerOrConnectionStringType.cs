@@ -42,19 +42,12 @@ public abstract partial class ServerOrConnectionStringType : SourceType
 
     public override void Check(SourceChange change, ConfigView? stored, ValidationErrors errors)
     {
-        var sentParts = Parts.Where(change.Sent.Contains).ToList();
-        if (change.Sent.Contains(ConnectionStringField) && sentParts.Count > 0)
+        if (StopsAtConnectionString(change, ConnectionStringField, Parts, errors))
         {
-            errors.Add(ValidationErrors.NonField,
-                $"Send either connection_string or the individual fields ({string.Join(", ", sentParts)}), not both.");
             return;
         }
 
-        if (change.Sent.Contains(ConnectionStringField) && !change.Gives(ConnectionStringField))
-        {
-            // Refused on its own (blank, not text, a placeholder): its error says all there is.
-            return;
-        }
+        var sentParts = Parts.Where(change.Sent.Contains).ToList();
 
         if (change.Clears(ConnectionStringField))
         {

@@ -40,6 +40,29 @@ public abstract class SourceType
     }
 
     /// <summary>
+    /// The first rule of a type with two forms, a connection string in <paramref name="field"/> or
+    /// the fields <paramref name="parts"/>: sending both is refused, and a connection string refused
+    /// on its own (blank, not text, a placeholder) says all there is. True when the type's check
+    /// stops here.
+    /// </summary>
+    protected static bool StopsAtConnectionString(SourceChange change, string field, IEnumerable<string> parts, ValidationErrors errors)
+    {
+        if (!change.Sent.Contains(field))
+        {
+            return false;
+        }
+
+        var sentParts = parts.Where(change.Sent.Contains).ToList();
+        if (sentParts.Count > 0)
+        {
+            errors.Add(ValidationErrors.NonField, $"Send either {field} or the individual fields ({string.Join(", ", sentParts)}), not both.");
+            return true;
+        }
+
+        return !change.Gives(field);
+    }
+
+    /// <summary>
     /// Rules across fields, run after every field was checked on its own. <paramref name="stored"/>
     /// is null on a create. A type may rewrite <paramref name="change"/> here, e.g. to split a
     /// connection string into its parts. The default: on create every required field is present;

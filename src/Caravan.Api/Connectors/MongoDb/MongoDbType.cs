@@ -42,20 +42,12 @@ public sealed class MongoDbType : SourceType
 
     public override void Check(SourceChange change, ConfigView? stored, ValidationErrors errors)
     {
+        if (StopsAtConnectionString(change, ConnectionString, OlderForm, errors))
+        {
+            return;
+        }
+
         var sentOlder = OlderForm.Where(change.Sent.Contains).ToList();
-        if (change.Sent.Contains(ConnectionString) && sentOlder.Count > 0)
-        {
-            errors.Add(ValidationErrors.NonField,
-                $"Send either connection_string or the individual fields ({string.Join(", ", sentOlder)}), not both.");
-            return;
-        }
-
-        if (change.Sent.Contains(ConnectionString) && !change.Gives(ConnectionString))
-        {
-            // Refused on its own (blank, not text, a placeholder): its error says all there is.
-            return;
-        }
-
         var storedAsString = stored?.Has(ConnectionString) == true;
         if (change.Secrets.TryGetValue(ConnectionString, out var value))
         {

@@ -105,7 +105,7 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
             {
                 try
                 {
-                    await ExecuteAsync(session, ReleasesLocks(session, run.Connection.Type) ? "ROLLBACK; DO RELEASE_ALL_LOCKS()" : "ROLLBACK", CancellationToken.None);
+                    await ExecuteAsync(session, (lease.Pool.ReleasesLocks ??= ReleasesLocks(session, run.Connection.Type)) ? "ROLLBACK; DO RELEASE_ALL_LOCKS()" : "ROLLBACK", CancellationToken.None);
                 }
                 catch (MySqlException)
                 {
@@ -262,6 +262,9 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
     private sealed class Pool(string connectionString) : IAsyncDisposable
     {
         public string ConnectionString => connectionString;
+
+        /// <summary>Whether its server has <c>RELEASE_ALL_LOCKS</c>: read from the first session's server version.</summary>
+        public bool? ReleasesLocks { get; set; }
 
         public async ValueTask DisposeAsync()
         {
