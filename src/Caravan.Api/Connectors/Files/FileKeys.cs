@@ -1,0 +1,13 @@
+namespace Caravan.Api.Connectors.Files;
+
+/// <summary>Object keys of the file store: relative paths of <c>[a-z0-9/_.-]</c> with no empty, <c>.</c> or <c>..</c> segment.</summary>
+public static class FileKeys
+{
+    public static bool IsValid(string key) =>
+        key.Length is > 0 and <= 512
+        && key.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '/' or '_' or '.' or '-')
+        && key.Split('/').All(segment => segment.Length > 0 && segment != "." && segment != "..");
+
+    /// <summary>Everything a source has in the store.</summary>
+    public static string Source(long sourceId) => $"sources/{sourceId}/";
+}
