@@ -8,6 +8,14 @@ public static class FileKeys
         && key.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '/' or '_' or '.' or '-')
         && key.Split('/').All(segment => segment.Length > 0 && segment != "." && segment != "..");
 
+    public static void ThrowIfInvalid(string key)
+    {
+        if (!IsValid(key))
+        {
+            throw new ArgumentException("Not a valid object key: " + key, nameof(key));
+        }
+    }
+
     /// <summary>Everything a source has in the store.</summary>
     public static string Source(long sourceId) => $"sources/{sourceId}/";
 }
