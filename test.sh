@@ -3,7 +3,8 @@
 # MariaDB and ClickHouse on loopback ports in a temporary directory, runs every test against the
 # SQLite store and again against PostgreSQL, stops the servers, and ends with one line
 # "N passed, N failed". MariaDB and ClickHouse are the databases the MYSQL and CLICKHOUSE
-# connection tests talk to.
+# connection tests talk to; s3rver (from npm) is the S3-compatible object store FILE sources
+# can keep their files in.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,6 +14,7 @@ pg_data="$work/pg"
 pg_started=
 my_pid=
 ch_pid=
+s3_pid=
 # Stops a server we started (by its process id), forcefully if it takes more than 10 s.
 stop_pid() {
   local pid=$1
@@ -27,6 +29,7 @@ cleanup() {
   fi
   [ -n "$my_pid" ] && stop_pid "$my_pid"
   [ -n "$ch_pid" ] && stop_pid "$ch_pid"
+  [ -n "$s3_pid" ] && stop_pid "$s3_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -41,6 +44,7 @@ missing=()
 command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || missing+=(mariadb-server)
 command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 # Debian's Chromium for the web console's browser tests (Playwright drives it; it never downloads one).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -172,6 +176,25 @@ wait_for "$ch_pid" "$ch_dir/log/stdout.log $ch_dir/log/error.log" 60 ch_ping
 ch_version=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], data=b"SELECT version()", timeout=5).read().decode().strip())' "http://127.0.0.1:$ch_http/")
 echo "ClickHouse $ch_version on 127.0.0.1:$ch_http (HTTP)"
 
+# s3rver, an S3-compatible server in Node, installed from npm once into .cache/ beside this script.
+# Its list continuation tokens use DES, which OpenSSL 3 keeps in its legacy provider.
+s3_version=3.7.1
+s3_home=.cache/s3rver-$s3_version
+if [ ! -f "$s3_home/node_modules/s3rver/bin/s3rver.js" ]; then
+  mkdir -p "$s3_home"
+  npm install --prefix "$s3_home" --no-audit --no-fund --silent "s3rver@$s3_version" >"$work/npm.log" 2>&1 \
+    || { cat "$work/npm.log"; exit 1; }
+fi
+s3_port=$(free_port)
+s3_bucket=caravan-test
+mkdir -p "$work/s3"
+node --openssl-legacy-provider "$s3_home/node_modules/s3rver/bin/s3rver.js" -d "$work/s3" -a 127.0.0.1 -p "$s3_port" \
+  --silent --configure-bucket "$s3_bucket" >"$work/s3.log" 2>&1 &
+s3_pid=$!
+s3_ping() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "http://127.0.0.1:$s3_port/$s3_bucket"; }
+wait_for "$s3_pid" "$work/s3.log" 60 s3_ping
+echo "s3rver $s3_version on 127.0.0.1:$s3_port"
+
 dotnet build tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release -nologo -v q "$@"
 
 log="$work/test.log"
@@ -188,6 +211,10 @@ for store in Sqlite Postgres; do
   CARAVAN_TEST_CLICKHOUSE="http://127.0.0.1:$ch_http" \
   CARAVAN_TEST_CLICKHOUSE_USER=caravan \
   CARAVAN_TEST_CLICKHOUSE_PASSWORD="$ch_password" \
+  CARAVAN_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" \
+  CARAVAN_TEST_S3_BUCKET="$s3_bucket" \
+  CARAVAN_TEST_S3_ACCESS_KEY=S3RVER \
+  CARAVAN_TEST_S3_SECRET_KEY=S3RVER \
     dotnet test --project tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release --no-build 2>&1 | tee -a "$log" || status=1
 done
 
