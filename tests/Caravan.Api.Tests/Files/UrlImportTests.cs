@@ -556,6 +556,19 @@ public sealed class UrlImportTests
         Assert.Equal("The host name no-such-host.invalid could not be resolved. Check its spelling.", unknown.Message);
     }
 
+    [Fact]
+    public async Task A_certificate_that_is_not_trusted_is_an_error()
+    {
+        using var certificate = Certificates.SelfSigned("files.caravan.test");
+        var (app, url) = await StandIn.StartKestrelAsync(context => context.Response.WriteAsync("a,b\n", context.RequestAborted), certificate);
+        await using var _ = app;
+        using var imports = Imports(allow: LoopbackAllowed);
+
+        var failure = await Assert.ThrowsAsync<UrlImportException>(() => imports.OpenAsync($"{url}/data.csv", TestContext.Current.CancellationToken));
+
+        Assert.Equal("The TLS connection to 127.0.0.1 failed: its certificate is not valid for the name, or not trusted.", failure.Message);
+    }
+
     // ---- secrets ----
 
     [Fact]
