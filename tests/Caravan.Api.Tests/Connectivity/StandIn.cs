@@ -60,6 +60,13 @@ public sealed class StandIn : IAsyncDisposable
     public static async Task<StandIn> StartAsync(Func<Recorded, Reply?> handler, X509Certificate2? certificate = null)
     {
         var standIn = new StandIn(handler);
+        (standIn._app, standIn.Url) = await StartKestrelAsync(standIn.AnswerAsync, certificate);
+        return standIn;
+    }
+
+    /// <summary>Kestrel on a loopback port serving every request with <paramref name="serve"/>, and its base URL (no trailing slash).</summary>
+    public static async Task<(WebApplication App, string Url)> StartKestrelAsync(RequestDelegate serve, X509Certificate2? certificate = null)
+    {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, EnvironmentName = "StandIn" });
         if (certificate is null)
         {
@@ -73,11 +80,9 @@ public sealed class StandIn : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
         var app = builder.Build();
-        app.Run(standIn.AnswerAsync);
+        app.Run(serve);
         await app.StartAsync();
-        standIn._app = app;
-        standIn.Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/');
-        return standIn;
+        return (app, app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/'));
     }
 
     public async ValueTask DisposeAsync()
