@@ -53,7 +53,8 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
         deadline.CancelAfter(Deadline);
         try
         {
-            return new Discovery(connection.Type.SchemaKind, await driver.ListSchemasAsync(connection, deadline.Token));
+            return await driver.DiscoverAsync(connection, deadline.Token)
+                ?? new Discovery(connection.Type.SchemaKind, await driver.ListSchemasAsync(connection, deadline.Token));
         }
         catch (ConnectivityException failure)
         {

@@ -10,7 +10,13 @@ namespace Caravan.Api.Connectivity;
 
 public sealed record SchemaEntry(
     [property: JsonPropertyName("name")] string Name,
-    [property: JsonPropertyName("selected")] bool Selected);
+    [property: JsonPropertyName("selected")] bool Selected,
+    [property: JsonPropertyName("columns"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ColumnEntry>? Columns = null);
+
+/// <summary>A column of a discovered table (FILE sources, whose entries are tables).</summary>
+public sealed record ColumnEntry(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("type")] string Type);
 
 public sealed record DiscoveryResponse(
     [property: JsonPropertyName("kind")] string Kind,
@@ -118,7 +124,8 @@ public static class ConnectivityApi
             var discovery = await tester.DiscoverAsync(connection, cancellationToken);
             var selected = connection.Type.SelectionField?.Name is { } field ? connection.Names(field).ToHashSet(StringComparer.Ordinal) : [];
             return TypedResults.Json(
-                new DiscoveryResponse(discovery.Kind, [.. discovery.Names.Select(n => new SchemaEntry(n, selected.Contains(n)))]),
+                new DiscoveryResponse(discovery.Kind, [.. discovery.Names.Select(n => new SchemaEntry(
+                    n, selected.Contains(n), discovery.Columns?.GetValueOrDefault(n)?.Select(c => new ColumnEntry(c.Name, c.Type)).ToList()))]),
                 ApiJson.Context.DiscoveryResponse);
         }
         catch (ConnectivityException failure)

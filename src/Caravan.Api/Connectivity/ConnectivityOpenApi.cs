@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors;
 using Caravan.Api.Hosting;
 using Microsoft.OpenApi;
 
@@ -30,9 +31,12 @@ internal static class ConnectivityOpenApi
 
     public static ApiSchema SchemaDiscovery { get; } = new("SchemaDiscovery", _ => Schema.Object(
         null,
-        ("kind", Schema.Enum(["schemas", "databases", "datasets"], "What the names are."), true),
+        ("kind", Schema.Enum([.. SourceTypes.All.Select(t => t.SchemaKind).Distinct()], "What the names are."), true),
         ("results", Schema.ArrayOf(Schema.Object(
-            null, ("name", Schema.Text("The name."), true), ("selected", Schema.Boolean("Whether the stored selection names it."), true))), true)));
+            null, ("name", Schema.Text("The name."), true), ("selected", Schema.Boolean("Whether the stored selection names it."), true),
+            ("columns", Schema.ArrayOf(Schema.Object(
+                "Extension, for kind `tables` (FILE sources): the table's columns in order.",
+                ("name", Schema.Text("The column's name."), true), ("type", Schema.Text("The column's type."), true))), false))), true)));
 
     public static ApiSchema ConnectivityFailure { get; } = new("ConnectivityFailure", _ => Schema.Object(
         null,

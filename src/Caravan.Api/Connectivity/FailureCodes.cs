@@ -12,6 +12,9 @@ public static class FailureCodes
     public const string DatabaseNotFound = "database_not_found";
     public const string InsufficientPrivilege = "insufficient_privilege";
     public const string DriverError = "driver_error";
+
+    /// <summary>A file of a FILE source is still being converted, or could not be.</summary>
+    public const string FileNotReady = "file_not_ready";
 }
 
 /// <summary>

@@ -2,8 +2,14 @@ using Caravan.Api.Connectivity;
 
 namespace Caravan.Api.Connectors;
 
-/// <summary>What discovery found: the kind of container (the type's <see cref="SourceType.SchemaKind"/>) and the names, system ones excluded.</summary>
-public sealed record Discovery(string Kind, IReadOnlyList<string> Names);
+/// <summary>
+/// What discovery found: the kind of container (the type's <see cref="SourceType.SchemaKind"/>) and
+/// the names, system ones excluded; for a type whose entries are tables (FILE), their columns too.
+/// </summary>
+public sealed record Discovery(string Kind, IReadOnlyList<string> Names, IReadOnlyDictionary<string, IReadOnlyList<DiscoveredColumn>>? Columns = null);
+
+/// <summary>A column of a discovered table: its name and the database's name for its type.</summary>
+public sealed record DiscoveredColumn(string Name, string Type);
 
 /// <summary>
 /// Talks to one family of databases. A driver runs a test's steps after <c>resolve</c>, <c>egress</c>
@@ -24,6 +30,9 @@ public interface IDriver
 
     /// <summary>The schemas (databases, datasets) of the source, system ones excluded.</summary>
     Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>Discovery with more than the names (a FILE source's tables with their columns); null when <see cref="ListSchemasAsync"/> says all.</summary>
+    Task<Discovery?> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken) => Task.FromResult<Discovery?>(null);
 }
 
 /// <summary>The steps of a connection test, named the same for every type so reports compare.</summary>

@@ -11,6 +11,9 @@ public sealed class SourceConnection(SourceType type, JsonObject settings, IRead
 {
     public SourceType Type => type;
 
+    /// <summary>The stored source's id; null for an unsaved configuration (the test of one not yet created).</summary>
+    public long? SourceId { get; init; }
+
     public JsonObject Settings => settings;
 
     public IReadOnlyDictionary<string, string> Secrets => secrets;

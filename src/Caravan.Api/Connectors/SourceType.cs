@@ -86,6 +86,13 @@ public abstract class SourceType
     /// <summary>True when the stored configuration holds everything the type needs to connect.</summary>
     public virtual bool IsFullyConfigured(ConfigView config) => Fields.Where(f => f.Required).All(f => config.Has(f.Name));
 
+    /// <summary>
+    /// Whether <see cref="IsFullyConfigured"/> decides <c>is_fully_configured</c> on every write; false
+    /// for a type whose readiness is recorded by work of its own (a FILE source is ready when its
+    /// files are converted), which writes of its configuration then leave as they found it.
+    /// </summary>
+    public virtual bool ReadinessFromFields => true;
+
     /// <summary>The secrets the config readback lists, set or not: by default every secret field.</summary>
     public virtual IEnumerable<string> StoredSecrets => Fields.Where(f => f.IsSecret).Select(f => f.Name);
 
@@ -119,6 +126,12 @@ public abstract class SourceType
 
     /// <summary>The field that names the host Caravan connects to, if the type has one.</summary>
     public Field? HostField => Fields.FirstOrDefault(f => f.Kind == FieldKind.Host);
+
+    /// <summary>
+    /// How sources of this type are created when not from their fields (FILE: from files), said to
+    /// a create route that takes fields only; null for a type created from its fields.
+    /// </summary>
+    public virtual string? CreatedElsewhere => null;
 
     /// <summary>Why sources of this type take no SQL, for a type without a query engine; null when it has one.</summary>
     public virtual string? QueryUnsupported => null;

@@ -14,8 +14,12 @@ namespace Caravan.Api.Secrets;
 /// re-encrypted gets a <c>rotate</c> revision in the same transaction, with no API key as actor.
 /// </summary>
 public sealed class SecretRotation(
-    Database database, SecretProtector protector, IOptions<SecretsOptions> options, ILogger<SecretRotation> logger, AuditLog audit)
+    Database database, SecretProtector protector, IOptions<SecretsOptions> options, ILogger<SecretRotation> logger, AuditLog audit,
+    IEnumerable<ServerKeys.KeyTable> keyTables)
 {
+    /// <summary>The tables of keys the server holds for itself besides <c>server_keys</c>: the token signing keys and what features register (FILE sources' data keys).</summary>
+    private IEnumerable<ServerKeys.KeyTable> KeyTables => keyTables.Prepend(Tokens.TokenSigningKeys.Table);
+
     public const int BatchSize = 100;
 
     /// <summary>What a rotation did; <paramref name="ServerKeys"/> counts the server's own keys it re-encrypted (token signing keys included).</summary>
@@ -43,8 +47,12 @@ public sealed class SecretRotation(
 
         // The fingerprint key and the token signing keys too, so the old master key can be retired;
         // their values stay, and so do fingerprints and tokens.
-        var serverKeys = await ServerKeys.ReencryptAsync(database, protector, cancellationToken)
-            + await ServerKeys.ReencryptAsync(database, protector, Tokens.TokenSigningKeys.Table, cancellationToken);
+        var serverKeys = await ServerKeys.ReencryptAsync(database, protector, cancellationToken);
+        foreach (var table in KeyTables)
+        {
+            serverKeys += await ServerKeys.ReencryptAsync(database, protector, table, cancellationToken);
+        }
+
         return new Report(added, protector.CurrentKeyId, sources, secrets, serverKeys);
     }
 
@@ -53,8 +61,13 @@ public sealed class SecretRotation(
     {
         var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
         await using var connection = await database.OpenAsync(cancellationToken);
-        foreach (var (_, secret) in (await ServerKeys.ReadAllAsync(connection, null, string.Empty, cancellationToken))
-            .Concat(await ServerKeys.ReadAllAsync(connection, null, string.Empty, Tokens.TokenSigningKeys.Table, cancellationToken)))
+        var serverKeys = await ServerKeys.ReadAllAsync(connection, null, string.Empty, cancellationToken);
+        foreach (var table in KeyTables)
+        {
+            serverKeys.AddRange(await ServerKeys.ReadAllAsync(connection, null, string.Empty, table, cancellationToken));
+        }
+
+        foreach (var (_, secret) in serverKeys)
         {
             counts[secret.KeyId] = counts.GetValueOrDefault(secret.KeyId) + 1;
         }

@@ -19,7 +19,7 @@ public sealed class ServerKeys(Database database, SecretProtector protector) : I
     /// the name each key is encrypted under (<see cref="SecretProtector.ProtectServerKey"/>). Its
     /// rows have <c>key_id</c> and <c>ciphertext</c> columns.
     /// </summary>
-    internal sealed record KeyTable(string Name, string IdColumn, Func<string, string> SecretName);
+    public sealed record KeyTable(string Name, string IdColumn, Func<string, string> SecretName);
 
     private static readonly KeyTable Table = new("server_keys", "name", name => name);
 

@@ -59,12 +59,18 @@ public static class SourceConfigApi
                 true, DbCommandExtensions.ToTime(entry.UpdatedAt), SecretFingerprint.Compute(key.Value.Span, row.Id, name, value));
         }
 
+        var config = Settings(type, row.Settings);
+        foreach (var holdings in context.RequestServices.GetServices<ISourceHoldings>().Where(h => h.Type == type))
+        {
+            await holdings.DescribeAsync(row.Id, config, cancellationToken);
+        }
+
         context.Response.Headers.ETag = EntityTags.For(row);
 
         // Host names and user names are not for shared caches either.
         context.Response.Headers.CacheControl = "no-store";
         return TypedResults.Json(
-            new SourceConfigResponse(row.Id, row.Type, row.AccountName, row.Version, Settings(type, row.Settings), secrets),
+            new SourceConfigResponse(row.Id, row.Type, row.AccountName, row.Version, config, secrets),
             ApiJson.Context.SourceConfigResponse);
     }
 

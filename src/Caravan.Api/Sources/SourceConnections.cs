@@ -46,7 +46,7 @@ public sealed class SourceConnections(Database database, SecretProtector protect
     }
 
     /// <summary>The configuration of a stored source, secrets decrypted.</summary>
-    public SourceConnection Connect(SourceRow row) => new(SourceTypes.Find(row.Type)!, row.Settings, Reveal(row.Id, row.Secrets));
+    public SourceConnection Connect(SourceRow row) => new(SourceTypes.Find(row.Type)!, row.Settings, Reveal(row.Id, row.Secrets)) { SourceId = row.Id };
 
     /// <summary>
     /// The configuration of a source as stored, secrets decrypted. The settings are read through
@@ -57,7 +57,10 @@ public sealed class SourceConnections(Database database, SecretProtector protect
     {
         var settings = JsonNode.Parse(source.Settings)!.AsObject();
         Materialize(settings);
-        return new SourceConnection(SourceTypes.Find(source.Type)!, settings, Reveal(source.Id, SourceRows.ReadSecrets(source.Secrets)));
+        return new SourceConnection(SourceTypes.Find(source.Type)!, settings, Reveal(source.Id, SourceRows.ReadSecrets(source.Secrets)))
+        {
+            SourceId = source.Id,
+        };
     }
 
     /// <summary>An unsaved configuration, checked as a create would check it.</summary>
@@ -85,7 +88,7 @@ public sealed class SourceConnections(Database database, SecretProtector protect
             }
         }
 
-        return new SourceConnection(type, SourceBodies.MergeSettings(stored.Settings, change), secrets);
+        return new SourceConnection(type, SourceBodies.MergeSettings(stored.Settings, change), secrets) { SourceId = stored.Id };
     }
 
     /// <summary>A view of a stored source whose secrets are decrypted only if a rule asks for one.</summary>

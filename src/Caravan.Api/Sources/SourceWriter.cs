@@ -29,7 +29,7 @@ public sealed class SourceWriter(
     /// </summary>
     public async Task<Created?> CreateAsync(
         Caller caller, SourceType type, string accountName, SourceChange change, string? publicKeySql, IdempotencyClaim? claim,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, Func<DbConnection, DbTransaction, long, Task>? alongside = null)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -44,6 +44,11 @@ public sealed class SourceWriter(
         var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
         var row = Apply(type, empty, change, accountName, now);
         await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, cancellationToken);
+        if (alongside is not null)
+        {
+            await alongside(connection, transaction, id);
+        }
+
         var created = new Created(row with { Version = 1 }, publicKeySql);
         if (claim is not null)
         {
@@ -67,6 +72,12 @@ public sealed class SourceWriter(
                 return Edit.Answer(WriteOutcome.Invalid(errors));
             }
 
+            // A body that names no field changes nothing: no new version, ETag or revision.
+            if (change.Sent.Count == 0 && accountName is null)
+            {
+                return Edit.Answer(WriteOutcome.Written(stored));
+            }
+
             var row = Apply(type, stored, change, accountName ?? stored.AccountName, now) with { Version = stored.Version + 1 };
             return Edit.Store(row, RevisionActions.Update, RevisionChanges.Between(type, stored, row));
         }, cancellationToken);
@@ -83,6 +94,46 @@ public sealed class SourceWriter(
             var row = stored with { AccountName = accountName, Version = stored.Version + 1, UpdatedAt = now };
             return Edit.Store(row, RevisionActions.Update, RevisionChanges.Between(SourceTypes.Find(stored.Type)!, stored, row));
         }, cancellationToken);
+
+    /// <summary>
+    /// A change of what a source holds outside its row (a FILE source's files): <paramref name="changes"/>
+    /// says what the revision records, or null when the source cannot take the change (then it is
+    /// not found); <paramref name="alongside"/> writes the rest in the transaction that holds the
+    /// row. The source gets a new version and is not fully configured until its new holdings are ready.
+    /// </summary>
+    public Task<WriteOutcome> WriteAlongsideAsync(
+        Caller caller, long id, Func<SourceRow, JsonObject?> changes, Func<DbConnection, DbTransaction, SourceRow, Task> alongside,
+        CancellationToken cancellationToken) =>
+        WriteHeldAsync(caller, id, ifMatch: null, (stored, now) => changes(stored) is { } recorded
+            ? Edit.Store(stored with { IsFullyConfigured = false, Version = stored.Version + 1, UpdatedAt = now }, RevisionActions.Update, recorded)
+            : Edit.Answer(WriteOutcome.NotFound), cancellationToken, alongside);
+
+    /// <summary>
+    /// Records whether a source whose readiness is its own work's (<see cref="SourceType.ReadinessFromFields"/>)
+    /// is ready, from <paramref name="ready"/> read in the transaction that holds the row; a change
+    /// gives the source a new version (its ETag changes with <c>is_fully_configured</c>). No revision:
+    /// the configuration did not change.
+    /// </summary>
+    public async Task SetReadinessAsync(long id, Func<DbConnection, DbTransaction, Task<bool>> ready, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
+        var held = await connection.Command("SELECT is_fully_configured FROM sources WHERE id = @id AND deleted_at IS NULL" + database.ForUpdate, transaction)
+            .With("@id", id).ExecuteScalarAsync(cancellationToken);
+        if (held is null or DBNull)
+        {
+            return;
+        }
+
+        var now = await ready(connection, transaction);
+        if (Convert.ToBoolean(held, System.Globalization.CultureInfo.InvariantCulture) != now)
+        {
+            await connection.Command("UPDATE sources SET is_fully_configured = @ready, version = version + 1, updated_at = @now WHERE id = @id", transaction)
+                .With("@ready", now).With("@now", time.GetUtcNow().ToUnixTimeMilliseconds()).With("@id", id).ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
 
     public Task<WriteOutcome> DeleteAsync(Caller caller, long id, string? ifMatch, CancellationToken cancellationToken) =>
         WriteHeldAsync(caller, id, ifMatch, (stored, _) =>
@@ -111,7 +162,8 @@ public sealed class SourceWriter(
     /// is written with its revision in the same transaction and audited once committed.
     /// </summary>
     private async Task<WriteOutcome> WriteHeldAsync(
-        Caller caller, long id, string? ifMatch, Func<SourceRow, long, Edit> edit, CancellationToken cancellationToken)
+        Caller caller, long id, string? ifMatch, Func<SourceRow, long, Edit> edit, CancellationToken cancellationToken,
+        Func<DbConnection, DbTransaction, SourceRow, Task>? alongside = null)
     {
         // Tokens never reach a write route (403), and a token's caller could not see another source anyway.
         if (caller.Token?.Sees(id) == false)
@@ -146,6 +198,11 @@ public sealed class SourceWriter(
         else
         {
             await SourceRows.UpdateAsync(connection, transaction, decided.Row!, cancellationToken);
+        }
+
+        if (alongside is not null)
+        {
+            await alongside(connection, transaction, decided.Row!);
         }
 
         await CommitAsync(connection, transaction, Revision.By(caller, id, decided.Action!, now, decided.Changes!), cancellationToken);
@@ -235,7 +292,7 @@ public sealed class SourceWriter(
             AccountName = accountName,
             Settings = settings,
             Secrets = secrets,
-            IsFullyConfigured = type.IsFullyConfigured(merged),
+            IsFullyConfigured = type.ReadinessFromFields ? type.IsFullyConfigured(merged) : stored.IsFullyConfigured,
             UpdatedAt = now,
         };
     }

@@ -199,6 +199,14 @@ public static class SourcesApi
             return (CreateInput.Answered(read.Error), null);
         }
 
+        // A type created from something else than its fields (FILE, from URLs) takes the unified route's body itself.
+        if (mode == ChangeMode.Create && routeType is null
+            && read.Body![SourceBodies.TypeField] is JsonValue named && named.TryGetValue<string>(out var typeName)
+            && request.HttpContext.RequestServices.GetServices<ISourceImporter>().FirstOrDefault(i => i.Type == SourceTypes.Find(typeName)) is { } importer)
+        {
+            return (CreateInput.Answered(await importer.CreateAsync(request.HttpContext, read.Body, cancellationToken)), null);
+        }
+
         IdempotencyClaim? claim = null;
         if (key is not null)
         {
@@ -238,6 +246,12 @@ public static class SourcesApi
 
         if (type is null)
         {
+            return new CreateInput(null, null, null, null, ApiResults.Invalid(errors));
+        }
+
+        if (type.CreatedElsewhere is { } elsewhere)
+        {
+            errors.Add(SourceBodies.TypeField, elsewhere);
             return new CreateInput(null, null, null, null, ApiResults.Invalid(errors));
         }
 
@@ -316,6 +330,15 @@ public static class SourcesApi
 
         var outcome = await writer.DeleteAsync(context.Caller(), sourceId, EntityTags.IfMatch(context.Request), cancellationToken);
         RetireQueryPool(context, outcome, sourceId);
+        if (outcome is { Row: { } deleted, CurrentTag: null })
+        {
+            // What the type keeps outside the row goes before the answer (a sweep finishes it if this is interrupted).
+            foreach (var holdings in context.RequestServices.GetServices<ISourceHoldings>().Where(h => h.Type.Name == deleted.Type))
+            {
+                await holdings.EraseAsync(sourceId, CancellationToken.None);
+            }
+        }
+
         return outcome switch
         {
             { CurrentTag: { } current } => ApiResults.Stale(current),

@@ -145,7 +145,8 @@ public sealed partial class RotationTests
             app.Services.GetRequiredService<SecretProtector>(),
             app.Services.GetRequiredService<IOptions<SecretsOptions>>(),
             new CancelOnProgress(interrupt),
-            app.Services.GetRequiredService<Caravan.Api.Revisions.AuditLog>());
+            app.Services.GetRequiredService<Caravan.Api.Revisions.AuditLog>(),
+            app.Services.GetServices<ServerKeys.KeyTable>());
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => rotation.RotateAsync(interrupt.Token));
 
         var protector = app.Services.GetRequiredService<SecretProtector>();

@@ -152,9 +152,16 @@ public sealed class UpdateConfigTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(Postgres);
 
+        var before = (await org.Http.GetAsync($"/api/v1/sources/{id}/")).Headers.ETag;
         using var request = new HttpRequestMessage(HttpMethod.Patch, $"/api/v1/sources/{id}/update-config/");
         await org.Http.SendAsync(request).Expect(HttpStatusCode.OK);
         await org.Http.PatchJsonAsync($"/api/v1/sources/{id}/update-config/", "{}").Expect(HttpStatusCode.OK);
+        await org.Http.PatchJsonAsync($"/api/v1/sources/{id}/update-config/", """{"type": "postgres"}""").Expect(HttpStatusCode.OK);
+
+        // No new version (the ETag stays) and no revision besides the create.
+        Assert.Equal(before, (await org.Http.GetAsync($"/api/v1/sources/{id}/")).Headers.ETag);
+        var revisions = await org.Http.GetAsync(new Uri($"/api/v1/sources/{id}/revisions/", UriKind.Relative)).Expect(HttpStatusCode.OK);
+        Assert.Equal(1, revisions!["count"]!.GetValue<int>());
     }
 
     [Fact]

@@ -79,17 +79,32 @@ public sealed class DuckDbQueryEngine(NetworkPath network, IOptions<LocalFileOpt
             connectionString = MotherDuckDriver.CloudConnectionString(name, run.Connection.Secret("token"));
         }
 
-        // DuckDB runs inside this process: its own memory for the statement is bounded by the
-        // replica's result budget. (It does not bound a single value: DuckDB builds one whole.)
         var settings = new DuckDBConnectionStringBuilder { ConnectionString = connectionString };
-        settings["memory_limit"] = string.Create(CultureInfo.InvariantCulture, $"{Math.Max(1, run.Options.MaxBufferedResultBytes / 1024)}KiB");
+        settings["memory_limit"] = MemoryLimit(run);
         connectionString = settings.ConnectionString;
+        await RunOnAsync(run, token => MotherDuckDriver.OpenAsync(connectionString, token));
+    }
+
+    /// <summary>
+    /// DuckDB runs inside this process: its own memory for a statement is bounded by the replica's
+    /// result budget. (It does not bound a single value: DuckDB builds one whole.)
+    /// </summary>
+    public static string MemoryLimit(QueryRun run) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Math.Max(1, run.Options.MaxBufferedResultBytes / 1024)}KiB");
+
+    /// <summary>
+    /// Runs the statement on a DuckDB session that <paramref name="open"/> gives (for MotherDuck, a
+    /// local file, or a FILE source's attached databases): DuckDB's own parser first, then the rows,
+    /// within the time limit. The session is closed when the statement ends, even past the limit.
+    /// </summary>
+    public static async Task RunOnAsync(QueryRun run, Func<CancellationToken, Task<DuckDBConnection>> open)
+    {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
         limit.CancelAfter(run.Request.Timeout);
         try
         {
             await Task.Run(() => CheckSelect(run), CancellationToken.None).WaitAsync(limit.Token);
-            var session = await MotherDuckDriver.OpenAsync(connectionString, limit.Token);
+            var session = await open(limit.Token);
             var work = Task.Run(() => Read(session, run, limit.Token), CancellationToken.None);
             try
             {
