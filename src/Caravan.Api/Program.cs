@@ -1,6 +1,7 @@
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
 using Caravan.Api.Connectors;
+using Caravan.Api.Connectors.Files;
 using Caravan.Api.Cli;
 using Caravan.Api.Data;
 using Caravan.Api.Hosting;
@@ -76,6 +77,7 @@ try
     app.MapMcpServer();
     app.MapTokens();
     app.MapSourceTypes();
+    app.MapFiles();
     app.MapWebConsole();
     await app.RunAsync();
     return 0;

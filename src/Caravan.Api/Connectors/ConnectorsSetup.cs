@@ -1,3 +1,4 @@
+using Caravan.Api.Connectors.Files;
 using Caravan.Api.Connectors.MotherDuck;
 using Caravan.Api.Connectors.Postgres;
 
@@ -17,6 +18,7 @@ public static class ConnectorsSetup
                 "Caravan__Query__UidSetting must be a custom setting name of the form prefix.name (letters, digits, underscores), such as caravan.uid.")
             .ValidateOnStart();
         services.AddOptions<LocalFileOptions>().BindConfiguration(LocalFileOptions.Section);
+        services.AddFiles();
         foreach (var implementation in typeof(IDriver).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract))
         {
             if (typeof(IDriver).IsAssignableFrom(implementation))

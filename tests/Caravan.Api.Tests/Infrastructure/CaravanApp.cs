@@ -33,6 +33,7 @@ public class CaravanApp : WebApplicationFactory<Program>
         // otherwise the app gets a fresh store of this run's kind.
         _settings = settings.ContainsKey("ConnectionStrings:Caravan") ? [] : TestStore.NewStoreSettings(dataDirectory);
         _settings["Caravan:Secrets:MasterKeyFile"] = Path.Combine(dataDirectory, "master.key");
+        _settings["Caravan:Files:Directory"] = Path.Combine(dataDirectory, "files");
 
         // The suite makes many requests with one key; tests about rate limits turn them back on.
         _settings[RateLimitsEnabled] = "false";

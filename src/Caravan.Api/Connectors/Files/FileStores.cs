@@ -8,7 +8,6 @@ public static class FileStores
 {
     public static IServiceCollection AddFileStore(this IServiceCollection services)
     {
-        services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.Section);
         services.AddSingleton(provider => Create(provider.GetRequiredService<IOptions<FilesOptions>>(), provider.GetRequiredService<ILoggerFactory>()));
         services.AddHostedService<FileStoreStartup>();
         return services;

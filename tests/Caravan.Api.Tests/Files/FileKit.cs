@@ -1,0 +1,75 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Caravan.Api.Tests.Infrastructure;
+
+namespace Caravan.Api.Tests.Files;
+
+/// <summary>What the FILE source tests share: uploading files, waiting for their conversion, reading them back.</summary>
+internal static class FileKit
+{
+    public const string UploadUrl = "/api/v1/uploads/upload/";
+
+    public static MultipartFormDataContent Form(string? accountName, params (string Name, byte[] Content)[] files)
+    {
+        var form = new MultipartFormDataContent();
+        foreach (var (name, content) in files)
+        {
+            var part = new ByteArrayContent(content);
+            part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            form.Add(part, "files", name);
+        }
+
+        if (accountName is not null)
+        {
+            form.Add(new StringContent(accountName, Encoding.UTF8), "account_name");
+        }
+
+        return form;
+    }
+
+    public static Task<HttpResponseMessage> UploadAsync(this HttpClient client, HttpContent content, string url = UploadUrl) =>
+        client.PostAsync(new Uri(url, UriKind.Relative), content);
+
+    /// <summary>Uploads files as a new FILE source and returns its id.</summary>
+    public static async Task<long> UploadFilesAsync(this HttpClient client, params (string Name, byte[] Content)[] files)
+    {
+        using var form = Form(null, files);
+        var answer = await client.UploadAsync(form).Expect(HttpStatusCode.OK);
+        return answer["id"]!.GetValue<long>();
+    }
+
+    public static string FilesUrl(long id) => $"/api/v1/sources/{id}/files/";
+
+    /// <summary>The source's <c>config.files</c> once no file is pending any more (within 120 s).</summary>
+    public static async Task<JsonArray> SettledFilesAsync(this HttpClient client, long id, TimeSpan? within = null)
+    {
+        var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(120));
+        while (true)
+        {
+            var config = await client.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK);
+            var files = config["config"]!["files"]!.AsArray();
+            if (files.All(f => f!["status"]!.GetValue<string>() is not "pending" and not "uploading"))
+            {
+                return files;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "The files were not converted in time: " + files.ToJsonString());
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>Waits until every file is ready (failing on a failed one) and returns them.</summary>
+    public static async Task<JsonArray> ReadyFilesAsync(this HttpClient client, long id, TimeSpan? within = null)
+    {
+        var files = await client.SettledFilesAsync(id, within);
+        Assert.All(files, f => Assert.True(f!["status"]!.GetValue<string>() == "ready", "A file failed: " + f.ToJsonString()));
+        return files;
+    }
+
+    public static async Task<JsonNode> GetSourceAsync(this HttpClient client, long id) =>
+        await client.GetAsync(new Uri(SourceRoutes.Url(id), UriKind.Relative)).Expect(HttpStatusCode.OK);
+
+    public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+}
