@@ -199,6 +199,108 @@ public sealed class FileConverterTests
     }
 
     [Fact]
+    public async Task Json_far_larger_than_the_conversions_memory_converts_in_segments()
+    {
+        // DuckDB keeps what it reads from a pipe until the statement ends: a 30 MB NDJSON through
+        // one pipe does not fit in the conversion's 64 MB. Segments of their own pipes do.
+        using var kit = new ConversionKit();
+        const int count = 400_000;
+        var lines = kit.Input("big.ndjson");
+        await using (var writer = new StreamWriter(lines, false, new UTF8Encoding(false)))
+        {
+            for (var i = 0; i < count; i++)
+            {
+                await writer.WriteAsync($"{{\"id\": {i}, \"label\": \"row {i} with a ] and a }} and a \\\" inside\", \"tags\": [\"a\", \"b\"], \"pos\": {{\"x\": {i % 7}}}}}\n");
+            }
+        }
+
+        var array = kit.Input("big.json");
+        await using (var writer = new StreamWriter(array, false, new UTF8Encoding(true)))
+        {
+            await writer.WriteAsync("[\n");
+            for (var i = 0; i < count; i++)
+            {
+                await writer.WriteAsync($"{(i == 0 ? "" : ",\n")}  {{\n    \"id\": {i},\n    \"label\": \"row {i}, [not] {{an}} array\",\n    \"pos\": {{\n      \"x\": {i % 7}\n    }}\n  }}");
+            }
+
+            await writer.WriteAsync("\n]\n");
+        }
+
+        Assert.True(new FileInfo(lines).Length > 40_000_000 && new FileInfo(array).Length > 40_000_000);
+        Assert.Equal([new ConvertedTable("big", count)], await kit.ConvertFileAsync(lines, FileFormat.Json, kit.Database("lines"), Token));
+        Assert.Equal([new ConvertedTable("big", count)], await kit.ConvertFileAsync(array, FileFormat.Json, kit.Database("array"), Token));
+
+        foreach (var database in new[] { kit.Database("lines"), kit.Database("array") })
+        {
+            Assert.Equal((long)count * (count - 1) / 2, kit.Scalar("SELECT sum(id)::BIGINT FROM big", database));
+            Assert.Equal((long)count, kit.Scalar("SELECT count(DISTINCT id) FROM big", database));
+            Assert.Equal(((count / 7 * 21) + Enumerable.Range(0, count % 7).Sum()).ToString(CultureInfo.InvariantCulture),
+                kit.Scalar("SELECT sum(pos.x)::BIGINT::VARCHAR FROM big", database));
+        }
+
+        Assert.Equal("row 123456 with a ] and a } and a \" inside", kit.Scalar("SELECT label FROM big WHERE id = 123456", kit.Database("lines")));
+        Assert.Equal("row 399999, [not] {an} array", kit.Scalar("SELECT label FROM big WHERE id = 399999", kit.Database("array")));
+        Assert.Equal(["id BIGINT", "label VARCHAR", "tags VARCHAR[]", "pos STRUCT(x BIGINT)"], kit.Columns("big", kit.Database("lines")));
+        kit.AssertWorkDirectoryEmpty();
+    }
+
+    public static TheoryData<string, string, string> BrokenJson => new()
+    {
+        { "open.json", "[{\"a\": 1}, {\"a\": 2}", "the array is not closed" },
+        { "comma.json", "[{\"a\": 1} {\"a\": 2}]", "a comma is missing after value 1" },
+        { "after.json", "[{\"a\": 1}] {\"a\": 2}", "something follows the array" },
+        { "cut.ndjson", "{\"a\": 1}\n{\"a\": \"Zebulon", "it ends inside value 2" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BrokenJson))]
+    public async Task Broken_json_structure_is_named_without_a_cell_value(string name, string content, string problem)
+    {
+        using var kit = new ConversionKit();
+        var path = kit.Input(name);
+        await File.WriteAllTextAsync(path, content, Token);
+
+        var error = await Assert.ThrowsAsync<FileConversionException>(() => kit.ConvertFileAsync(path, FileFormat.Json, cancellationToken: Token));
+
+        Assert.Equal($"{name}: not a valid JSON file: {problem}.", error.Message);
+        Assert.False(File.Exists(kit.Database()));
+        kit.AssertWorkDirectoryEmpty();
+    }
+
+    [Fact]
+    public async Task A_json_value_larger_than_8_MB_is_refused_and_a_bad_value_deep_in_the_file_fails_without_hanging()
+    {
+        using var kit = new ConversionKit();
+        var huge = kit.Input("huge.ndjson");
+        await File.WriteAllTextAsync(huge, "{\"a\": \"x\"}\n{\"a\": \"" + new string('x', 9 << 20) + "\"}\n", Token);
+        var error = await Assert.ThrowsAsync<FileConversionException>(() => kit.ConvertFileAsync(huge, FileFormat.Json, cancellationToken: Token));
+        Assert.Equal("huge.ndjson: not a valid JSON file: value 2 is larger than 8 MB.", error.Message);
+
+        // More than one segment of small values, then one whose type does not match.
+        var deep = kit.Input("deep.ndjson");
+        const int bad = 1_500_000;
+        await using (var writer = new StreamWriter(deep))
+        {
+            for (var i = 1; i < bad; i++)
+            {
+                await writer.WriteAsync($"{{\"n\": {i}}}\n");
+            }
+
+            await writer.WriteAsync("{\"n\": \"Zebulonville\"}\n{\"n\": 1}\n");
+        }
+
+        error = await Assert.ThrowsAsync<FileConversionException>(() => kit.ConvertFileAsync(deep, FileFormat.Json, kit.Database("deep"), Token));
+        Assert.StartsWith("deep.ndjson: not a valid JSON file: ", error.Message, StringComparison.Ordinal);
+        var range = System.Text.RegularExpressions.Regex.Match(error.Message, @"\(in values (\d+) to (\d+)\)\.$");
+        Assert.True(range.Success, error.Message);
+        Assert.InRange(bad, long.Parse(range.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(range.Groups[2].Value, CultureInfo.InvariantCulture));
+        Assert.True(long.Parse(range.Groups[1].Value, CultureInfo.InvariantCulture) > 1, "The second segment's values are named: " + error.Message);
+        Assert.Contains("a value does not match the type of its column", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Zebulon", error.Message, StringComparison.Ordinal);
+        kit.AssertWorkDirectoryEmpty();
+    }
+
+    [Fact]
     public async Task A_wrong_key_cannot_open_the_database()
     {
         using var kit = new ConversionKit();

@@ -19,6 +19,9 @@ internal sealed class ConversionTarget : IDisposable
 
     public DuckDBConnection Connection => connection;
 
+    /// <summary>DuckDB's memory for a conversion (its buffer pool; the library's own code and structures come on top).</summary>
+    public const string MemoryLimit = "64MB";
+
     /// <summary>
     /// Opens the private DuckDB and attaches a new encrypted database at <paramref name="databasePath"/>.
     /// This DuckDB has no OpenSSL (no httpfs), so writing an encrypted file takes its built-in
@@ -33,8 +36,12 @@ internal sealed class ConversionTarget : IDisposable
             connection.Open();
             Execute(connection, "SET autoinstall_known_extensions = false");
             Execute(connection, "SET autoload_known_extensions = false");
-            Execute(connection, "SET memory_limit = '128MB'");
-            Execute(connection, "SET threads = 2");
+            // Bounded so that a conversion of any size leaves the service's memory flat (the 2 GiB
+            // test stays under 300 MB in all): DuckDB spills what does not fit to encrypted temp
+            // files. One thread: a second doubles the read buffers in flight and gains little when
+            // the input is one pipe.
+            Execute(connection, $"SET memory_limit = '{MemoryLimit}'");
+            Execute(connection, "SET threads = 1");
             Execute(connection, "SET preserve_insertion_order = false");
             Execute(connection, $"SET temp_directory = {Literal(spillDirectory)}");
             Execute(connection, "SET temp_file_encryption = true");

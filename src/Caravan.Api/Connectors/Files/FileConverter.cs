@@ -87,7 +87,7 @@ public static partial class FileConverter
                 TextImport.Csv(fileName, stem, delimiter, openRaw, target, scratch);
                 break;
             case FileFormat.Json:
-                TextImport.Json(fileName, stem, ReadHead(openRaw), openRaw, target, scratch);
+                TextImport.Json(fileName, stem, openRaw, target);
                 break;
             case FileFormat.Parquet:
                 FromCopy(openRaw, scratch, path =>
@@ -164,17 +164,28 @@ public static partial class FileConverter
         }
     }
 
-    internal static string Describe(string fileName, string kind, string duckDbMessage)
+    /// <remarks><paramref name="where"/>: where the problem is when DuckDB names no line.</remarks>
+    internal static string Describe(string fileName, string kind, string duckDbMessage, string where = "")
     {
+        if (duckDbMessage.Contains("Out of Memory", StringComparison.OrdinalIgnoreCase))
+        {
+            // Not the file's fault: say what ran out, and never "not a valid file".
+            return $"{fileName}: the conversion ran out of memory (DuckDB's limit for a conversion is {ConversionTarget.MemoryLimit}).";
+        }
+
         var line = LineNumber().Match(duckDbMessage);
-        var where = line.Success ? $" (line {line.Groups[1].Value})" : "";
+        if (line.Success && where.Length == 0)
+        {
+            where = $" (line {line.Groups[1].Value})";
+        }
+
         var problem = duckDbMessage switch
         {
             _ when Has(duckDbMessage, "unicode") || Has(duckDbMessage, "utf-8") || Has(duckDbMessage, "utf8") => "it is not UTF-8 text",
             _ when Has(duckDbMessage, "number of columns") || Has(duckDbMessage, "too many columns") => $"a line has a different number of columns than the header{where}",
             _ when Has(duckDbMessage, "unterminated quote") || Has(duckDbMessage, "quote") => $"a quoted value is not closed{where}",
             _ when Has(duckDbMessage, "could not convert") || Has(duckDbMessage, "conversion error") => $"a value does not match the type of its column, which was guessed from the first rows{where}",
-            _ when Has(duckDbMessage, "maximum_object_size") => $"one JSON object is larger than 16 MB{where}",
+            _ when Has(duckDbMessage, "maximum_object_size") => $"one JSON object is larger than {TextImport.MaxJsonObjectBytes >> 20} MB{where}",
             _ when Has(duckDbMessage, "malformed json") || Has(duckDbMessage, "json") => $"it is not valid JSON or NDJSON{where}",
             _ => $"it could not be read as {kind}{where}",
         };

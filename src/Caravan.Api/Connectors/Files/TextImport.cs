@@ -17,6 +17,18 @@ internal static class TextImport
     /// <summary>How many rows the layout is guessed from, DuckDB's own default sample.</summary>
     private const int SampleRows = 20480;
 
+    /// <summary>
+    /// read_csv's read buffer. DuckDB's default (16 times the 2 MB longest line, 32 MB) takes half
+    /// the conversion's memory limit per buffer in flight; 4 MB still holds the longest line twice.
+    /// </summary>
+    private const int ReadBufferBytes = 4 << 20;
+
+    /// <summary>
+    /// The largest JSON object (DuckDB's default is 16 MB). read_json's buffers are twice this,
+    /// so DuckDB's default would not fit in the conversion's memory limit.
+    /// </summary>
+    internal const int MaxJsonObjectBytes = 4 << 20;
+
     public static void Csv(string fileName, string stem, char delimiter, Func<Stream> openRaw, ConversionTarget target, string scratch)
     {
         var kind = delimiter == '\t' ? "TSV" : "CSV";
@@ -59,31 +71,59 @@ internal static class TextImport
 
         Load(fileName, kind, stem, openRaw, target, scratch, path =>
             $"read_csv({Literal(path)}, auto_detect = false, header = true, skip = 0, delim = {Literal(delimiter.ToString())}, {string.Join(", ", dialect)}, " +
-            $"columns = {{{string.Join(", ", columns)}}}, compression = 'none')");
+            $"columns = {{{string.Join(", ", columns)}}}, compression = 'none', buffer_size = {ReadBufferBytes})");
     }
 
-    public static void Json(string fileName, string stem, ReadOnlySpan<byte> head, Func<Stream> openRaw, ConversionTarget target, string scratch)
+    public static void Json(string fileName, string stem, Func<Stream> openRaw, ConversionTarget target)
     {
-        var text = head.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? head[3..] : head;
-        var format = text.TrimStart(" \t\r\n\f"u8) is [(byte)'[', ..] ? "array" : "newline_delimited";
+        // The layout from the first rows, as many as read_json samples.
         string? structure = null;
-        using (var pipe = FilePipe.Create(scratch, openRaw))
+        using (var raw = openRaw())
         {
-            Guarded(fileName, "JSON", () =>
+            var sample = new JsonSegments(raw, fileName);
+            if (sample.Next(SampleRows))
             {
-                using var command = target.Connection.CreateCommand();
-                command.CommandText = $"""
-                    SELECT json_group_structure(json)::VARCHAR
-                    FROM (SELECT json FROM read_json_objects({Literal(pipe.Path)}, format = '{format}', compression = 'uncompressed') LIMIT {SampleRows})
-                    """;
-                structure = command.ExecuteScalar() as string;
-            });
+                structure = RunSegment(fileName, target, sample, $"SELECT json_group_structure(value)::VARCHAR FROM {Values}") as string;
+            }
         }
 
         var columns = Columns(structure)
             ?? throw new FileConversionException($"{fileName}: not a valid JSON file: it must hold objects, as an array or one per line (NDJSON).");
-        Load(fileName, "JSON", stem, openRaw, target, scratch, path =>
-            $"read_json({Literal(path)}, format = '{format}', columns = {{{string.Join(", ", columns)}}}, compression = 'uncompressed')");
+
+        // Then every segment, each value cast to the row's type (missing keys are null, others ignored).
+        using var all = openRaw();
+        var segments = new JsonSegments(all, fileName);
+        var table = Qualified(target.Claim(stem));
+        var select = $"SELECT unnest(CAST(value AS STRUCT({string.Join(", ", columns)}))) FROM {Values}";
+        var first = true;
+        while (segments.Next())
+        {
+            RunSegment(fileName, target, segments, first ? $"CREATE TABLE {table} AS {select}" : $"INSERT INTO {table} {select}");
+            first = false;
+        }
+    }
+
+    /// <summary>
+    /// A segment's values as rows of JSON, from the statement's parameter. Not through a pipe:
+    /// DuckDB's JSON reader keeps all it read from a pipe, and on a bad value deep in a pipe it
+    /// opens the file again to count lines, which waits for ever.
+    /// </summary>
+    private const string Values = "(SELECT line::JSON AS value FROM (SELECT unnest(string_split(decode($segment), chr(10))) AS line) WHERE line <> '')";
+
+    private static object? RunSegment(string fileName, ConversionTarget target, JsonSegments segments, string sql)
+    {
+        try
+        {
+            using var command = target.Connection.CreateCommand();
+            command.CommandText = sql;
+            command.Parameters.Add(new DuckDBParameter("segment", segments.Segment.ToArray()));
+            return command.ExecuteScalar();
+        }
+        catch (DuckDBException exception) when (!exception.Message.Contains("INTERRUPT", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new FileConversionException(FileConverter.Describe(fileName, "JSON", exception.Message,
+                where: $" (in values {segments.ValuesBefore + 1} to {segments.Values})"), exception);
+        }
     }
 
     /// <summary>The second pass: a fresh pipe, read to its end, the copy checked for errors of its own.</summary>
@@ -119,7 +159,7 @@ internal static class TextImport
     }
 
     /// <summary>
-    /// read_json's columns (<c>'name': 'TYPE'</c>) from the structure of the sampled objects, or
+    /// The row's fields (<c>"name" TYPE</c>) from the structure of the sampled objects, or
     /// null when they are not objects. Nested objects become STRUCTs, arrays lists; a key that
     /// was only ever null, or whose values disagree, is kept as JSON.
     /// </summary>
@@ -136,7 +176,7 @@ internal static class TextImport
             return null;
         }
 
-        return [.. document.RootElement.EnumerateObject().Select(p => $"{Literal(p.Name)}: {Literal(TypeOf(p.Value))}")];
+        return [.. document.RootElement.EnumerateObject().Select(p => $"{Quote(p.Name)} {TypeOf(p.Value)}")];
     }
 
     private static string TypeOf(JsonElement element) => element.ValueKind switch
@@ -144,6 +184,9 @@ internal static class TextImport
         JsonValueKind.Object when element.EnumerateObject().Any() =>
             "STRUCT(" + string.Join(", ", element.EnumerateObject().Select(p => $"{Quote(p.Name)} {TypeOf(p.Value)}")) + ")",
         JsonValueKind.Array when element.GetArrayLength() == 1 => TypeOf(element[0]) + "[]",
+        // The structure calls every non-negative integer UBIGINT; read_json's own detection makes
+        // them BIGINT, which a negative value further down the file, or a subtraction, needs.
+        JsonValueKind.String when element.GetString() is "UBIGINT" => "BIGINT",
         JsonValueKind.String when element.GetString() is { } name && name != "NULL" && IsTypeName(name) => name,
         _ => "JSON",
     };
