@@ -44,9 +44,8 @@ public sealed class ConsoleXssTests(ConsoleBrowser browser) : IClassFixture<Cons
         }.ToJsonString());
         await api.PatchJsonAsync(SourceRoutes.Url(other), new JsonObject { ["account_name"] = Payloads[1] + " renamed" }.ToJsonString()).Expect(HttpStatusCode.OK);
 
-        await using var tab = await ConsoleTab.OpenAsync(browser);
+        await using var tab = await ConsoleTab.SignedInAsync(browser, key);
         var page = tab.Page;
-        await tab.SignInAsync(key);
         await Expect(page.Locator("body")).ToContainTextAsync(Payloads[1]);
 
         foreach (var source in new[] { id, other })
