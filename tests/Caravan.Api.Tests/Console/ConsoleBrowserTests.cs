@@ -180,9 +180,8 @@ public sealed class ConsoleBrowserTests(ConsoleBrowser browser) : IClassFixture<
         Assert.SkipWhen(ConsoleBrowser.Missing, ConsoleBrowser.NoChromium);
         var key = await browser.NewKeyAsync();
         using var api = browser.Client(key);
-        await using var tab = await ConsoleTab.OpenAsync(browser);
+        await using var tab = await ConsoleTab.SignedInAsync(browser, key);
         var page = tab.Page;
-        await tab.SignInAsync(key);
         await page.Locator("#nav-add").ClickAsync();
 
         var offered = await page.Locator("#type option").EvaluateAllAsync<string[]>("options => options.map(o => o.value).filter(v => v)");
@@ -216,9 +215,8 @@ public sealed class ConsoleBrowserTests(ConsoleBrowser browser) : IClassFixture<
         using var api = browser.Client(key);
         var id = await api.CreateSourceAsync(
             """{"type": "mysql", "account_name": "Shop", "hostname": "db.internal", "username": "shop", "password": "pw-kbd-5d1f0b", "database_name": "shop"}""");
-        await using var tab = await ConsoleTab.OpenAsync(browser);
+        await using var tab = await ConsoleTab.SignedInAsync(browser, key);
         var page = tab.Page;
-        await tab.SignInAsync(key);
         Assert.Equal(key, await page.EvaluateAsync<string>("() => sessionStorage.getItem('caravan.apiKey')"));
 
         await page.GotoAsync($"/console/#/sources/{id}/settings");

@@ -38,6 +38,14 @@ internal sealed class ConsoleTab : IAsyncDisposable
         return new ConsoleTab(context, await context.NewPageAsync());
     }
 
+    /// <summary>A new tab signed in with <paramref name="key"/>, on the sources list.</summary>
+    public static async Task<ConsoleTab> SignedInAsync(ConsoleBrowser browser, string key)
+    {
+        var tab = await OpenAsync(browser);
+        await tab.SignInAsync(key);
+        return tab;
+    }
+
     public async Task SignInAsync(string key)
     {
         await Page.GotoAsync("/console/");

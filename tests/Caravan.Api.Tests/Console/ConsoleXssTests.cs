@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Caravan.Api.Tests.Connectivity;
+using Caravan.Api.Tests.Files;
 using Caravan.Api.Tests.Infrastructure;
 using Microsoft.Playwright;
 
@@ -9,7 +10,8 @@ namespace Caravan.Api.Tests.Console;
 /// <summary>
 /// Markup in anything a source holds or a database answers is shown as text by the console, never
 /// run: names, user names, database names, selected schemas, the schema names a real PostgreSQL
-/// lists, the history's values. Each payload, if it ran, would count itself in <c>window.__xss</c>.
+/// lists, the names of a FILE source's files, the history's values. Each payload, if it ran, would
+/// count itself in <c>window.__xss</c>.
 /// </summary>
 public sealed class ConsoleXssTests(ConsoleBrowser browser) : IClassFixture<ConsoleBrowser>
 {
@@ -22,7 +24,7 @@ public sealed class ConsoleXssTests(ConsoleBrowser browser) : IClassFixture<Cons
     ];
 
     [Fact]
-    public async Task Markup_in_stored_fields_schema_names_and_history_is_shown_as_text_and_never_runs()
+    public async Task Markup_in_stored_fields_schema_names_file_names_and_history_is_shown_as_text_and_never_runs()
     {
         Assert.SkipWhen(ConsoleBrowser.Missing, ConsoleBrowser.NoChromium);
         Assert.SkipWhen(Pg.Missing, Pg.NoServer);
@@ -43,13 +45,21 @@ public sealed class ConsoleXssTests(ConsoleBrowser browser) : IClassFixture<Cons
             ["username"] = Payloads[0], ["password"] = Unique.Secret("pw-"), ["database_name"] = Payloads[3],
         }.ToJsonString());
         await api.PatchJsonAsync(SourceRoutes.Url(other), new JsonObject { ["account_name"] = Payloads[1] + " renamed" }.ToJsonString()).Expect(HttpStatusCode.OK);
+        // A FILE source whose name and file name carry markup (a file name has no quotes or slashes).
+        const string fileName = "<img src=x onerror=window.__xss=(window.__xss||0)+1>.csv";
+        long files;
+        using (var form = FileKit.Form(Payloads[3], (fileName, FileKit.Utf8("a,b\n1,2\n"))))
+        {
+            files = (await api.UploadAsync(form).Expect(HttpStatusCode.OK))["id"]!.GetValue<long>();
+        }
 
-        await using var tab = await ConsoleTab.OpenAsync(browser);
+        await api.ReadyFilesAsync(files);
+
+        await using var tab = await ConsoleTab.SignedInAsync(browser, key);
         var page = tab.Page;
-        await tab.SignInAsync(key);
         await Expect(page.Locator("body")).ToContainTextAsync(Payloads[1]);
 
-        foreach (var source in new[] { id, other })
+        foreach (var source in new[] { id, other, files })
         {
             foreach (var view in new[] { "settings", "test", "schemas", "history" })
             {
@@ -73,6 +83,9 @@ public sealed class ConsoleXssTests(ConsoleBrowser browser) : IClassFixture<Cons
         await Expect(page.Locator("#field-database_name")).ToHaveValueAsync(Payloads[3]);
         await page.GotoAsync($"/console/#/sources/{other}/history");
         await Expect(page.Locator("body")).ToContainTextAsync(Payloads[2]);
+        await page.GotoAsync($"/console/#/sources/{files}/settings");
+        await Expect(page.Locator("#files tr .file")).ToHaveTextAsync(fileName);
+        await Expect(page.Locator("h1")).ToHaveTextAsync(Payloads[3]);
         await page.GotoAsync("/console/#/sources");
         await Expect(page.Locator("body")).ToContainTextAsync(Payloads[1] + " renamed");
         await AssertNothingRanAsync(page, "list");

@@ -37,27 +37,71 @@ export async function api(path, { method = 'GET', body, headers = {}, accept = '
     credentials: 'omit',
     referrerPolicy: 'no-referrer',
   });
-  if (response.status === 401) {
-    const detail = (await readJson(response))?.detail;
-    session.signOut();
-    onUnauthorized(detail);
-    throw new Unauthorized(detail ?? 'Unauthorized');
-  }
-  if (response.status === 429) {
-    const retry = response.headers.get('Retry-After');
-    throw new Throttled(`Too many requests with this API key; try again in ${retry ?? 'a few'} seconds.`);
+  if (response.status === 401 || response.status === 429) {
+    refuse(response.status, await readJson(response), response.headers.get('Retry-After'));
   }
   return response;
 }
 
+/** The answers every route may give whatever was asked: a 401 signs out, a 429 says when to retry. */
+function refuse(status, body, retryAfter) {
+  if (status === 401) {
+    const detail = body?.detail;
+    session.signOut();
+    onUnauthorized(detail);
+    throw new Unauthorized(detail ?? 'Unauthorized');
+  }
+  throw new Throttled(`Too many requests with this API key; try again in ${retryAfter ?? 'a few'} seconds.`);
+}
+
 export async function readJson(response) {
-  const text = await response.text();
+  return parseJson(await response.text());
+}
+
+/** A JSON body, or null when there is none or it is not JSON (an HTML error page of a proxy is never shown). */
+function parseJson(text) {
   if (!text) return null;
   try {
     return JSON.parse(text);
   } catch {
     return null;
   }
+}
+
+export class NetworkError extends Error {}
+
+/**
+ * POSTs a multipart form to /api/v1/<path> with XMLHttpRequest: fetch cannot report how much of a
+ * request body was sent, XMLHttpRequest can. onProgress(loaded, total) follows the bytes as they
+ * go; onSent() comes once all are sent, when the server still has to store them before it answers.
+ * Answers { status, body } (body: the JSON answer, or null). A 401 signs out and throws
+ * Unauthorized, a 429 throws Throttled, a connection lost before the answer throws NetworkError.
+ * No cookie is involved: the console has none, and the key goes as a Bearer token as with fetch.
+ */
+export function upload(path, form, { onProgress = () => {}, onSent = () => {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', `/api/v1/${path}`);
+    request.setRequestHeader('Authorization', `Bearer ${session.key ?? ''}`);
+    request.setRequestHeader('Accept', 'application/json');
+    // Listeners on request.upload must be added before send(), or no progress is reported.
+    request.upload.addEventListener('progress', (event) => onProgress(event.loaded, event.lengthComputable ? event.total : null));
+    request.upload.addEventListener('load', () => onSent());
+    request.addEventListener('load', () => {
+      const body = parseJson(request.responseText);
+      try {
+        if (request.status === 401 || request.status === 429) refuse(request.status, body, request.getResponseHeader('Retry-After'));
+        resolve({ status: request.status, body });
+      } catch (error) {
+        reject(error);
+      }
+    });
+    request.addEventListener('error', () => reject(new NetworkError(
+      'The connection was lost before Caravan answered, so the upload may not have been stored. '
+      + 'Caravan also closes the connection when a file is over its size limit. Check the sources list before trying again.')));
+    request.addEventListener('abort', () => reject(new NetworkError('The upload was cancelled.')));
+    request.send(form);
+  });
 }
 
 /** GET that expects 200 and answers the JSON body with the ETag; other answers throw ApiError. */

@@ -1,12 +1,13 @@
 // The Caravan console: a hash-routed single page over the public API. Views:
 //   #/sign-in, #/sources (?q=&page=), #/add, #/sources/<id>[/settings|/test|/schemas|/history]
 
-import { h, append, clear, when } from './dom.js';
+import { h, append, clear, when, alertBox, showAlert } from './dom.js';
 import {
   api, getJson, readJson, session, whenUnauthorized, sourceTypes, forgetTypes, streamTest,
   ApiError, Unauthorized,
 } from './api.js';
 import { typeForm } from './forms.js';
+import { isFileType, uploader, filesView, guardDrops } from './files.js';
 
 const main = document.getElementById('main');
 const PAGE_SIZE = 20;
@@ -28,12 +29,19 @@ document.getElementById('sign-out').addEventListener('click', () => {
 });
 
 window.addEventListener('hashchange', route);
+guardDrops();
 route();
 
 /** Navigates to a hash; when it is the current one, renders it again. */
 function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
+}
+
+/** Whether the page rendered by the current route is still the one shown (for work that outlives a request). */
+function stillShown() {
+  const count = routeCount;
+  return () => count === routeCount;
 }
 
 function parseHash() {
@@ -95,17 +103,6 @@ function failure(error) {
     return message('Not found', 'This source does not exist, or it was deleted.');
   }
   return message('Something went wrong', error.message);
-}
-
-function alertBox(id, kind = 'error') {
-  return h('div', { class: `alert ${kind}`, role: 'alert', id, hidden: true, tabindex: '-1' });
-}
-
-function showAlert(box, ...content) {
-  clear(box);
-  box.append(...content);
-  box.hidden = false;
-  box.focus();
 }
 
 function randomKey() {
@@ -313,7 +310,7 @@ async function addView(params) {
   const form = h('form', { id: 'add-form', novalidate: true, autocomplete: 'off' },
     summary,
     h('div', { class: 'field' }, h('label', { for: 'type' }, 'Type', h('span', { class: 'req', 'aria-hidden': 'true' }, ' *')), select,
-      h('p', { class: 'help', id: 'type-help' }, 'The kind of database. The form below follows it.')),
+      h('p', { class: 'help', id: 'type-help' }, 'The kind of database, or File Upload for data files. The form below follows it.')),
     fields,
     h('div', { class: 'actions' }, saveButton, testButton));
 
@@ -322,12 +319,18 @@ async function addView(params) {
     idempotencyKey = null;
     summary.hidden = true;
     tests.hide();
+    clear(fields);
     if (!type) {
-      clear(fields);
       controller = null;
+    } else if (isFileType(type)) {
+      // A FILE source is made of files: the form uploads them, and there is nothing to test before.
+      controller = uploader();
+      fields.append(controller.element);
     } else {
       controller = typeForm(fields, type, 'create');
     }
+    saveButton.textContent = isFileType(type) ? 'Upload and add source' : 'Add source';
+    testButton.hidden = isFileType(type);
     saveButton.disabled = testButton.disabled = !type;
   }
   select.addEventListener('change', () => choose(select.value));
@@ -340,9 +343,18 @@ async function addView(params) {
     choose(wanted);
   }
 
+  const shown = stillShown();
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!controller) return;
+    if (isFileType(type)) {
+      const uploaded = await controller.send();
+      if (uploaded && shown()) {
+        flash = `Uploaded ${uploaded.count === 1 ? 'a file' : `${uploaded.count} files`}. Caravan converts each into a table; this page follows them.`;
+        go(`#/sources/${uploaded.id}`);
+      }
+      return;
+    }
     const body = { type: type.type, ...controller.collect() };
     idempotencyKey ??= randomKey();
     saveButton.disabled = true;
@@ -371,7 +383,7 @@ async function addView(params) {
   });
 
   testButton.addEventListener('click', async () => {
-    if (!controller) return;
+    if (!controller || isFileType(type)) return;
     controller.clearErrors();
     summary.hidden = true;
     testButton.disabled = true;
@@ -438,7 +450,9 @@ async function sourceView(id, tab, params) {
   const [{ body: source, etag }, types] = await Promise.all([getJson(`sources/${id}/`), sourceTypes()]);
   const type = types.find((t) => t.type === source.type);
   const panel = h('div', { class: 'tab-panel', id: `tab-${tab}` });
-  const label = TABS.find(([name]) => name === tab)[1];
+  // A FILE source's settings are its files, and what discovery lists are its tables.
+  const labelOf = (name, text) => (isFileType(type) ? { settings: 'Files', schemas: 'Tables' }[name] : null) ?? text;
+  const label = labelOf(tab, TABS.find(([name]) => name === tab)[1]);
   const deleteButton = h('button', { type: 'button', class: 'danger', id: 'delete' }, 'Delete…');
   deleteButton.addEventListener('click', () => openDelete(id, source, deleteButton));
 
@@ -446,18 +460,22 @@ async function sourceView(id, tab, params) {
     h('div', { class: 'title-row' }, heading(source.account_name), deleteButton),
     h('p', { class: 'meta' },
       h('span', { id: 'source-type' }, type?.display_name ?? source.type), ' · ',
-      source.is_fully_configured ? 'configured' : h('span', { class: 'warn' }, 'not fully configured'), ' · added ', when(source.created_at)),
+      h('span', { id: 'configured' }, configured(source)), ' · added ', when(source.created_at)),
     h('nav', { class: 'tabs', 'aria-label': 'Source' },
       TABS.map(([name, text]) => h('a', {
         href: `#/sources/${id}/${name}`, id: `tab-link-${name}`, 'aria-current': name === tab ? 'page' : undefined,
-      }, text))),
+      }, labelOf(name, text)))),
     panel);
 
-  if (tab === 'settings') await settingsTab(id, type, panel);
-  else if (tab === 'test') testTab(id, panel);
+  if (tab === 'settings') await settingsTab(id, type, panel, element);
+  else if (tab === 'test') testTab(id, type, panel);
   else if (tab === 'schemas') await schemasTab(id, type, panel, etag);
   else await historyTab(id, type, panel, params);
   return { title: `${label} · ${source.account_name}`, nav: '', element };
+}
+
+function configured(source) {
+  return source.is_fully_configured ? 'configured' : h('span', { class: 'warn' }, 'not fully configured');
 }
 
 function conflictBox() {
@@ -473,8 +491,17 @@ function conflictBox() {
   };
 }
 
-async function settingsTab(id, type, panel) {
-  const { body: config, etag } = await getJson(`sources/${id}/config/`);
+async function settingsTab(id, type, panel, page) {
+  const { body: config, etag: loaded } = await getJson(`sources/${id}/config/`);
+  let etag = loaded;
+  if (isFileType(type)) {
+    // Conversions give the source new versions: an answer that shows the name this form was
+    // opened with is no one else's change, so the rename below takes its ETag.
+    const files = fileSettings(id, config, page, (current, tag) => {
+      if (current.account_name === config.account_name) etag = tag;
+    });
+    panel.append(h('h2', {}, 'Files'), files);
+  }
   const summary = alertBox('form-errors');
   const conflict = conflictBox();
   const status = h('p', { role: 'status', id: 'save-status', class: 'muted' });
@@ -482,7 +509,9 @@ async function settingsTab(id, type, panel) {
   const controller = typeForm(fields, type, 'edit', config);
   const save = h('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save changes');
   const form = h('form', { id: 'edit-form', novalidate: true, autocomplete: 'off' }, conflict.box, summary, fields,
-    h('p', { class: 'help' }, 'Secrets are write-only: leave one empty to keep it. Only what you change is sent.'),
+    h('p', { class: 'help' }, type.fields.some((f) => f.secret)
+      ? 'Secrets are write-only: leave one empty to keep it. Only what you change is sent.'
+      : 'Only what you change is sent.'),
     h('div', { class: 'actions' }, save, status));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -517,7 +546,43 @@ async function settingsTab(id, type, panel) {
   panel.append(h('h2', {}, 'Settings'), form);
 }
 
-function testTab(id, panel) {
+/**
+ * A FILE source's settings are its files: the list, followed while any converts, and the upload
+ * form that adds or replaces files. `page` holds the source's configured state, which changes
+ * when conversions settle.
+ */
+function fileSettings(id, config, page, onConfig) {
+  const shown = stillShown();
+  const header = async () => {
+    try {
+      const { body: source } = await getJson(`sources/${id}/`);
+      const state = page.querySelector('#configured');
+      if (shown() && state) clear(state).append(configured(source));
+    } catch {
+      // The files view says what went wrong; the header keeps its last state.
+    }
+  };
+  const files = filesView(id, config, { alive: shown, onConfig, onSettled: header });
+  const upload = uploader({ sourceId: id });
+  const send = h('button', { type: 'submit', class: 'primary', id: 'upload' }, 'Upload');
+  const form = h('form', { id: 'upload-form', novalidate: true },
+    h('h3', {}, 'Add or replace files'),
+    h('p', { class: 'help' }, 'A file named like one the source holds replaces its tables once it is converted; until then queries see the old ones.'),
+    upload.element,
+    h('div', { class: 'actions' }, send));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    send.disabled = true;
+    try {
+      if (await upload.send()) await Promise.all([files.refresh(), header()]);
+    } finally {
+      send.disabled = false;
+    }
+  });
+  return h('div', {}, files.element, form);
+}
+
+function testTab(id, type, panel) {
   const tests = testPanel();
   const run = h('button', { type: 'button', class: 'primary', id: 'run-test' }, 'Test connection');
   run.addEventListener('click', async () => {
@@ -531,7 +596,9 @@ function testTab(id, panel) {
       run.disabled = false;
     }
   });
-  panel.append(h('p', {}, 'Connects to the database with the stored settings, step by step, and changes nothing.'), run, tests.element);
+  panel.append(h('p', {}, isFileType(type)
+    ? 'Checks that every file is converted, then opens and counts each table, step by step; changes nothing.'
+    : 'Connects to the database with the stored settings, step by step, and changes nothing.'), run, tests.element);
 }
 
 async function schemasTab(id, type, panel, etag) {
@@ -543,11 +610,15 @@ async function schemasTab(id, type, panel, etag) {
   const discovery = await readJson(response);
   if (!response.ok) {
     if (response.status === 404) throw new ApiError(404, discovery);
-    summary.append(`Caravan could not list the schemas: ${discovery?.detail ?? response.status}${discovery?.code ? ` (${discovery.code})` : ''}`);
+    summary.append(`Caravan could not list the ${isFileType(type) ? 'tables' : 'schemas'}: ${discovery?.detail ?? response.status}${discovery?.code ? ` (${discovery.code})` : ''}`);
     summary.hidden = false;
     return;
   }
   const kind = discovery.kind;
+  if (!field) {
+    panel.append(discoveredTables(kind, discovery.results));
+    return;
+  }
   const boxes = discovery.results.map((entry, index) => {
     const boxId = `schema-${index}`;
     return h('label', { for: boxId, class: 'check' },
@@ -584,6 +655,22 @@ async function schemasTab(id, type, panel, etag) {
   panel.append(form);
 }
 
+/** What discovery found for a type with nothing to select (FILE: its tables), with the columns it lists. */
+function discoveredTables(kind, entries) {
+  if (entries.length === 0) {
+    return h('p', { class: 'muted', id: 'tables-empty' }, `No ${kind} yet: they appear here once their files are converted.`);
+  }
+  return h('section', { id: 'tables', 'aria-labelledby': 'tables-title' },
+    h('h2', { id: 'tables-title' }, `${entries.length} ${entries.length === 1 ? kind.replace(/s$/, '') : kind}`),
+    entries.map((entry) => h('details', { class: 'discovered', 'data-name': entry.name, open: entries.length <= 10 },
+      h('summary', {}, h('code', {}, entry.name), entry.columns ? ` · ${entry.columns.length} column${entry.columns.length === 1 ? '' : 's'}` : ''),
+      entry.columns ? h('table', { class: 'columns' },
+        h('caption', { class: 'sr-only' }, `Columns of ${entry.name}`),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Column'), h('th', { scope: 'col' }, 'Type'))),
+        h('tbody', {}, entry.columns.map((column) => h('tr', { 'data-column': column.name },
+          h('td', {}, h('code', {}, column.name)), h('td', {}, column.type))))) : null)));
+}
+
 const ACTIONS = { create: 'Created', update: 'Changed', delete: 'Deleted', rotate: 'Secrets re-encrypted' };
 const SECRET_WORDS = { set: 'was set', changed: 'was changed', cleared: 'was cleared' };
 
@@ -594,6 +681,13 @@ function show(value) {
   return String(value);
 }
 
+function describeChange(change) {
+  if (typeof change === 'string') return `${SECRET_WORDS[change] ?? change} (secret)`;
+  if ('old' in change || 'new' in change) return `${show(change.old)} → ${show(change.new)}`;
+  // What a source holds besides its fields, such as a FILE source's files: {"added": [...]}.
+  return Object.entries(change).map(([what, value]) => `${what}: ${show(value)}`).join('; ');
+}
+
 async function historyTab(id, type, panel, params) {
   const page = params.get('page') ?? '1';
   const { body } = await getJson(`sources/${id}/revisions/?page=${encodeURIComponent(page)}&page_size=${PAGE_SIZE}`);
@@ -601,6 +695,7 @@ async function historyTab(id, type, panel, params) {
   labels.set('account_name', 'Name');
   labels.set('options', 'Connection options');
   labels.set('secret_options', 'Secret connection options');
+  labels.set('files', 'Files');
   const list = h('ol', { class: 'revisions', id: 'revisions' }, body.results.map((revision) => {
     const actor = revision.actor.key_id
       ? `by API key ${revision.actor.key_id} (${revision.actor.org})`
@@ -613,9 +708,7 @@ async function historyTab(id, type, panel, params) {
         ? h('p', { class: 'muted' }, 'No field changed.')
         : h('dl', { class: 'changes' }, changes.map(([name, change]) => [
           h('dt', {}, labels.get(name) ?? name),
-          h('dd', {}, typeof change === 'string'
-            ? `${SECRET_WORDS[change] ?? change} (secret)`
-            : `${show(change.old)} → ${show(change.new)}`),
+          h('dd', {}, describeChange(change)),
         ])));
   }));
   const current = Number(page) || 1;

@@ -36,6 +36,18 @@ export function clear(element) {
   return element;
 }
 
+/** An alert box, hidden until showAlert fills it; focusable so that focus can move to it. */
+export function alertBox(id, kind = 'error') {
+  return h('div', { class: `alert ${kind}`, role: 'alert', id, hidden: true, tabindex: '-1' });
+}
+
+export function showAlert(box, ...content) {
+  clear(box);
+  box.append(...content);
+  box.hidden = false;
+  box.focus();
+}
+
 /** A <time> showing how long ago, with the exact UTC time as its title. */
 export function when(iso) {
   if (!iso) return h('span', {}, 'never');

@@ -202,7 +202,7 @@ function read(field, control) {
   return text.trim() === '' ? undefined : text;
 }
 
-function clearErrors(container, inputs) {
+export function clearErrors(container, inputs) {
   for (const input of inputs.values()) input.removeAttribute('aria-invalid');
   for (const error of container.querySelectorAll('.error')) {
     error.textContent = '';
@@ -214,7 +214,7 @@ function clearErrors(container, inputs) {
  * Shows a 400's errors: each field's next to it; the rest in `summary` (an element at the
  * top of the form). Answers the element to focus: the first field in error, else the summary.
  */
-function showErrors(container, summary, errors, inputs, wrappers) {
+export function showErrors(container, summary, errors, inputs, wrappers) {
   clearErrors(container, inputs);
   clear(summary);
   summary.hidden = true;
