@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Caravan.Api.Connectors.Files;
 using DuckDB.NET.Data;
-using Microsoft.Data.Sqlite;
 
 namespace Caravan.Api.Tests.Files;
 
@@ -80,16 +79,7 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("metrics.parquet");
-        using (var duck = new DuckDBConnection("Data Source=:memory:"))
-        {
-            duck.Open();
-            using var command = duck.CreateCommand();
-            command.CommandText = $"""
-                COPY (SELECT i AS id, 'Zebulon-' || i AS label, i * 0.5 AS score FROM range(5000) t(i))
-                TO '{path.Replace("'", "''", StringComparison.Ordinal)}' (FORMAT parquet)
-                """;
-            command.ExecuteNonQuery();
-        }
+        TestFiles.Parquet(path, "SELECT i AS id, 'Zebulon-' || i AS label, i * 0.5 AS score FROM range(5000) t(i)");
 
         var tables = await kit.ConvertFileAsync(path, FileFormat.Parquet, cancellationToken: Token);
 
@@ -105,7 +95,7 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("Q Report.xlsx");
-        ConversionKit.WriteXlsx(path,
+        TestFiles.Xlsx(path,
             ("Q1 Sales", [
                 ["Name", "Amount", "When", "Paid", "Units"],
                 ["Zebulonville", 10.25, new DateTime(2024, 3, 1), true, 3.0],
@@ -139,7 +129,7 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("sales.xlsx");
-        ConversionKit.WriteXlsx(path, ("Ok", [["a"], ["1"]]), ("Q1", [[null, null], ["Zebulonville", 5.0]]));
+        TestFiles.Xlsx(path, ("Ok", [["a"], ["1"]]), ("Q1", [[null, null], ["Zebulonville", 5.0]]));
 
         var error = await Assert.ThrowsAsync<FileConversionException>(() => kit.ConvertFileAsync(path, FileFormat.Xlsx, cancellationToken: Token));
 
@@ -153,23 +143,16 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("shop.sqlite");
-        using (var sqlite = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            sqlite.Open();
-            using var command = sqlite.CreateCommand();
-            command.CommandText = """"
-                PRAGMA journal_mode = WAL;
-                CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, balance REAL, joined DATE, photo BLOB);
-                INSERT INTO customers VALUES (1, 'Zebulonville', 10.5, '2024-01-02', x'0102'), (2, 'Ana', 2, NULL, NULL), (3, NULL, NULL, '2024-02-03', x'03');
-                CREATE TABLE "Order Items" (id INTEGER, qty INTEGER, extra, "Weird ""name""" NUMERIC);
-                INSERT INTO "Order Items" VALUES (1, 5, 7, 1), (2, 6, 'seven', 2.5), (3, NULL, NULL, NULL);
-                CREATE TABLE empty_one (a INTEGER, b TEXT);
-                CREATE INDEX items_qty ON "Order Items" (qty);
-                """";
-            command.ExecuteNonQuery();
-        }
+        TestFiles.Sqlite(path, """"
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, balance REAL, joined DATE, photo BLOB);
+            INSERT INTO customers VALUES (1, 'Zebulonville', 10.5, '2024-01-02', x'0102'), (2, 'Ana', 2, NULL, NULL), (3, NULL, NULL, '2024-02-03', x'03');
+            CREATE TABLE "Order Items" (id INTEGER, qty INTEGER, extra, "Weird ""name""" NUMERIC);
+            INSERT INTO "Order Items" VALUES (1, 5, 7, 1), (2, 6, 'seven', 2.5), (3, NULL, NULL, NULL);
+            CREATE TABLE empty_one (a INTEGER, b TEXT);
+            CREATE INDEX items_qty ON "Order Items" (qty);
+            """");
 
-        SqliteConnection.ClearAllPools();
         var tables = await kit.ConvertFileAsync(path, FileFormat.Sqlite, cancellationToken: Token);
 
         Assert.Equal([new ConvertedTable("shop_customers", 3), new ConvertedTable("shop_order_items", 3), new ConvertedTable("shop_empty_one", 0)], tables);
@@ -190,7 +173,7 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("book.xlsx");
-        ConversionKit.WriteXlsx(path, ("A b", [["x"], ["1"]]), ("a-B", [["x"], ["2"]]), ("A_B", [["x"], ["3"]]));
+        TestFiles.Xlsx(path, ("A b", [["x"], ["1"]]), ("a-B", [["x"], ["2"]]), ("A_B", [["x"], ["3"]]));
 
         var tables = await kit.ConvertFileAsync(path, FileFormat.Xlsx, cancellationToken: Token);
 
@@ -277,16 +260,10 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("big.db");
-        using (var sqlite = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            sqlite.Open();
-            using var command = sqlite.CreateCommand();
-            command.CommandText = """
-                CREATE TABLE t (id INTEGER, label TEXT);
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000) INSERT INTO t SELECT i, 'label ' || i FROM n;
-                """;
-            command.ExecuteNonQuery();
-        }
+        TestFiles.Sqlite(path, """
+            CREATE TABLE t (id INTEGER, label TEXT);
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000) INSERT INTO t SELECT i, 'label ' || i FROM n;
+            """);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Token);
         var conversion = kit.ConvertFileAsync(path, FileFormat.Sqlite, cancellationToken: cancel.Token);
