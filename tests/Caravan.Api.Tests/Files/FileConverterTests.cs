@@ -74,6 +74,23 @@ public sealed class FileConverterTests
         kit.AssertWorkDirectoryEmpty();
     }
 
+    [Theory]
+    [InlineData("single.ndjson", "{\"n\": 1}\n{\"n\": 2}\n")]
+    [InlineData("single.json", "[{\"n\": 1}, {\"n\": 2}]")]
+    public async Task Json_objects_of_a_single_key_become_a_table_of_one_column(string name, string content)
+    {
+        using var kit = new ConversionKit();
+        var path = kit.Input(name);
+        await File.WriteAllTextAsync(path, content, Token);
+
+        // Bounded: a conversion that never ends would hold its replica's conversions for ever.
+        var tables = await kit.ConvertFileAsync(path, FileFormat.Json, cancellationToken: Token).WaitAsync(TimeSpan.FromSeconds(60), Token);
+
+        Assert.Equal([new ConvertedTable("single", 2)], tables);
+        Assert.Equal(3L, kit.Scalar("SELECT sum(n)::BIGINT FROM single"));
+        kit.AssertWorkDirectoryEmpty();
+    }
+
     [Fact]
     public async Task A_parquet_file_becomes_a_table_and_its_plaintext_copy_is_removed()
     {

@@ -82,8 +82,10 @@ internal static class TextImport
 
         var columns = Columns(structure)
             ?? throw new FileConversionException($"{fileName}: not a valid JSON file: it must hold objects, as an array or one per line (NDJSON).");
+        // records = true: left to guess, read_json opens the file again to tell one-key objects
+        // from plain values, and on a pipe that second open waits for ever.
         Load(fileName, "JSON", stem, openRaw, target, scratch, path =>
-            $"read_json({Literal(path)}, format = '{format}', columns = {{{string.Join(", ", columns)}}}, compression = 'uncompressed')");
+            $"read_json({Literal(path)}, format = '{format}', records = true, columns = {{{string.Join(", ", columns)}}}, compression = 'uncompressed')");
     }
 
     /// <summary>The second pass: a fresh pipe, read to its end, the copy checked for errors of its own.</summary>
