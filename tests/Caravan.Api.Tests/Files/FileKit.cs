@@ -50,7 +50,7 @@ internal static class FileKit
         {
             var config = await client.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK);
             var files = config["config"]!["files"]!.AsArray();
-            if (files.All(f => f!["status"]!.GetValue<string>() is not "pending" and not "uploading"))
+            if (files.All(f => f!["status"]!.GetValue<string>() != "pending"))
             {
                 return files;
             }
