@@ -92,6 +92,22 @@ public sealed class FileConverterTests
     }
 
     [Fact]
+    public async Task Json_integers_are_signed_as_DuckDB_reads_them_even_past_the_rows_their_types_are_guessed_from()
+    {
+        using var kit = new ConversionKit();
+        var path = kit.Input("counts.ndjson");
+        var lines = Enumerable.Range(1, 25_000).Select(i => $$"""{"n": {{(i == 25_000 ? -7 : i)}}, "part": {"m": {{i % 5}}}, "list": [{{i % 3}}]}""");
+        await File.WriteAllLinesAsync(path, lines, Token);
+
+        var tables = await kit.ConvertFileAsync(path, FileFormat.Json, cancellationToken: Token);
+
+        Assert.Equal([new ConvertedTable("counts", 25_000)], tables);
+        Assert.Equal(["n BIGINT", "part STRUCT(m BIGINT)", "list BIGINT[]"], kit.Columns("counts"));
+        Assert.Equal(-17L, kit.Scalar("SELECT min(n - 10) FROM counts"));
+        Assert.Equal(-5L, kit.Scalar("SELECT min(part.m - 5) FROM counts"));
+    }
+
+    [Fact]
     public async Task A_parquet_file_becomes_a_table_and_its_plaintext_copy_is_removed()
     {
         using var kit = new ConversionKit();

@@ -122,8 +122,10 @@ internal static class TextImport
 
     /// <summary>
     /// read_json's columns (<c>'name': 'TYPE'</c>) from the structure of the sampled objects, or
-    /// null when they are not objects. Nested objects become STRUCTs, arrays lists; a key that
-    /// was only ever null, or whose values disagree, is kept as JSON.
+    /// null when they are not objects. Nested objects become STRUCTs, arrays lists, integers
+    /// BIGINT (HUGEINT when the sample holds negative and non-negative ones, as read_json's own
+    /// detection does); a key that was only ever
+    /// null, or whose values disagree, is kept as JSON.
     /// </summary>
     private static List<string>? Columns(string? structure)
     {
@@ -146,6 +148,9 @@ internal static class TextImport
         JsonValueKind.Object when element.EnumerateObject().Any() =>
             "STRUCT(" + string.Join(", ", element.EnumerateObject().Select(p => $"{Quote(p.Name)} {TypeOf(p.Value)}")) + ")",
         JsonValueKind.Array when element.GetArrayLength() == 1 => TypeOf(element[0]) + "[]",
+        // The structure calls every non-negative integer UBIGINT; read_json's own detection makes
+        // them BIGINT, which a negative value further down the file, or a subtraction, needs.
+        JsonValueKind.String when element.GetString() is "UBIGINT" => "BIGINT",
         JsonValueKind.String when element.GetString() is { } name && name != "NULL" && IsTypeName(name) => name,
         _ => "JSON",
     };
