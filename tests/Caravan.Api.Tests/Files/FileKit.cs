@@ -2,7 +2,9 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using Caravan.Api.Connectors.Files;
 using Caravan.Api.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Caravan.Api.Tests.Files;
 
@@ -72,4 +74,21 @@ internal static class FileKit
         await client.GetAsync(new Uri(SourceRoutes.Url(id), UriKind.Relative)).Expect(HttpStatusCode.OK);
 
     public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    /// <summary>
+    /// Stops <paramref name="own"/>'s conversions until the result is disposed, as if another
+    /// replica held every file's lease: what is uploaded meanwhile stays pending. Only for an app
+    /// of the test's own (the shared one converts every test's files).
+    /// </summary>
+    public static async Task<IAsyncDisposable> PauseConversionsAsync(OwnCaravan own)
+    {
+        var ingest = own.Services.GetRequiredService<FileIngest>();
+        await ingest.StopAsync(TestContext.Current.CancellationToken);
+        return new Resumption(ingest);
+    }
+
+    private sealed class Resumption(FileIngest ingest) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await ingest.StartAsync(CancellationToken.None);
+    }
 }

@@ -1,17 +1,124 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Caravan.Api.Connectivity;
 using Caravan.Api.Data;
+using Caravan.Api.Tests.Connectivity;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Mcp;
+using Caravan.Api.Tests.Query;
 using Microsoft.Extensions.Options;
 
 namespace Caravan.Api.Tests.Files;
 
 /// <summary>
-/// What a FILE source shows while its files are on their way (docs/files.md): a file still
-/// arriving is no part of the source yet.
+/// What a FILE source shows while its files are on their way (docs/files.md): a file waiting for
+/// its conversion is named by the test, a replacement leaves the old table in place until the new
+/// one is converted, and a file still arriving is no part of the source yet. Each test has a
+/// Caravan of its own whose conversions it can hold back, so "still converting" is certain, not a race.
 /// </summary>
 public sealed class FileReadinessTests
 {
+    [Fact]
+    public async Task A_source_whose_files_wait_for_conversion_is_named_by_the_test_and_ready_once_they_are_converted()
+    {
+        await using var own = new OwnCaravan();
+        var org = await own.NewOrganizationAsync();
+        long id;
+        await using (await FileKit.PauseConversionsAsync(own))
+        {
+            id = await org.Http.UploadFilesAsync(("first.csv", FileKit.Utf8("n\n1\n")), ("second.tsv", FileKit.Utf8("n\tm\n2\t3\n")));
+
+            var files = (await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK))["config"]!["files"]!;
+            Assert.Equal(
+                [
+                    """{"filename":"first.csv","table":"first","bytes":4,"rows":null,"status":"pending","error":null}""",
+                    """{"filename":"second.tsv","table":"second","bytes":8,"rows":null,"status":"pending","error":null}""",
+                ],
+                files.AsArray().Select(f => f!.ToJsonString()).Order(StringComparer.Ordinal));
+            Assert.False((await org.Http.GetSourceAsync(id))["is_fully_configured"]!.GetValue<bool>());
+            var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "{}").Expect(HttpStatusCode.OK);
+            Assert.Equal("files:failed connect:skipped query:skipped schemas:skipped", Reports.Outline(report));
+            Assert.Equal(FailureCodes.FileNotReady, Reports.Code(report, "files"));
+            Assert.Equal(
+                ["first.csv is still being converted", "second.tsv is still being converted"],
+                Reports.Step(report, "files")["message"]!.GetValue<string>().Split("; ").Order(StringComparer.Ordinal));
+            var refused = await org.Http.QueryAsync(id, "SELECT n FROM first", HttpStatusCode.Conflict);
+            Assert.Equal("not_configured", refused["code"]!.GetValue<string>());
+            Assert.StartsWith("None of this source's files is converted yet", refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+
+        await org.Http.ReadyFilesAsync(id);
+        Assert.True((await org.Http.GetSourceAsync(id))["is_fully_configured"]!.GetValue<bool>());
+        Assert.Equal("files:ok connect:ok query:ok schemas:ok", Reports.Outline(await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "{}").Expect(HttpStatusCode.OK)));
+        Assert.Equal("[[1,2]]", (await org.Http.QueryAsync(id, "SELECT (SELECT n FROM first), (SELECT n FROM second)", HttpStatusCode.OK))["rows"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_file_of_the_same_name_replaces_all_of_the_old_ones_tables_only_once_it_is_converted()
+    {
+        await using var own = new OwnCaravan();
+        var org = await own.NewOrganizationAsync();
+        var id = await org.Http.UploadFilesAsync(
+            ("sales.csv", FileKit.Utf8("amount\n1\n2\n")),
+            ("Book.xlsx", TestFiles.Bytes(path => TestFiles.Xlsx(path, ("a", [["x"], [1.0]]), ("b", [["y"], [2.0]])))),
+            ("other.csv", FileKit.Utf8("k\n7\n")));
+        await org.Http.ReadyFilesAsync(id);
+
+        await using (await FileKit.PauseConversionsAsync(own))
+        {
+            using (var replacement = FileKit.Form(null,
+                ("sales.csv", FileKit.Utf8("amount\n10\n20\n30\n")),
+                ("book.xlsx", TestFiles.Bytes(path => TestFiles.Xlsx(path, ("a", [["x"], [5.0], [6.0]]))))))
+            {
+                await org.Http.UploadAsync(replacement, FileKit.FilesUrl(id)).Expect(HttpStatusCode.OK);
+            }
+
+            // Until the new files are converted, the old tables answer, all of them.
+            var files = (await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK))["config"]!["files"]!.AsArray();
+            Assert.Equal(
+                ["Book.xlsx book_a ready", "Book.xlsx book_b ready", "book.xlsx book pending", "other.csv other ready", "sales.csv sales pending", "sales.csv sales ready"],
+                files.Select(f => $"{f!["filename"]} {f["table"]} {f["status"]}").Order(StringComparer.Ordinal));
+            Assert.False((await org.Http.GetSourceAsync(id))["is_fully_configured"]!.GetValue<bool>());
+            Assert.Equal("[[3,1,2,7]]", (await org.Http.QueryAsync(id,
+                "SELECT (SELECT sum(amount) FROM sales), (SELECT sum(x) FROM book_a), (SELECT sum(y) FROM book_b), (SELECT k FROM other)", HttpStatusCode.OK))["rows"]!.ToJsonString());
+            await using (var client = await McpKit.ConnectAsync(own, org.Key))
+            {
+                var schemas = (await client.CallAsync("list_schemas", new() { ["source_id"] = id })).Ok();
+                Assert.Equal(["book_a", "book_b", "other", "sales"], schemas.GetProperty("schemas").EnumerateArray().Select(e => e.GetString()));
+                var result = (await client.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "SELECT sum(amount) FROM sales" })).Ok();
+                Assert.Equal("[[3]]", result.GetProperty("rows").GetRawText());
+            }
+
+            var waiting = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "{}").Expect(HttpStatusCode.OK);
+            Assert.Equal(FailureCodes.FileNotReady, Reports.Code(waiting, "files"));
+            Assert.Equal(
+                ["book.xlsx is still being converted", "sales.csv is still being converted"],
+                Reports.Step(waiting, "files")["message"]!.GetValue<string>().Split("; ").Order(StringComparer.Ordinal));
+        }
+
+        var ready = await org.Http.ReadyFilesAsync(id);
+        Assert.Equal(["book.xlsx book_a 2", "other.csv other 1", "sales.csv sales 3"], ready.Select(f => $"{f!["filename"]} {f["table"]} {f["rows"]}").Order(StringComparer.Ordinal));
+        Assert.True((await org.Http.GetSourceAsync(id))["is_fully_configured"]!.GetValue<bool>());
+        Assert.Equal("[[60,11,7]]", (await org.Http.QueryAsync(id,
+            "SELECT (SELECT sum(amount) FROM sales), (SELECT sum(x) FROM book_a), (SELECT k FROM other)", HttpStatusCode.OK))["rows"]!.ToJsonString());
+        await org.Http.QueryAsync(id, "SELECT * FROM book_b", HttpStatusCode.UnprocessableEntity);
+        var discovery = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.OK);
+        Assert.Equal(["book_a", "other", "sales"], discovery["results"]!.AsArray().Select(t => t!["name"]!.GetValue<string>()));
+        Assert.True((await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "{}").Expect(HttpStatusCode.OK))["ok"]!.GetValue<bool>());
+
+        // The replaced files' objects leave the store (just after the new ones are marked ready):
+        // one converted database per file is left, and no upload.
+        var store = Path.Combine(own.DataDirectory, "files", "store");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        List<string?> stored;
+        while ((stored = [.. Directory.EnumerateFiles(store, "*", SearchOption.AllDirectories).Select(Path.GetFileName)]).Count != 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(["data.duckdb", "data.duckdb", "data.duckdb"], stored);
+    }
+
     [Fact]
     public async Task A_file_still_arriving_is_no_part_of_the_source_yet()
     {
