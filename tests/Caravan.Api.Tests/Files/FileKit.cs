@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Caravan.Api.Connectors.Files;
+using Caravan.Api.Data;
 using Caravan.Api.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -74,6 +75,21 @@ internal static class FileKit
         await client.GetAsync(new Uri(SourceRoutes.Url(id), UriKind.Relative)).Expect(HttpStatusCode.OK);
 
     public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    /// <summary>Every row the store holds for a source's files, those of requests still uploading included: <c>filename status</c>, sorted.</summary>
+    public static async Task<List<string>> StoredFileRowsAsync(this CaravanApp app, long sourceId)
+    {
+        await using var connection = await app.Services.GetRequiredService<Database>().OpenAsync(TestContext.Current.CancellationToken);
+        await using var reader = await connection.Command("SELECT filename, status FROM source_files WHERE source_id = @id")
+            .With("@id", sourceId).ExecuteReaderAsync(TestContext.Current.CancellationToken);
+        var rows = new List<string>();
+        while (await reader.ReadAsync(TestContext.Current.CancellationToken))
+        {
+            rows.Add(reader.GetString(0) + " " + reader.GetString(1));
+        }
+
+        return [.. rows.Order(StringComparer.Ordinal)];
+    }
 
     /// <summary>
     /// Stops <paramref name="own"/>'s conversions until the result is disposed, as if another
