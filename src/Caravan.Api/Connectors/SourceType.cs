@@ -93,6 +93,14 @@ public abstract class SourceType
     /// </summary>
     public virtual bool ReadinessFromFields => true;
 
+    /// <summary>
+    /// Whether a source that is not fully configured is still queried (and its schemas listed to
+    /// MCP): false by default, where it has nothing to connect with; true for a type that serves
+    /// what is ready while the rest is on its way (a FILE source answers from its converted files,
+    /// a replaced file's old table included, while others convert), whose engine refuses when nothing is.
+    /// </summary>
+    public virtual bool ServesWhileIncomplete => false;
+
     /// <summary>The secrets the config readback lists, set or not: by default every secret field.</summary>
     public virtual IEnumerable<string> StoredSecrets => Fields.Where(f => f.IsSecret).Select(f => f.Name);
 

@@ -138,7 +138,7 @@ internal sealed class CaravanTools(
             });
         }
 
-        if (!row.IsFullyConfigured)
+        if (!row.IsFullyConfigured && !SourceTypes.Find(row.Type)!.ServesWhileIncomplete)
         {
             return NotConfigured(row.Id);
         }

@@ -46,7 +46,7 @@ public static class QueryApi
             .AcceptsJson(QueryOpenApi.QueryRequest)
             .AnswersQueryResult()
             .Answers(StatusCodes.Status406NotAcceptable, "The Accept header names none of application/json, text/csv, application/x-ndjson.", ApiDocs.Detail)
-            .Answers(StatusCodes.Status409Conflict, "The source is not fully configured (`not_configured`).", QueryOpenApi.QueryFailure)
+            .Answers(StatusCodes.Status409Conflict, "The source is not fully configured, or it is a FILE source with no file converted yet (`not_configured`).", QueryOpenApi.QueryFailure)
             .Answers(StatusCodes.Status422UnprocessableEntity, "The database refused or failed the statement: syntax, missing table, permission.", QueryOpenApi.QueryFailure)
             .Answers(StatusCodes.Status502BadGateway, "The database could not be reached or refused the login.", QueryOpenApi.QueryFailure)
             .Answers(StatusCodes.Status503ServiceUnavailable, "Too many queries are running on this source (`source_busy`); retry after `Retry-After` seconds.", QueryOpenApi.QueryFailure)

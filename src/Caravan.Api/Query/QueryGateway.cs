@@ -121,7 +121,7 @@ public sealed class QueryGateway(
             return (Invalid("uid", QueryCodes.Unsupported, why), null, row.Type);
         }
 
-        if (!row.IsFullyConfigured)
+        if (!row.IsFullyConfigured && !type.ServesWhileIncomplete)
         {
             return (new QueryFailure(QueryFailureKind.NotConfigured, QueryCodes.NotConfigured,
                 "The source is not fully configured yet; complete its configuration with update-config."), null, row.Type);

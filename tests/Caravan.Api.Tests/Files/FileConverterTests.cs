@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Caravan.Api.Connectors.Files;
 using DuckDB.NET.Data;
-using Microsoft.Data.Sqlite;
 
 namespace Caravan.Api.Tests.Files;
 
@@ -75,21 +74,45 @@ public sealed class FileConverterTests
         kit.AssertWorkDirectoryEmpty();
     }
 
+    [Theory]
+    [InlineData("single.ndjson", "{\"n\": 1}\n{\"n\": 2}\n")]
+    [InlineData("single.json", "[{\"n\": 1}, {\"n\": 2}]")]
+    public async Task Json_objects_of_a_single_key_become_a_table_of_one_column(string name, string content)
+    {
+        using var kit = new ConversionKit();
+        var path = kit.Input(name);
+        await File.WriteAllTextAsync(path, content, Token);
+
+        // Bounded: a conversion that never ends would hold its replica's conversions for ever.
+        var tables = await kit.ConvertFileAsync(path, FileFormat.Json, cancellationToken: Token).WaitAsync(TimeSpan.FromSeconds(60), Token);
+
+        Assert.Equal([new ConvertedTable("single", 2)], tables);
+        Assert.Equal(3L, kit.Scalar("SELECT sum(n)::BIGINT FROM single"));
+        kit.AssertWorkDirectoryEmpty();
+    }
+
+    [Fact]
+    public async Task Json_integers_are_signed_as_DuckDB_reads_them_even_past_the_rows_their_types_are_guessed_from()
+    {
+        using var kit = new ConversionKit();
+        var path = kit.Input("counts.ndjson");
+        var lines = Enumerable.Range(1, 25_000).Select(i => $$"""{"n": {{(i == 25_000 ? -7 : i)}}, "part": {"m": {{i % 5}}}, "list": [{{i % 3}}]}""");
+        await File.WriteAllLinesAsync(path, lines, Token);
+
+        var tables = await kit.ConvertFileAsync(path, FileFormat.Json, cancellationToken: Token);
+
+        Assert.Equal([new ConvertedTable("counts", 25_000)], tables);
+        Assert.Equal(["n BIGINT", "part STRUCT(m BIGINT)", "list BIGINT[]"], kit.Columns("counts"));
+        Assert.Equal(-17L, kit.Scalar("SELECT min(n - 10) FROM counts"));
+        Assert.Equal(-5L, kit.Scalar("SELECT min(part.m - 5) FROM counts"));
+    }
+
     [Fact]
     public async Task A_parquet_file_becomes_a_table_and_its_plaintext_copy_is_removed()
     {
         using var kit = new ConversionKit();
         var path = kit.Input("metrics.parquet");
-        using (var duck = new DuckDBConnection("Data Source=:memory:"))
-        {
-            duck.Open();
-            using var command = duck.CreateCommand();
-            command.CommandText = $"""
-                COPY (SELECT i AS id, 'Zebulon-' || i AS label, i * 0.5 AS score FROM range(5000) t(i))
-                TO '{path.Replace("'", "''", StringComparison.Ordinal)}' (FORMAT parquet)
-                """;
-            command.ExecuteNonQuery();
-        }
+        TestFiles.Parquet(path, "SELECT i AS id, 'Zebulon-' || i AS label, i * 0.5 AS score FROM range(5000) t(i)");
 
         var tables = await kit.ConvertFileAsync(path, FileFormat.Parquet, cancellationToken: Token);
 
@@ -105,7 +128,7 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("Q Report.xlsx");
-        ConversionKit.WriteXlsx(path,
+        TestFiles.Xlsx(path,
             ("Q1 Sales", [
                 ["Name", "Amount", "When", "Paid", "Units"],
                 ["Zebulonville", 10.25, new DateTime(2024, 3, 1), true, 3.0],
@@ -139,7 +162,7 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("sales.xlsx");
-        ConversionKit.WriteXlsx(path, ("Ok", [["a"], ["1"]]), ("Q1", [[null, null], ["Zebulonville", 5.0]]));
+        TestFiles.Xlsx(path, ("Ok", [["a"], ["1"]]), ("Q1", [[null, null], ["Zebulonville", 5.0]]));
 
         var error = await Assert.ThrowsAsync<FileConversionException>(() => kit.ConvertFileAsync(path, FileFormat.Xlsx, cancellationToken: Token));
 
@@ -153,23 +176,16 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("shop.sqlite");
-        using (var sqlite = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            sqlite.Open();
-            using var command = sqlite.CreateCommand();
-            command.CommandText = """"
-                PRAGMA journal_mode = WAL;
-                CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, balance REAL, joined DATE, photo BLOB);
-                INSERT INTO customers VALUES (1, 'Zebulonville', 10.5, '2024-01-02', x'0102'), (2, 'Ana', 2, NULL, NULL), (3, NULL, NULL, '2024-02-03', x'03');
-                CREATE TABLE "Order Items" (id INTEGER, qty INTEGER, extra, "Weird ""name""" NUMERIC);
-                INSERT INTO "Order Items" VALUES (1, 5, 7, 1), (2, 6, 'seven', 2.5), (3, NULL, NULL, NULL);
-                CREATE TABLE empty_one (a INTEGER, b TEXT);
-                CREATE INDEX items_qty ON "Order Items" (qty);
-                """";
-            command.ExecuteNonQuery();
-        }
+        TestFiles.Sqlite(path, """"
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, balance REAL, joined DATE, photo BLOB);
+            INSERT INTO customers VALUES (1, 'Zebulonville', 10.5, '2024-01-02', x'0102'), (2, 'Ana', 2, NULL, NULL), (3, NULL, NULL, '2024-02-03', x'03');
+            CREATE TABLE "Order Items" (id INTEGER, qty INTEGER, extra, "Weird ""name""" NUMERIC);
+            INSERT INTO "Order Items" VALUES (1, 5, 7, 1), (2, 6, 'seven', 2.5), (3, NULL, NULL, NULL);
+            CREATE TABLE empty_one (a INTEGER, b TEXT);
+            CREATE INDEX items_qty ON "Order Items" (qty);
+            """");
 
-        SqliteConnection.ClearAllPools();
         var tables = await kit.ConvertFileAsync(path, FileFormat.Sqlite, cancellationToken: Token);
 
         Assert.Equal([new ConvertedTable("shop_customers", 3), new ConvertedTable("shop_order_items", 3), new ConvertedTable("shop_empty_one", 0)], tables);
@@ -190,7 +206,7 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("book.xlsx");
-        ConversionKit.WriteXlsx(path, ("A b", [["x"], ["1"]]), ("a-B", [["x"], ["2"]]), ("A_B", [["x"], ["3"]]));
+        TestFiles.Xlsx(path, ("A b", [["x"], ["1"]]), ("a-B", [["x"], ["2"]]), ("A_B", [["x"], ["3"]]));
 
         var tables = await kit.ConvertFileAsync(path, FileFormat.Xlsx, cancellationToken: Token);
 
@@ -379,16 +395,10 @@ public sealed class FileConverterTests
     {
         using var kit = new ConversionKit();
         var path = kit.Input("big.db");
-        using (var sqlite = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            sqlite.Open();
-            using var command = sqlite.CreateCommand();
-            command.CommandText = """
-                CREATE TABLE t (id INTEGER, label TEXT);
-                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000) INSERT INTO t SELECT i, 'label ' || i FROM n;
-                """;
-            command.ExecuteNonQuery();
-        }
+        TestFiles.Sqlite(path, """
+            CREATE TABLE t (id INTEGER, label TEXT);
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000) INSERT INTO t SELECT i, 'label ' || i FROM n;
+            """);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Token);
         var conversion = kit.ConvertFileAsync(path, FileFormat.Sqlite, cancellationToken: cancel.Token);

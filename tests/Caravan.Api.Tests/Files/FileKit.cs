@@ -2,7 +2,10 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using Caravan.Api.Connectors.Files;
+using Caravan.Api.Data;
 using Caravan.Api.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Caravan.Api.Tests.Files;
 
@@ -50,7 +53,7 @@ internal static class FileKit
         {
             var config = await client.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK);
             var files = config["config"]!["files"]!.AsArray();
-            if (files.All(f => f!["status"]!.GetValue<string>() is not "pending" and not "uploading"))
+            if (files.All(f => f!["status"]!.GetValue<string>() != "pending"))
             {
                 return files;
             }
@@ -72,4 +75,36 @@ internal static class FileKit
         await client.GetAsync(new Uri(SourceRoutes.Url(id), UriKind.Relative)).Expect(HttpStatusCode.OK);
 
     public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    /// <summary>Every row the store holds for a source's files, those of requests still uploading included: <c>filename status</c>, sorted.</summary>
+    public static async Task<List<string>> StoredFileRowsAsync(this CaravanApp app, long sourceId)
+    {
+        await using var connection = await app.Services.GetRequiredService<Database>().OpenAsync(TestContext.Current.CancellationToken);
+        await using var reader = await connection.Command("SELECT filename, status FROM source_files WHERE source_id = @id")
+            .With("@id", sourceId).ExecuteReaderAsync(TestContext.Current.CancellationToken);
+        var rows = new List<string>();
+        while (await reader.ReadAsync(TestContext.Current.CancellationToken))
+        {
+            rows.Add(reader.GetString(0) + " " + reader.GetString(1));
+        }
+
+        return [.. rows.Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// Stops <paramref name="own"/>'s conversions until the result is disposed, as if another
+    /// replica held every file's lease: what is uploaded meanwhile stays pending. Only for an app
+    /// of the test's own (the shared one converts every test's files).
+    /// </summary>
+    public static async Task<IAsyncDisposable> PauseConversionsAsync(OwnCaravan own)
+    {
+        var ingest = own.Services.GetRequiredService<FileIngest>();
+        await ingest.StopAsync(TestContext.Current.CancellationToken);
+        return new Resumption(ingest);
+    }
+
+    private sealed class Resumption(FileIngest ingest) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await ingest.StartAsync(CancellationToken.None);
+    }
 }

@@ -1,7 +1,10 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Caravan.Api.Data;
 using Caravan.Api.Secrets;
+using Caravan.Api.Tests.Files;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Query;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -128,6 +131,69 @@ public sealed partial class RotationTests
     }
 
     [Fact]
+    public async Task A_rotation_rewraps_FILE_sources_data_keys_and_their_files_are_read_once_the_old_key_is_gone()
+    {
+        string keyFile;
+        Dictionary<string, string?> settings;
+        string directory;
+        long id;
+        string apiKey;
+        await using (var app = new OwnCaravan())
+        {
+            var org = await app.NewOrganizationAsync();
+            apiKey = org.Key;
+            id = await org.Http.UploadFilesAsync(
+                ("ledger.csv", FileKit.Utf8("id,city,amount\n1,\"Zürich, CH\",2.5\n2,Kraków,4\n")),
+                ("book.xlsx", TestFiles.Bytes(path => TestFiles.Xlsx(path, ("plan", [["units"], [3.0], [4.0]])))));
+            await org.Http.ReadyFilesAsync(id);
+            var oldKey = app.Services.GetRequiredService<SecretProtector>().CurrentKeyId;
+            Assert.Equal(oldKey, await DataKeyIdAsync(app, id));
+            keyFile = app.Settings["Caravan:Secrets:MasterKeyFile"]!;
+            settings = new(app.Settings);
+            directory = app.DataDirectory;
+
+            var rotation = await CaravanProcess.RunAsync(settings, directory, "secrets", "rotate");
+
+            Assert.True(rotation.ExitCode == 0, rotation.Error);
+            var newKey = app.Services.GetRequiredService<SecretProtector>().CurrentKeyId;
+            Assert.NotEqual(oldKey, newKey);
+            Assert.Equal(newKey, await DataKeyIdAsync(app, id));
+            var status = await CaravanProcess.RunAsync(settings, directory, "secrets", "status");
+            Assert.Contains($"{oldKey}\tprevious\t0", status.Output, StringComparison.Ordinal);
+        }
+
+        var lines = (await File.ReadAllLinesAsync(keyFile)).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
+        Assert.Equal(2, lines.Count);
+        await File.WriteAllLinesAsync(keyFile, [lines[^1]]);
+
+        // A new process, with no data key in memory and the old master key gone: the files still open.
+        await using var retired = new OwnCaravan(directory, settings);
+        using var http = retired.CreateClient();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        var answer = await http.QueryAsync(id, "SELECT (SELECT string_agg(city, '|' ORDER BY id) FROM ledger), (SELECT sum(amount) FROM ledger), (SELECT sum(units) FROM book_plan)", HttpStatusCode.OK);
+        var row = answer["rows"]![0]!;
+        Assert.Equal("Zürich, CH|Kraków", row[0]!.GetValue<string>());
+        Assert.Equal("[6.5,7]", $"[{row[1]!.ToJsonString()},{row[2]!.ToJsonString()}]");
+        Assert.True((await http.PostJsonAsync($"/api/v1/sources/{id}/test/", "{}").Expect(HttpStatusCode.OK))["ok"]!.GetValue<bool>());
+
+        // And files added now are encrypted and converted under the same data key.
+        using (var more = FileKit.Form(null, ("more.csv", FileKit.Utf8("n\n5\n"))))
+        {
+            await http.UploadAsync(more, FileKit.FilesUrl(id)).Expect(HttpStatusCode.OK);
+        }
+
+        await http.ReadyFilesAsync(id);
+        Assert.Equal("[[5,6.5]]", (await http.QueryAsync(id, "SELECT (SELECT n FROM more), (SELECT sum(amount) FROM ledger)", HttpStatusCode.OK))["rows"]!.ToJsonString());
+    }
+
+    /// <summary>The master key id a FILE source's data key is encrypted under, as the store holds it.</summary>
+    private static async Task<string> DataKeyIdAsync(CaravanApp app, long sourceId)
+    {
+        await using var connection = await app.Services.GetRequiredService<Database>().OpenAsync();
+        return (string)(await connection.Command("SELECT key_id FROM file_data_keys WHERE source_id = @id").With("@id", sourceId).ExecuteScalarAsync())!;
+    }
+
+    [Fact]
     public async Task An_interrupted_rotation_is_finished_by_running_it_again_without_another_key()
     {
         await using var app = new OwnCaravan();
@@ -141,7 +207,7 @@ public sealed partial class RotationTests
         // Stop the first rotation right after its first batch commits, as a crash would.
         using var interrupt = new CancellationTokenSource();
         var rotation = new SecretRotation(
-            app.Services.GetRequiredService<Caravan.Api.Data.Database>(),
+            app.Services.GetRequiredService<Database>(),
             app.Services.GetRequiredService<SecretProtector>(),
             app.Services.GetRequiredService<IOptions<SecretsOptions>>(),
             new CancelOnProgress(interrupt),

@@ -10,7 +10,7 @@ namespace Caravan.Api.Connectors.Files;
 /// <summary>Where a file stands (<c>source_files.status</c>).</summary>
 public static class FileStatus
 {
-    /// <summary>Its bytes are arriving; a new source does not exist yet.</summary>
+    /// <summary>Its bytes are arriving: it is no part of a source until its request commits (a new source does not exist yet).</summary>
     public const string Uploading = "uploading";
 
     public const string Pending = "pending";
@@ -116,7 +116,10 @@ public sealed class FileCatalog(Database database, SecretProtector protector)
             .With("@stem", file.Stem).With("@format", file.Format).With("@status", file.Status).With("@now", file.CreatedAt)
             .ExecuteNonQueryAsync(cancellationToken);
 
-    /// <summary>The files of a source, oldest first.</summary>
+    /// <summary>
+    /// The files of a source, oldest first: those it holds, not those a request to add files is
+    /// still receiving, which become the source's only when that request commits (and may yet be refused).
+    /// </summary>
     public async Task<List<StoredFile>> ListAsync(long sourceId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -125,9 +128,25 @@ public sealed class FileCatalog(Database database, SecretProtector protector)
 
     public static async Task<List<StoredFile>> ListAsync(DbConnection connection, DbTransaction? transaction, long sourceId, CancellationToken cancellationToken)
     {
-        await using var reader = await connection.Command($"SELECT {Columns} FROM source_files WHERE source_id = @source ORDER BY created_at, id", transaction)
-            .With("@source", sourceId).ExecuteReaderAsync(cancellationToken);
+        await using var reader = await connection.Command(
+            $"SELECT {Columns} FROM source_files WHERE source_id = @source AND status <> @uploading ORDER BY created_at, id", transaction)
+            .With("@source", sourceId).With("@uploading", FileStatus.Uploading).ExecuteReaderAsync(cancellationToken);
         return await ReadAllAsync(reader, cancellationToken);
+    }
+
+    /// <summary>The ids of every file row of a source, those still uploading included.</summary>
+    public async Task<List<string>> AllIdsAsync(long sourceId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var reader = await connection.Command("SELECT id FROM source_files WHERE source_id = @source")
+            .With("@source", sourceId).ExecuteReaderAsync(cancellationToken);
+        var ids = new List<string>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
     }
 
     /// <summary>

@@ -359,9 +359,9 @@ public sealed class FileIngest(
     /// <summary>Erases a deleted source's files from the store, their rows and its data key.</summary>
     public async Task EraseAsync(long sourceId, CancellationToken cancellationToken)
     {
-        foreach (var file in await catalog.ListAsync(sourceId, cancellationToken))
+        foreach (var id in await catalog.AllIdsAsync(sourceId, cancellationToken))
         {
-            await store.DeletePrefixAsync(StoredFile.Prefix(file.Id), cancellationToken);
+            await store.DeletePrefixAsync(StoredFile.Prefix(id), cancellationToken);
         }
 
         await using var connection = await database.OpenAsync(cancellationToken);

@@ -25,6 +25,18 @@ public sealed class FileQueryEngine(FileSessions sessions) : IQueryEngine
         ORDER BY ordinal_position
         """;
 
+    /// <summary>A source is queried once a file of it is converted; until then there is nothing to read.</summary>
     public Task RunAsync(QueryRun run) =>
-        DuckDbQueryEngine.RunOnAsync(run, async token => (await sessions.OpenAsync(run.SourceId, DuckDbQueryEngine.MemoryLimit(run), token)).Session);
+        DuckDbQueryEngine.RunOnAsync(run, async token =>
+        {
+            var (session, files) = await sessions.OpenAsync(run.SourceId, DuckDbQueryEngine.MemoryLimit(run), token);
+            if (files.Count == 0)
+            {
+                await session.DisposeAsync();
+                throw new QueryException(new QueryFailure(QueryFailureKind.NotConfigured, QueryCodes.NotConfigured,
+                    "None of this source's files is converted yet: config.files shows each file's status (a failed file is uploaded again)."));
+            }
+
+            return session;
+        });
 }

@@ -23,6 +23,9 @@ public sealed class FileType : SourceType
 
     public override bool ReadinessFromFields => false;
 
+    /// <summary>Queries see the files converted so far (docs/files.md): a replacement keeps the old table until the new one is ready.</summary>
+    public override bool ServesWhileIncomplete => true;
+
     public override string CreatedElsewhere =>
         "FILE sources are made of files: upload them to POST /api/v1/uploads/upload/, or send file_urls to POST /api/v1/sources/.";
 }

@@ -160,8 +160,8 @@ internal static class TextImport
 
     /// <summary>
     /// The row's fields (<c>"name" TYPE</c>) from the structure of the sampled objects, or
-    /// null when they are not objects. Nested objects become STRUCTs, arrays lists; a key that
-    /// was only ever null, or whose values disagree, is kept as JSON.
+    /// null when they are not objects. Nested objects become STRUCTs, arrays lists, integers
+    /// BIGINT; a key that was only ever null, or whose values disagree, is kept as JSON.
     /// </summary>
     private static List<string>? Columns(string? structure)
     {
