@@ -85,7 +85,7 @@ public sealed class FileRouteTests(CaravanApp app)
         var refused = await org.Http.UploadAsync(form).Expect(HttpStatusCode.BadRequest);
         Assert.Contains("picture.png", refused["errors"]!["files"]![0]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(0, (await org.Http.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.OK))["count"]!.GetValue<int>());
-        Assert.Empty(StoredObjects(own));
+        Assert.Empty(FileKit.StoredObjects(own));
     }
 
     [Fact]
@@ -198,19 +198,12 @@ public sealed class FileRouteTests(CaravanApp app)
         var org = await own.NewOrganizationAsync();
         var id = await org.Http.UploadFilesAsync(("gone.csv", FileKit.Utf8("a\n1\n")));
         await org.Http.ReadyFilesAsync(id);
-        Assert.Single(StoredObjects(own));
+        Assert.Single(FileKit.StoredObjects(own));
         var config = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK);
         Assert.Single(config["config"]!["files"]!.AsArray());
 
         await org.Http.DeleteAsync(new Uri(SourceRoutes.Url(id), UriKind.Relative)).Expect(HttpStatusCode.NoContent);
         await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.NotFound);
-        Assert.Empty(StoredObjects(own));
-    }
-
-    /// <summary>The objects of an app's local file store.</summary>
-    private static List<string> StoredObjects(CaravanApp app)
-    {
-        var root = Path.Combine(app.DataDirectory, "files", "store");
-        return Directory.Exists(root) ? [.. Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)] : [];
+        Assert.Empty(FileKit.StoredObjects(own));
     }
 }
