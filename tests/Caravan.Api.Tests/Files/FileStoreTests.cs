@@ -289,23 +289,13 @@ public sealed class LocalFileStoreTests : FileStoreContract
 /// </summary>
 public sealed class S3FileStoreTests : FileStoreContract
 {
-    public const string NoServer = "No S3-compatible server configured: set CARAVAN_TEST_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY (./test.sh starts s3rver).";
-
-    private static readonly string? Endpoint = Environment.GetEnvironmentVariable("CARAVAN_TEST_S3_ENDPOINT");
-
     private readonly RecordingHttpClientFactory requests = new();
     private readonly List<S3FileStore> stores = [];
 
     public S3FileStoreTests()
     {
         Options.Store = "S3";
-        Options.S3 = new FilesOptions.S3Settings
-        {
-            Endpoint = Endpoint,
-            Bucket = Environment.GetEnvironmentVariable("CARAVAN_TEST_S3_BUCKET"),
-            AccessKey = Environment.GetEnvironmentVariable("CARAVAN_TEST_S3_ACCESS_KEY"),
-            SecretKey = Environment.GetEnvironmentVariable("CARAVAN_TEST_S3_SECRET_KEY"),
-        };
+        Options.S3 = S3Kit.Options();
     }
 
     public override void Dispose()
@@ -350,7 +340,7 @@ public sealed class S3FileStoreTests : FileStoreContract
     [Fact]
     public async Task A_refused_request_does_not_carry_the_secret_key_into_its_error()
     {
-        Assert.SkipWhen(string.IsNullOrEmpty(Endpoint), NoServer);
+        Assert.SkipWhen(S3Kit.Missing, S3Kit.NoServer);
 
         // Keys the server does not know (s3rver checks the key id, not version 4 signatures).
         var secret = Unique.Secret("s3-secret-");
@@ -366,7 +356,7 @@ public sealed class S3FileStoreTests : FileStoreContract
 
     protected override IFileStore Store()
     {
-        Assert.SkipWhen(string.IsNullOrEmpty(Endpoint), NoServer);
+        Assert.SkipWhen(S3Kit.Missing, S3Kit.NoServer);
         var store = new S3FileStore(Options, NullLogger.Instance, config => config.HttpClientFactory = requests);
         stores.Add(store);
         return store;
@@ -380,9 +370,7 @@ public sealed class S3FileStoreTests : FileStoreContract
         Assert.Equal(begun, requests.Count("DELETE", key, "uploadId="));
 
         // ... and, where the server lists unfinished uploads (s3rver does not), none is left.
-        using var client = new AmazonS3Client(
-            new BasicAWSCredentials(Options.S3.AccessKey, Options.S3.SecretKey),
-            new AmazonS3Config { ServiceURL = Options.S3.Endpoint, ForcePathStyle = true, AuthenticationRegion = Options.S3.Region });
+        using var client = S3Kit.Client();
         try
         {
             var uploads = await client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = Options.S3.Bucket, Prefix = key }, Cancel);
