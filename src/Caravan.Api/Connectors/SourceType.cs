@@ -93,6 +93,14 @@ public abstract class SourceType
     /// </summary>
     public virtual bool ReadinessFromFields => true;
 
+    /// <summary>
+    /// Whether queries and the MCP tools wait for <c>is_fully_configured</c>. False for a type that
+    /// serves what is ready of its own work meanwhile (a FILE source answers from its converted files
+    /// while another converts, so a replacement keeps the old file queryable until it is converted);
+    /// its query engine then says itself when nothing is ready.
+    /// </summary>
+    public virtual bool QueriesWaitForReadiness => true;
+
     /// <summary>The secrets the config readback lists, set or not: by default every secret field.</summary>
     public virtual IEnumerable<string> StoredSecrets => Fields.Where(f => f.IsSecret).Select(f => f.Name);
 

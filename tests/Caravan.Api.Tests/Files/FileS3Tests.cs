@@ -48,6 +48,8 @@ public sealed class FileS3Tests
         var files = await org.Http.SettledFilesAsync(id);
         Assert.Equal("sales_q1.csv gives a table named sales_q1, which sales.xlsx already gives; rename one of the files.",
             files.Single(f => f!["filename"]!.GetValue<string>() == "sales_q1.csv")!["error"]!.GetValue<string>());
+        Assert.False((await org.Http.GetSourceAsync(id))["is_fully_configured"]!.GetValue<bool>());
+        Assert.Equal($"[[\"{marker}-xlsx-a\"]]", (await org.Http.QueryAsync(id, "SELECT min(label) FROM sales_q1", HttpStatusCode.OK))["rows"]!.ToJsonString());
 
         using var s3 = S3Kit.Client();
         var (fileIds, keys) = await FileKit.StoredFileRowsAsync(database, id);

@@ -23,6 +23,8 @@ public sealed class FileType : SourceType
 
     public override bool ReadinessFromFields => false;
 
+    public override bool QueriesWaitForReadiness => false;
+
     public override string CreatedElsewhere =>
         "FILE sources are made of files: upload them to POST /api/v1/uploads/upload/, or send file_urls to POST /api/v1/sources/.";
 }
