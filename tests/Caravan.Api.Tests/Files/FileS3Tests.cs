@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Caravan.Api.Connectors.Files;
 using Caravan.Api.Data;
 using Caravan.Api.Tests.Infrastructure;
 using Caravan.Api.Tests.Query;
@@ -96,5 +97,51 @@ public sealed class FileS3Tests
         Assert.Empty(rowsLeft);
         Assert.Equal(0, keysLeft);
         await org.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task A_replica_drops_its_copies_of_files_that_another_replica_replaced_or_deleted_at_its_next_sweep()
+    {
+        Assert.SkipWhen(S3Kit.Missing, S3Kit.NoServer);
+
+        // Two replicas on one store and one bucket, each with its own folder.
+        await using var first = new OwnCaravan(S3Kit.StoreSettings());
+        var directory = CaravanApp.NewDataDirectory();
+        await using var second = new OwnCaravan(directory, new Dictionary<string, string?>(first.Settings) { ["Caravan:Files:Directory"] = Path.Combine(directory, "files") });
+        var org = await first.NewOrganizationAsync();
+        using var onSecond = second.CreateClient();
+        onSecond.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", org.Key);
+
+        var kept = await org.Http.UploadFilesAsync(("kept.csv", FileKit.Utf8("a\n1\n")));
+        var replaced = await org.Http.UploadFilesAsync(("sales.csv", FileKit.Utf8("amount\n1\n")));
+        var deleted = await org.Http.UploadFilesAsync(("gone.csv", FileKit.Utf8("a\n2\n")));
+        foreach (var id in new[] { kept, replaced, deleted })
+        {
+            await org.Http.ReadyFilesAsync(id);
+            await onSecond.QueryAsync(id, "SELECT 1", HttpStatusCode.OK);
+        }
+
+        var database = first.Services.GetRequiredService<Database>();
+        var keptFile = Assert.Single((await FileKit.StoredFileRowsAsync(database, kept)).Files);
+        var replacedFile = Assert.Single((await FileKit.StoredFileRowsAsync(database, replaced)).Files);
+        var deletedFile = Assert.Single((await FileKit.StoredFileRowsAsync(database, deleted)).Files);
+        var cache = Path.Combine(directory, "files", "cache", "files");
+        Assert.All(new[] { keptFile, replacedFile, deletedFile }, f => Assert.True(File.Exists(Path.Combine(cache, f, "data.duckdb")), f));
+
+        // Replaced and deleted through the first replica only: the second's copies are of objects that are gone.
+        using (var replacement = FileKit.Form(null, ("sales.csv", FileKit.Utf8("amount\n2\n"))))
+        {
+            await org.Http.UploadAsync(replacement, FileKit.FilesUrl(replaced)).Expect(HttpStatusCode.OK);
+        }
+
+        await org.Http.ReadyFilesAsync(replaced);
+        await org.Http.DeleteAsync(new Uri(SourceRoutes.Url(deleted), UriKind.Relative)).Expect(HttpStatusCode.NoContent);
+        await second.Services.GetRequiredService<FileIngest>().SweepAsync(TestContext.Current.CancellationToken);
+
+        Assert.False(Directory.Exists(Path.Combine(cache, replacedFile)), "The copy of the replaced file is still there.");
+        Assert.False(Directory.Exists(Path.Combine(cache, deletedFile)), "The copy of the deleted source's file is still there.");
+        Assert.True(File.Exists(Path.Combine(cache, keptFile, "data.duckdb")));
+        Assert.Equal("[[2]]", (await onSecond.QueryAsync(replaced, "SELECT sum(amount) FROM sales", HttpStatusCode.OK))["rows"]!.ToJsonString());
+        Assert.Equal("[[1]]", (await onSecond.QueryAsync(kept, "SELECT sum(a) FROM kept", HttpStatusCode.OK))["rows"]!.ToJsonString());
     }
 }

@@ -124,6 +124,25 @@ public abstract class FileStoreContract : IDisposable
     }
 
     [Fact]
+    public async Task Dropping_the_local_copies_under_a_prefix_leaves_the_objects()
+    {
+        var store = Store();
+        var key = Prefix + "1/copied.bin";
+        await store.PutAsync(key, new GeneratedStream(1000, seed: 9), Cancel);
+        await store.PutAsync(Prefix + "2/other.bin", new GeneratedStream(1000, seed: 9), Cancel);
+        await store.LocalCopyAsync(key, Cancel);
+        var other = await store.LocalCopyAsync(Prefix + "2/other.bin", Cancel);
+        Assert.Equal(KeepsCopies ? [key] : [], store.LocalCopies(Prefix + "1/"));
+
+        store.DropLocalCopies(Prefix + "1/");
+
+        Assert.Empty(store.LocalCopies(Prefix + "1/"));
+        Assert.True(File.Exists(other));
+        Assert.Equal([key, Prefix + "2/other.bin"], await store.ListAsync(Prefix, Cancel));
+        Assert.Equal(GeneratedStream.Hash(1000, seed: 9), await HashFileAsync(await store.LocalCopyAsync(key, Cancel)));
+    }
+
+    [Fact]
     public async Task Listing_and_deleting_go_past_a_thousand_objects()
     {
         var store = Store();
@@ -181,6 +200,9 @@ public abstract class FileStoreContract : IDisposable
     }
 
     protected abstract IFileStore Store();
+
+    /// <summary>Whether the store keeps local copies of its objects (a remote store), or its objects are their own.</summary>
+    protected virtual bool KeepsCopies => false;
 
     private async Task AssertNothingStoredAsync(IFileStore store, string key)
     {
@@ -353,6 +375,8 @@ public sealed class S3FileStoreTests : FileStoreContract
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.DoesNotContain(secret, refused.ToString(), StringComparison.Ordinal);
     }
+
+    protected override bool KeepsCopies => true;
 
     protected override IFileStore Store()
     {
