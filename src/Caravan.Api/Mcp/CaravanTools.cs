@@ -348,7 +348,11 @@ internal sealed class CaravanTools(
     private static CallToolResult QueryFailed(long sourceId, QueryFailure failure) => failure.Kind switch
     {
         QueryFailureKind.NotFound => NotFound(sourceId),
-        QueryFailureKind.NotConfigured => NotConfigured(sourceId),
+        QueryFailureKind.NotConfigured when failure.Message == QueryGateway.NotConfiguredMessage => NotConfigured(sourceId),
+
+        // A type that serves what is ready of its own work (FILE) says itself why nothing is.
+        QueryFailureKind.NotConfigured => Failure(failure.Code, string.Create(CultureInfo.InvariantCulture,
+            $"Source {sourceId} cannot be queried yet: {failure.Message} Retry in a while, or choose another source meanwhile.")),
         QueryFailureKind.Invalid when failure.Code == QueryCodes.WriteRefused =>
             Failure(failure.Code, $"Refused, nothing was changed: queries are read-only. {failure.Message} Use a SELECT statement."),
         QueryFailureKind.Invalid =>

@@ -27,6 +27,9 @@ public sealed class QueryGateway(
     /// <summary>How long after the time limit the gateway itself gives up, should the database not have stopped the statement.</summary>
     public static readonly TimeSpan Backstop = TimeSpan.FromSeconds(2);
 
+    /// <summary>The 409 of a source whose configuration is incomplete (for types whose queries wait for it).</summary>
+    public const string NotConfiguredMessage = "The source is not fully configured yet; complete its configuration with update-config.";
+
     private readonly Dictionary<SourceType, IQueryEngine> _engines = engines
         .SelectMany(e => e.Types.Select(t => (Type: t, Engine: e)))
         .ToDictionary(p => p.Type, p => p.Engine);
@@ -123,8 +126,7 @@ public sealed class QueryGateway(
 
         if (!row.IsFullyConfigured && !type.ServesWhileIncomplete)
         {
-            return (new QueryFailure(QueryFailureKind.NotConfigured, QueryCodes.NotConfigured,
-                "The source is not fully configured yet; complete its configuration with update-config."), null, row.Type);
+            return (new QueryFailure(QueryFailureKind.NotConfigured, QueryCodes.NotConfigured, NotConfiguredMessage), null, row.Type);
         }
 
         using var slot = await concurrency.EnterAsync(sourceId, cancellationToken);

@@ -107,4 +107,38 @@ internal static class FileKit
     {
         public async ValueTask DisposeAsync() => await ingest.StartAsync(CancellationToken.None);
     }
+
+    /// <summary>The objects of an app's local file store.</summary>
+    public static List<string> StoredObjects(CaravanApp app)
+    {
+        var root = Path.Combine(app.DataDirectory, "files", "store");
+        return Directory.Exists(root) ? [.. Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)] : [];
+    }
+
+    /// <summary>
+    /// What the store holds of a source's files: the ids of its <c>source_files</c> rows and how many
+    /// data keys it has in <c>file_data_keys</c>; without a source, every row and key of the store.
+    /// </summary>
+    public static async Task<(List<string> Files, long Keys)> StoredFileRowsAsync(Database database, long? sourceId = null)
+    {
+        var where = sourceId is null ? string.Empty : " WHERE source_id = @source";
+        await using var connection = await database.OpenAsync(TestContext.Current.CancellationToken);
+        var files = new List<string>();
+        await using (var reader = await connection.Command("SELECT id FROM source_files" + where).With("@source", sourceId)
+            .ExecuteReaderAsync(TestContext.Current.CancellationToken))
+        {
+            while (await reader.ReadAsync(TestContext.Current.CancellationToken))
+            {
+                files.Add(reader.GetString(0));
+            }
+        }
+
+        var keys = Convert.ToInt64(await connection.Command("SELECT count(*) FROM file_data_keys" + where).With("@source", sourceId)
+            .ExecuteScalarAsync(TestContext.Current.CancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        return (files, keys);
+    }
+
+    /// <summary>How many sources the organization's key lists.</summary>
+    public static async Task<int> SourceCountAsync(this HttpClient client) =>
+        (await client.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.OK))["count"]!.GetValue<int>();
 }

@@ -44,7 +44,7 @@ public sealed class FileReadinessTests
                 Reports.Step(report, "files")["message"]!.GetValue<string>().Split("; ").Order(StringComparer.Ordinal));
             var refused = await org.Http.QueryAsync(id, "SELECT n FROM first", HttpStatusCode.Conflict);
             Assert.Equal("not_configured", refused["code"]!.GetValue<string>());
-            Assert.StartsWith("None of this source's files is converted yet", refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.StartsWith("No file of this source is converted yet", refused["detail"]!.GetValue<string>(), StringComparison.Ordinal);
         }
 
         await org.Http.ReadyFilesAsync(id);

@@ -1,5 +1,6 @@
 using System.Net;
 using Caravan.Api.Tests.Infrastructure;
+using Caravan.Api.Tests.Mcp;
 using Caravan.Api.Tests.Query;
 
 namespace Caravan.Api.Tests.Files;
@@ -76,6 +77,53 @@ public sealed class FileRouteTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task While_a_replacement_converts_queries_and_the_tools_still_see_the_old_file_and_a_source_with_none_converted_says_so()
+    {
+        await using var own = new OwnCaravan();
+        var org = await own.NewOrganizationAsync();
+        org.Http.Timeout = TimeSpan.FromMinutes(5);
+        var id = await org.Http.UploadFilesAsync(("sales.csv", FileKit.Utf8("amount\n1\n2\n")));
+        await org.Http.ReadyFilesAsync(id);
+
+        // One conversion runs at a time: a large file of another source, uploaded first, holds the replacement back.
+        var blocker = await FileStreamingTests.UploadGeneratedAsync(org.Http, 150L << 20, "blocker.csv");
+        using (var replacement = FileKit.Form(null, ("sales.csv", FileKit.Utf8("amount\n10\n20\n30\n"))))
+        {
+            await org.Http.UploadAsync(replacement, FileKit.FilesUrl(id)).Expect(HttpStatusCode.OK);
+        }
+
+        var during = await org.Http.QueryAsync(id, "SELECT sum(amount) FROM sales", HttpStatusCode.OK);
+        var nothingYet = await org.Http.QueryAsync(blocker.Id, "SELECT count(*) FROM blocker", HttpStatusCode.Conflict);
+        await using (var mcp = await McpKit.ConnectAsync(own, org.Key))
+        {
+            var tool = (await mcp.CallAsync("run_query", new() { ["source_id"] = id, ["sql"] = "SELECT sum(amount) AS total FROM sales" })).Ok();
+            Assert.Equal(3, tool.GetProperty("rows")[0][0].GetInt64());
+            (await mcp.CallAsync("list_schemas", new() { ["source_id"] = id })).Ok();
+            var (code, message) = (await mcp.CallAsync("run_query", new() { ["source_id"] = blocker.Id, ["sql"] = "SELECT 1" })).Error();
+            Assert.Equal("not_configured", code);
+            Assert.StartsWith($"Source {blocker.Id} cannot be queried yet: No file of this source is converted yet", message, StringComparison.Ordinal);
+        }
+
+        // All of that ran while neither file was converted yet (else the test proved nothing: make the blocker larger).
+        async Task<List<string>> Statuses(long source) =>
+            [.. (await org.Http.GetAsync(new Uri(SourceRoutes.Url(source, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK))["config"]!["files"]!
+                .AsArray().Select(f => f!["status"]!.GetValue<string>()).Order()];
+        Assert.Equal(["pending", "ready"], await Statuses(id));
+        Assert.Equal(["pending"], await Statuses(blocker.Id));
+        Assert.Equal("[[3]]", during["rows"]!.ToJsonString());
+        Assert.Equal("not_configured", nothingYet["code"]!.GetValue<string>());
+        Assert.Equal($"No file of this source is converted yet: config.files of GET /api/v1/sources/{blocker.Id}/config/ shows each file's status and error.",
+            nothingYet["detail"]!.GetValue<string>());
+        Assert.False((await org.Http.GetSourceAsync(id))["is_fully_configured"]!.GetValue<bool>());
+
+        await org.Http.ReadyFilesAsync(id, TimeSpan.FromMinutes(5));
+        Assert.Equal("[[60]]", (await org.Http.QueryAsync(id, "SELECT sum(amount) FROM sales", HttpStatusCode.OK))["rows"]!.ToJsonString());
+        Assert.True((await org.Http.GetSourceAsync(id))["is_fully_configured"]!.GetValue<bool>());
+        await org.Http.ReadyFilesAsync(blocker.Id, TimeSpan.FromMinutes(5));
+        Assert.Equal($"[[{blocker.Count}]]", (await org.Http.QueryAsync(blocker.Id, "SELECT count(*) FROM blocker", HttpStatusCode.OK))["rows"]!.ToJsonString());
+    }
+
+    [Fact]
     public async Task A_file_Caravan_cannot_read_is_refused_by_name_and_nothing_is_kept()
     {
         await using var own = new OwnCaravan();
@@ -85,7 +133,7 @@ public sealed class FileRouteTests(CaravanApp app)
         var refused = await org.Http.UploadAsync(form).Expect(HttpStatusCode.BadRequest);
         Assert.Contains("picture.png", refused["errors"]!["files"]![0]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(0, (await org.Http.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.OK))["count"]!.GetValue<int>());
-        Assert.Empty(StoredObjects(own));
+        Assert.Empty(FileKit.StoredObjects(own));
     }
 
     [Fact]
@@ -198,19 +246,12 @@ public sealed class FileRouteTests(CaravanApp app)
         var org = await own.NewOrganizationAsync();
         var id = await org.Http.UploadFilesAsync(("gone.csv", FileKit.Utf8("a\n1\n")));
         await org.Http.ReadyFilesAsync(id);
-        Assert.Single(StoredObjects(own));
+        Assert.Single(FileKit.StoredObjects(own));
         var config = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK);
         Assert.Single(config["config"]!["files"]!.AsArray());
 
         await org.Http.DeleteAsync(new Uri(SourceRoutes.Url(id), UriKind.Relative)).Expect(HttpStatusCode.NoContent);
         await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.NotFound);
-        Assert.Empty(StoredObjects(own));
-    }
-
-    /// <summary>The objects of an app's local file store.</summary>
-    private static List<string> StoredObjects(CaravanApp app)
-    {
-        var root = Path.Combine(app.DataDirectory, "files", "store");
-        return Directory.Exists(root) ? [.. Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)] : [];
+        Assert.Empty(FileKit.StoredObjects(own));
     }
 }

@@ -124,6 +124,25 @@ public abstract class FileStoreContract : IDisposable
     }
 
     [Fact]
+    public async Task Dropping_the_local_copies_under_a_prefix_leaves_the_objects()
+    {
+        var store = Store();
+        var key = Prefix + "1/copied.bin";
+        await store.PutAsync(key, new GeneratedStream(1000, seed: 9), Cancel);
+        await store.PutAsync(Prefix + "2/other.bin", new GeneratedStream(1000, seed: 9), Cancel);
+        await store.LocalCopyAsync(key, Cancel);
+        var other = await store.LocalCopyAsync(Prefix + "2/other.bin", Cancel);
+        Assert.Equal(KeepsCopies ? [key] : [], store.LocalCopies(Prefix + "1/"));
+
+        store.DropLocalCopies(Prefix + "1/");
+
+        Assert.Empty(store.LocalCopies(Prefix + "1/"));
+        Assert.True(File.Exists(other));
+        Assert.Equal([key, Prefix + "2/other.bin"], await store.ListAsync(Prefix, Cancel));
+        Assert.Equal(GeneratedStream.Hash(1000, seed: 9), await HashFileAsync(await store.LocalCopyAsync(key, Cancel)));
+    }
+
+    [Fact]
     public async Task Listing_and_deleting_go_past_a_thousand_objects()
     {
         var store = Store();
@@ -181,6 +200,9 @@ public abstract class FileStoreContract : IDisposable
     }
 
     protected abstract IFileStore Store();
+
+    /// <summary>Whether the store keeps local copies of its objects (a remote store), or its objects are their own.</summary>
+    protected virtual bool KeepsCopies => false;
 
     private async Task AssertNothingStoredAsync(IFileStore store, string key)
     {
@@ -289,23 +311,13 @@ public sealed class LocalFileStoreTests : FileStoreContract
 /// </summary>
 public sealed class S3FileStoreTests : FileStoreContract
 {
-    public const string NoServer = "No S3-compatible server configured: set CARAVAN_TEST_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY (./test.sh starts s3rver).";
-
-    private static readonly string? Endpoint = Environment.GetEnvironmentVariable("CARAVAN_TEST_S3_ENDPOINT");
-
     private readonly RecordingHttpClientFactory requests = new();
     private readonly List<S3FileStore> stores = [];
 
     public S3FileStoreTests()
     {
         Options.Store = "S3";
-        Options.S3 = new FilesOptions.S3Settings
-        {
-            Endpoint = Endpoint,
-            Bucket = Environment.GetEnvironmentVariable("CARAVAN_TEST_S3_BUCKET"),
-            AccessKey = Environment.GetEnvironmentVariable("CARAVAN_TEST_S3_ACCESS_KEY"),
-            SecretKey = Environment.GetEnvironmentVariable("CARAVAN_TEST_S3_SECRET_KEY"),
-        };
+        Options.S3 = S3Kit.Options();
     }
 
     public override void Dispose()
@@ -350,7 +362,7 @@ public sealed class S3FileStoreTests : FileStoreContract
     [Fact]
     public async Task A_refused_request_does_not_carry_the_secret_key_into_its_error()
     {
-        Assert.SkipWhen(string.IsNullOrEmpty(Endpoint), NoServer);
+        Assert.SkipWhen(S3Kit.Missing, S3Kit.NoServer);
 
         // Keys the server does not know (s3rver checks the key id, not version 4 signatures).
         var secret = Unique.Secret("s3-secret-");
@@ -364,9 +376,11 @@ public sealed class S3FileStoreTests : FileStoreContract
         Assert.DoesNotContain(secret, refused.ToString(), StringComparison.Ordinal);
     }
 
+    protected override bool KeepsCopies => true;
+
     protected override IFileStore Store()
     {
-        Assert.SkipWhen(string.IsNullOrEmpty(Endpoint), NoServer);
+        Assert.SkipWhen(S3Kit.Missing, S3Kit.NoServer);
         var store = new S3FileStore(Options, NullLogger.Instance, config => config.HttpClientFactory = requests);
         stores.Add(store);
         return store;
@@ -380,9 +394,7 @@ public sealed class S3FileStoreTests : FileStoreContract
         Assert.Equal(begun, requests.Count("DELETE", key, "uploadId="));
 
         // ... and, where the server lists unfinished uploads (s3rver does not), none is left.
-        using var client = new AmazonS3Client(
-            new BasicAWSCredentials(Options.S3.AccessKey, Options.S3.SecretKey),
-            new AmazonS3Config { ServiceURL = Options.S3.Endpoint, ForcePathStyle = true, AuthenticationRegion = Options.S3.Region });
+        using var client = S3Kit.Client();
         try
         {
             var uploads = await client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = Options.S3.Bucket, Prefix = key }, Cancel);

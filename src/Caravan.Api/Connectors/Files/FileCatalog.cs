@@ -32,11 +32,14 @@ public sealed record StoredFile(
     /// <summary>The name DuckDB attaches its database under: unique, and nothing a user chose.</summary>
     public string Catalog => "f_" + Id;
 
-    public static string RawObject(string id) => $"files/{id}/raw.bin";
+    /// <summary>The folder of every file's objects, each file's under its id.</summary>
+    public const string Folder = "files/";
 
-    public static string DatabaseObject(string id) => $"files/{id}/data.duckdb";
+    public static string RawObject(string id) => $"{Prefix(id)}raw.bin";
 
-    public static string Prefix(string id) => $"files/{id}/";
+    public static string DatabaseObject(string id) => $"{Prefix(id)}data.duckdb";
+
+    public static string Prefix(string id) => $"{Folder}{id}/";
 }
 
 /// <summary>A table a file became, and how many rows it has.</summary>

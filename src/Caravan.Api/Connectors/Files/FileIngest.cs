@@ -292,9 +292,14 @@ public sealed class FileIngest(
             .ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>Erases the files of deleted sources, their data keys, and uploads abandoned midway.</summary>
+    /// <summary>
+    /// Erases the files of deleted sources, their data keys, uploads abandoned midway, and this
+    /// replica's copies of files that another replica replaced or deleted.
+    /// </summary>
     public async Task SweepAsync(CancellationToken cancellationToken)
     {
+        // Listed before the files are read: a copy made since belongs to a file the read finds.
+        var copies = store.LocalCopies(StoredFile.Folder);
         List<(string Id, long? SourceId)> gone = [];
         await using (var connection = await database.OpenAsync(cancellationToken))
         {
@@ -321,6 +326,35 @@ public sealed class FileIngest(
             await connection.Command("""
                 DELETE FROM file_data_keys WHERE source_id IN (SELECT id FROM sources WHERE deleted_at IS NOT NULL)
                 """).ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await DropOrphanedCopiesAsync(copies, cancellationToken);
+    }
+
+    /// <summary>
+    /// The replica that replaces or deletes a file erases the objects and its own copies; a copy
+    /// another replica downloaded (encrypted, under a key that may be gone too) would stay forever.
+    /// </summary>
+    private async Task DropOrphanedCopiesAsync(IReadOnlyList<string> copies, CancellationToken cancellationToken)
+    {
+        var copied = copies.Select(key => key.Split('/')[1]).ToHashSet(StringComparer.Ordinal);
+        if (copied.Count == 0)
+        {
+            return;
+        }
+
+        await using (var connection = await database.OpenAsync(cancellationToken))
+        {
+            await using var reader = await connection.Command("SELECT id FROM source_files").ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                copied.Remove(reader.GetString(0));
+            }
+        }
+
+        foreach (var id in copied)
+        {
+            store.DropLocalCopies(StoredFile.Prefix(id));
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Caravan.Api.Connectors.MotherDuck;
 using Caravan.Api.Query;
 
@@ -25,18 +26,21 @@ public sealed class FileQueryEngine(FileSessions sessions) : IQueryEngine
         ORDER BY ordinal_position
         """;
 
-    /// <summary>A source is queried once a file of it is converted; until then there is nothing to read.</summary>
+    /// <summary>
+    /// Runs on the files converted so far (the gateway does not wait for every file: a source whose
+    /// file is being replaced answers from the old one); with none converted yet, a 409 that says so.
+    /// </summary>
     public Task RunAsync(QueryRun run) =>
         DuckDbQueryEngine.RunOnAsync(run, async token =>
         {
             var (session, files) = await sessions.OpenAsync(run.SourceId, DuckDbQueryEngine.MemoryLimit(run), token);
-            if (files.Count == 0)
+            if (files.Count > 0)
             {
-                await session.DisposeAsync();
-                throw new QueryException(new QueryFailure(QueryFailureKind.NotConfigured, QueryCodes.NotConfigured,
-                    "None of this source's files is converted yet: config.files shows each file's status (a failed file is uploaded again)."));
+                return session;
             }
 
-            return session;
+            await session.DisposeAsync();
+            throw new QueryException(new QueryFailure(QueryFailureKind.NotConfigured, QueryCodes.NotConfigured, string.Create(CultureInfo.InvariantCulture,
+                $"No file of this source is converted yet: config.files of GET /api/v1/sources/{run.SourceId}/config/ shows each file's status and error.")));
         });
 }

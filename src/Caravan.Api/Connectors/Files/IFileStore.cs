@@ -27,4 +27,14 @@ public interface IFileStore
 
     /// <summary>The keys of the objects under <paramref name="prefix"/>.</summary>
     Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The keys of this replica's local copies of remote objects under <paramref name="prefix"/>
+    /// (none for a local store, whose objects are their own copies). Another replica that deletes
+    /// an object removes its own copy only; the sweep drops the ones left here.
+    /// </summary>
+    IReadOnlyList<string> LocalCopies(string prefix);
+
+    /// <summary>Deletes this replica's local copies under <paramref name="prefix"/>, not the objects.</summary>
+    void DropLocalCopies(string prefix);
 }

@@ -26,15 +26,12 @@ public sealed class LocalFileStore(IOptions<FilesOptions> options) : IFileStore
         return Task.CompletedTask;
     }
 
-    public Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancellationToken) =>
+        Task.FromResult(LocalObjects.Keys(Root, prefix));
+
+    public IReadOnlyList<string> LocalCopies(string prefix) => [];
+
+    public void DropLocalCopies(string prefix)
     {
-        var root = Root;
-        var under = LocalObjects.PathOf(root, prefix.TrimEnd('/'));
-        IReadOnlyList<string> keys = Directory.Exists(under)
-            ? [.. Directory.EnumerateFiles(under, "*", SearchOption.AllDirectories)
-                .Where(f => !f.Contains(LocalObjects.PartialMarker, StringComparison.Ordinal))
-                .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/')).Order(StringComparer.Ordinal)]
-            : [];
-        return Task.FromResult(keys);
     }
 }

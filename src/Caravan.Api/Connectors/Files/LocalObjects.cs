@@ -50,6 +50,17 @@ internal static class LocalObjects
         }
     }
 
+    /// <summary>The keys of the whole files under <paramref name="prefix"/> (a folder of keys), in order.</summary>
+    public static IReadOnlyList<string> Keys(string root, string prefix)
+    {
+        var under = PathOf(root, prefix.TrimEnd('/'));
+        return Directory.Exists(under)
+            ? [.. Directory.EnumerateFiles(under, "*", SearchOption.AllDirectories)
+                .Where(f => !f.Contains(PartialMarker, StringComparison.Ordinal))
+                .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/')).Order(StringComparer.Ordinal)]
+            : [];
+    }
+
     /// <summary>Deletes the files under <paramref name="prefix"/> (a folder of keys, or one key).</summary>
     public static void DeleteUnder(string root, string prefix)
     {

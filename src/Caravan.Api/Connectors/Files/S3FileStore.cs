@@ -169,6 +169,10 @@ public sealed partial class S3FileStore : IFileStore, IDisposable
         return keys;
     }
 
+    public IReadOnlyList<string> LocalCopies(string prefix) => LocalObjects.Keys(cacheRoot, prefix);
+
+    public void DropLocalCopies(string prefix) => LocalObjects.DeleteUnder(cacheRoot, prefix);
+
     public void Dispose()
     {
         closing.Cancel();
