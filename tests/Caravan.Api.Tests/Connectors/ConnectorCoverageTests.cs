@@ -107,6 +107,15 @@ public sealed class ConnectorCoverageTests(CaravanApp app)
             Assert.NotNull(document["paths"]![$"/api/v1/sources/add/{slug}/"]);
         }
 
+        if (type.CreatedElsewhere is not null)
+        {
+            // Made of files, not fields: no fields, and the unified route refuses a body without them (FileRouteTests).
+            Assert.Empty(type.Fields);
+            var refused = await org.Http.PostJsonAsync("/api/v1/sources/", new JsonObject { ["type"] = typeName }.ToJsonString()).Expect(HttpStatusCode.BadRequest);
+            Assert.NotNull(refused["errors"]);
+            return;
+        }
+
         var unified = await org.Http.PostJsonAsync("/api/v1/sources/", TypeCatalog.Get(typeName).BodyFor().ToJsonString()).Expect(HttpStatusCode.OK);
         Assert.True(unified["id"]!.GetValue<long>() > 0);
     }

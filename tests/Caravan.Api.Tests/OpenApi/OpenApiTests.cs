@@ -94,6 +94,8 @@ public partial class OpenApiTests(CaravanApp app)
             ("/api/v1/sources/{id}/schemas/", "get", "sources_schemas_list"),
             ("/api/v1/sources/{id}/revisions/", "get", "sources_revisions_list"),
             ("/api/v1/sources/{id}/query/", "post", "sources_query_create"),
+            ("/api/v1/uploads/upload/", "post", "uploads_upload_create"),
+            ("/api/v1/sources/{id}/files/", "post", "sources_files_create"),
             ("/api/v1/source-types/", "get", "source_types_list"),
             ("/api/v1/token/", "post", "token_create"),
             ("/api/v1/.well-known/jwks.json", "get", "getJWKS"),

@@ -372,7 +372,7 @@ public sealed class SecretLeakTests
             new() { ["type"] = "DATABRICKS", ["server_hostname"] = "adb-1.azuredatabricks.net", ["http_path"] = "/sql/1.0/warehouses/abc", ["access_token"] = New() },
         };
         Assert.Equal(
-            Caravan.Api.Connectors.SourceTypes.All.Select(t => t.Name).Order(StringComparer.Ordinal),
+            Caravan.Api.Tests.Sources.Types.TypeCatalog.FieldTypes.Select(t => t.Name).Order(StringComparer.Ordinal),
             bodies.Select(b => b["type"]!.GetValue<string>()).Distinct().Order(StringComparer.Ordinal));
 
         var answers = new ConcurrentQueue<string>();

@@ -100,7 +100,7 @@ public sealed class RobustnessTests(CaravanApp app)
     {
         var arena = await ArenaAsync();
         var values = 0;
-        foreach (var type in SourceTypes.All)
+        foreach (var type in TypeCatalog.FieldTypes)
         {
             foreach (var field in type.Fields.Select(f => f.Name).Append("account_name").Append("type"))
             {
@@ -285,7 +285,7 @@ public sealed class RobustnessTests(CaravanApp app)
     {
         var org = await app.NewOrganizationAsync();
         var seeds = new List<Seed>();
-        foreach (var type in SourceTypes.All)
+        foreach (var type in TypeCatalog.FieldTypes)
         {
             var id = await org.Http.CreateSourceAsync(TypeCatalog.Get(type.Name).BodyFor().ToJsonString());
             seeds.Add(new Seed(id, type.Name, "fields"));

@@ -46,6 +46,8 @@ internal static class FilesOpenApi
             operation.Responses ??= [];
             operation.Responses["400"] = ApiOperations.JsonResponse(
                 "A file or URL was refused (keyed `files`, `file_urls[i].url`, ...); nothing was kept.", ApiDocs.ValidationError, document);
+            operation.Responses["413"] = ApiOperations.JsonResponse(
+                "A JSON body (file_urls) over the JSON body limit; a multipart body has no limit of its own, its files are limited one by one.", ApiDocs.Detail, document);
             operation.Responses["415"] = ApiOperations.JsonResponse("The body is neither multipart/form-data nor application/json.", ApiDocs.Detail, document);
         });
 }

@@ -46,8 +46,11 @@ public sealed class CreateRulesTests(CaravanApp app)
     public void The_catalogue_has_a_case_for_every_type_of_the_service_with_its_route()
     {
         Assert.Equal(
-            SourceTypes.All.Select(t => (t.Name, t.AddRoute)).Order(),
+            FieldTypes.Select(t => (t.Name, t.AddRoute)).Order(),
             All.Select(t => (t.Name, t.Slug)).Order());
+
+        // A new type made of something other than fields needs tests of its own, as FILE has.
+        Assert.Equal(["FILE"], SourceTypes.All.Except(FieldTypes).Select(t => t.Name));
     }
 
     [Theory]

@@ -157,6 +157,12 @@ public static class TypeCatalog
 
     public static TheoryData<string> AddRoutes() => [.. AddRouteSlugs];
 
+    /// <summary>
+    /// The service's types made of configuration fields, which this catalogue describes; the others
+    /// (FILE sources, made of files: docs/files.md) have tests of their own.
+    /// </summary>
+    public static IEnumerable<SourceType> FieldTypes => SourceTypes.All.Where(t => t.CreatedElsewhere is null);
+
     public static TheoryData<string> Names() => [.. All.Select(t => t.Name)];
 
     public static TheoryData<string> NamesWithAddRoute() => [.. All.Where(t => t.Slug is not null).Select(t => t.Name)];
