@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Caravan.Api.Data;
@@ -116,6 +117,8 @@ public sealed class FileIngest(
     private async Task ConvertAsync(StoredFile file, CancellationToken stoppingToken)
     {
         using var work = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var timeout = options.Value.ConversionTimeout;
+        work.CancelAfter(timeout);
         var renewing = RenewAsync(file.Id, work);
         var folder = Path.GetFullPath(Path.Combine(options.Value.Directory, "work", file.Id));
         try
@@ -164,6 +167,13 @@ public sealed class FileIngest(
         catch (FileConversionException failure)
         {
             await FailAsync(file, failure.Message, stoppingToken);
+        }
+        catch (OperationCanceledException) when (work.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+        {
+            // Not retried: the same file would take as long again.
+            logger.LogWarning("Conversion of file {FileId} stopped after {Timeout}", file.Id, timeout);
+            await FailAsync(file, string.Create(CultureInfo.InvariantCulture,
+                $"{file.FileName}: the conversion took longer than Caravan__Files__ConversionTimeout ({timeout}) and was stopped."), stoppingToken);
         }
         catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
         {

@@ -16,6 +16,13 @@ public sealed class FilesOptions
 
     public int MaxFilesPerSource { get; set; } = 100;
 
+    /// <summary>
+    /// The longest one file's conversion may take (2 hours; a 2 GiB CSV takes under 2 minutes): a
+    /// conversion that runs longer is stopped and its file marked failed, so that no file can
+    /// hold the replica's conversions for ever.
+    /// </summary>
+    public TimeSpan ConversionTimeout { get; set; } = TimeSpan.FromHours(2);
+
     /// <summary>Comma-separated CIDR ranges that URL imports may reach although they are loopback, private, link-local or metadata addresses.</summary>
     public string? UrlAllow { get; set; }
 

@@ -8,6 +8,7 @@ public static class FilesSetup
         services.AddOptions<FilesOptions>().BindConfiguration(FilesOptions.Section)
             .Validate(o => o.MaxFileBytes > 0, "Caravan__Files__MaxFileBytes must be a positive number of bytes.")
             .Validate(o => o.MaxFilesPerSource > 0, "Caravan__Files__MaxFilesPerSource must be a positive number.")
+            .Validate(o => o.ConversionTimeout > TimeSpan.Zero, "Caravan__Files__ConversionTimeout must be a positive time span, such as 02:00:00.")
             .Validate(o => new UrlAddresses(o.UrlAllow) is not null, "Caravan__Files__UrlAllow must list CIDR ranges.")
             .ValidateOnStart();
         services.AddFileStore();
