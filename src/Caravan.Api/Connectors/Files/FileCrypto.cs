@@ -65,7 +65,7 @@ public sealed class FileTooLargeException(long limit)
 /// plaintext against a limit as it arrives; past the limit a read throws <see cref="FileTooLargeException"/>.
 /// Holds two chunks: the one being handed out and the next, read ahead to know which chunk is last.
 /// </summary>
-public sealed class EncryptingStream : Stream
+public sealed class EncryptingStream : ForwardStream
 {
     private readonly Stream _plaintext;
     private readonly AesGcm _aes;
@@ -89,18 +89,6 @@ public sealed class EncryptingStream : Stream
 
     /// <summary>Plaintext bytes read so far.</summary>
     public long PlaintextBytes { get; private set; }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -174,15 +162,6 @@ public sealed class EncryptingStream : Stream
         return filled;
     }
 
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -40,19 +40,12 @@ public sealed class UrlDownload : IAsyncDisposable
 /// when the server sends nothing for the idle timeout. Either way it closes the response at once,
 /// so the connection is dropped rather than read on.
 /// </summary>
-internal sealed class UrlStream(Stream body, HttpResponseMessage response, long maxBytes, TimeSpan idle, Uri uri) : Stream
+internal sealed class UrlStream(Stream body, HttpResponseMessage response, long maxBytes, TimeSpan idle, Uri uri) : ForwardStream
 {
     private long _handedOut;
     private UrlImportException? _failure;
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
+    /// <summary>How many bytes were handed out (the size of what a URL sent, once read).</summary>
     public override long Position
     {
         get => _handedOut;
@@ -98,21 +91,6 @@ internal sealed class UrlStream(Stream body, HttpResponseMessage response, long 
         return read;
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    // Readers are expected to read asynchronously; a synchronous one still gets the limit and the timeout.
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
