@@ -11,7 +11,9 @@ namespace Caravan.Api.Connectivity;
 public sealed record SchemaEntry(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("selected")] bool Selected,
-    [property: JsonPropertyName("columns"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ColumnEntry>? Columns = null);
+    [property: JsonPropertyName("columns"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ColumnEntry>? Columns = null,
+    [property: JsonPropertyName("description"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Description = null,
+    [property: JsonPropertyName("input_schema"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] System.Text.Json.JsonElement? InputSchema = null);
 
 /// <summary>A column of a discovered table (FILE sources, whose entries are tables).</summary>
 public sealed record ColumnEntry(
@@ -123,9 +125,14 @@ public static class ConnectivityApi
         {
             var discovery = await tester.DiscoverAsync(connection, cancellationToken);
             var selected = connection.Type.SelectionField?.Name is { } field ? connection.Names(field).ToHashSet(StringComparer.Ordinal) : [];
+            var everything = selected.Count == 0 && connection.Type.OffersAllWhenNoneSelected;
             return TypedResults.Json(
                 new DiscoveryResponse(discovery.Kind, [.. discovery.Names.Select(n => new SchemaEntry(
-                    n, selected.Contains(n), discovery.Columns?.GetValueOrDefault(n)?.Select(c => new ColumnEntry(c.Name, c.Type)).ToList()))]),
+                    n,
+                    everything || selected.Contains(n),
+                    discovery.Columns?.GetValueOrDefault(n)?.Select(c => new ColumnEntry(c.Name, c.Type)).ToList(),
+                    discovery.Tools?.GetValueOrDefault(n)?.Description,
+                    discovery.Tools?.GetValueOrDefault(n)?.InputSchema))]),
                 ApiJson.Context.DiscoveryResponse);
         }
         catch (ConnectivityException failure)
@@ -169,7 +176,7 @@ public static class ConnectivityApi
         }
 
         var invalid = new ValidationErrors();
-        invalid.Add(field, $"These {discovery.Kind} do not exist on the database: {string.Join(", ", missing)}.");
+        invalid.Add(field, $"These {discovery.Kind} do not exist on the {connection.Type.ServerNoun}: {string.Join(", ", missing)}.");
         return ApiResults.Invalid(invalid);
     }
 

@@ -65,7 +65,14 @@ public sealed class TestRun : IDisposable
     /// Runs one step. Returns its result, or default when it failed or was skipped (an earlier
     /// step failed). <paramref name="limit"/> bounds this step; the overall deadline always applies.
     /// </summary>
-    public async Task<T?> StepAsync<T>(string name, Func<CancellationToken, Task<T>> work, TimeSpan? limit = null)
+    public Task<T?> StepAsync<T>(string name, Func<CancellationToken, Task<T>> work, TimeSpan? limit = null) =>
+        StepAsync(name, work, describe: null, limit);
+
+    /// <summary>
+    /// The same, with <paramref name="describe"/> saying what the step found when it succeeds (a
+    /// server's name and version), scrubbed and shortened like a failure's message.
+    /// </summary>
+    public async Task<T?> StepAsync<T>(string name, Func<CancellationToken, Task<T>> work, Func<T, string>? describe, TimeSpan? limit = null)
     {
         if (HasFailed)
         {
@@ -84,7 +91,7 @@ public sealed class TestRun : IDisposable
         try
         {
             var result = await work(step.Token);
-            Record(name, Ok, started, null, null);
+            Record(name, Ok, started, null, describe?.Invoke(result));
             return result;
         }
         catch (ConnectivityException failure)

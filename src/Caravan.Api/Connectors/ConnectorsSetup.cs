@@ -1,4 +1,5 @@
 using Caravan.Api.Connectors.Files;
+using Caravan.Api.Connectors.Mcp;
 using Caravan.Api.Connectors.MotherDuck;
 using Caravan.Api.Connectors.Postgres;
 
@@ -19,6 +20,12 @@ public static class ConnectorsSetup
             .ValidateOnStart();
         services.AddOptions<LocalFileOptions>().BindConfiguration(LocalFileOptions.Section);
         services.AddFiles();
+        services.AddOptions<RemoteMcpOptions>().BindConfiguration(RemoteMcpOptions.Section)
+            .Validate(o => o.RemoteCallTimeoutSeconds is >= 1 and <= 600, "Caravan__Mcp__RemoteCallTimeoutSeconds must be from 1 to 600.")
+            .Validate(o => o.MaxRemoteResultBytes is >= 1024 and <= 64 * 1024 * 1024, "Caravan__Mcp__MaxRemoteResultBytes must be from 1024 to 67108864 (64 MiB).")
+            .Validate(o => o.ToolListCacheSeconds is >= 0 and <= 3600, "Caravan__Mcp__ToolListCacheSeconds must be from 0 to 3600.")
+            .ValidateOnStart();
+        services.AddSingleton<McpConnector>();
         foreach (var implementation in typeof(IDriver).Assembly.GetTypes().Where(t => t.IsClass && !t.IsAbstract))
         {
             if (typeof(IDriver).IsAssignableFrom(implementation))

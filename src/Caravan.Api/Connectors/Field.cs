@@ -21,6 +21,9 @@ public enum FieldKind
 
     /// <summary>Text that may span lines, such as a PEM public key.</summary>
     Pem,
+
+    /// <summary>An absolute http or https URL (the address of a remote service); its host is where the connection goes.</summary>
+    Url,
 }
 
 /// <summary>
@@ -70,6 +73,11 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
 
     public static Field Pem(string name, string description) => new(name, FieldKind.Pem, description) { MaxLength = 8192 };
 
+    /// <summary>An http or https URL; a destination, whose host the rebind guard compares.</summary>
+    public static Field Url(string name, string description) => new(name, FieldKind.Url, description) { IsDestination = true, MaxLength = MaxUrlLength };
+
+    public const int MaxUrlLength = 2048;
+
     /// <summary>A secret that is a JSON document, checked by <paramref name="read"/>.</summary>
     public static Field Document(string name, string description, Func<JsonNode, List<string>, string?> read) =>
         new(name, FieldKind.SecretDocument, description) { ReadDocument = read, MaxLength = 32 * 1024 };
@@ -77,6 +85,13 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
     public Field AsRequired() => this with { Required = true };
 
     public Field AsDestination() => this with { IsDestination = true };
+
+    /// <summary>
+    /// Where a stored or sent value of this destination field goes, for the rebind guard: the host
+    /// of a URL (a new path or port on the same host moves nothing), else the value itself.
+    /// </summary>
+    public string DestinationOf(string value) =>
+        Kind == FieldKind.Url && Uri.TryCreate(value, UriKind.Absolute, out var url) ? url.Host : value;
 
     /// <summary>
     /// Checks one value sent by a client. Returns the value to store (a JSON node for settings,
@@ -108,6 +123,12 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
                 if (text is not null && Kind == FieldKind.Host && HostNames.Check(text) is { } hostError)
                 {
                     messages.Add(hostError);
+                    return null;
+                }
+
+                if (text is not null && Kind == FieldKind.Url && CheckUrl(text) is { } urlError)
+                {
+                    messages.Add(urlError);
                     return null;
                 }
 
@@ -205,6 +226,31 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
         }
 
         return value;
+    }
+
+    /// <summary>
+    /// Null for an absolute http or https URL with a valid host and no credentials or fragment, else
+    /// what to change. Credentials belong in the type's secret field, never in a URL, which is shown.
+    /// </summary>
+    internal static string? CheckUrl(string text)
+    {
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
+            || !text.StartsWith(url.Scheme + "://", StringComparison.OrdinalIgnoreCase))
+        {
+            return "Enter an http or https URL, such as https://mcp.example.com/mcp.";
+        }
+
+        if (url.UserInfo.Length > 0)
+        {
+            return "Remove the user name and password from the URL; send the token in its own field, which is stored encrypted.";
+        }
+
+        if (url.Fragment.Length > 0 || text.Contains('#', StringComparison.Ordinal))
+        {
+            return "Remove the fragment (the part from #) from the URL.";
+        }
+
+        return url.Host.Length == 0 || HostNames.Check(url.Host) is not null ? "Enter a URL with a valid host name or IP address." : null;
     }
 
     public const string PlaceholderMessage = "Send the real secret, or omit the field to keep the stored one.";

@@ -6,7 +6,14 @@ namespace Caravan.Api.Connectors;
 /// What discovery found: the kind of container (the type's <see cref="SourceType.SchemaKind"/>) and
 /// the names, system ones excluded; for a type whose entries are tables (FILE), their columns too.
 /// </summary>
-public sealed record Discovery(string Kind, IReadOnlyList<string> Names, IReadOnlyDictionary<string, IReadOnlyList<DiscoveredColumn>>? Columns = null);
+public sealed record Discovery(
+    string Kind,
+    IReadOnlyList<string> Names,
+    IReadOnlyDictionary<string, IReadOnlyList<DiscoveredColumn>>? Columns = null,
+    IReadOnlyDictionary<string, DiscoveredTool>? Tools = null);
+
+/// <summary>A tool of a remote MCP server: what it says it does and the arguments it takes (a JSON Schema).</summary>
+public sealed record DiscoveredTool(string? Description, System.Text.Json.JsonElement InputSchema);
 
 /// <summary>A column of a discovered table: its name and the database's name for its type.</summary>
 public sealed record DiscoveredColumn(string Name, string Type);

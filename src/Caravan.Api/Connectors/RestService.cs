@@ -75,7 +75,7 @@ public static class RestService
     /// TLS is checked by a handshake of its own that validates the certificate against the host
     /// name; a plain-http endpoint override skips it with a note. False when a step failed.
     /// </summary>
-    public static async Task<bool> OpenAsync(TestRun run, NetworkPath network, Uri service)
+    public static async Task<bool> OpenAsync(TestRun run, NetworkPath network, Uri service, string? plainHttpNote = null)
     {
         var address = await network.OpenAsync(run, service.IdnHost, service.Port);
         if (address is null)
@@ -85,7 +85,7 @@ public static class RestService
 
         if (service.Scheme != Uri.UriSchemeHttps)
         {
-            run.Skip("tls", $"The endpoint {service.GetLeftPart(UriPartial.Authority)} is plain http (an endpoint override); the connection is not encrypted.");
+            run.Skip("tls", plainHttpNote ?? $"The endpoint {service.GetLeftPart(UriPartial.Authority)} is plain http (an endpoint override); the connection is not encrypted.");
             return true;
         }
 

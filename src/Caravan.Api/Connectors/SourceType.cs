@@ -132,6 +132,15 @@ public abstract class SourceType
     /// <summary>The field that lists the schemas to include (<c>selected_schemas</c>, <c>selected_datasets</c>), if the type has one.</summary>
     public Field? SelectionField => Fields.FirstOrDefault(f => f.Kind == FieldKind.NameList);
 
+    /// <summary>
+    /// Whether an empty or absent selection offers everything, so discovery marks every entry
+    /// selected (an MCP source's tools); false where it means "no choice made" (schemas).
+    /// </summary>
+    public virtual bool OffersAllWhenNoneSelected => false;
+
+    /// <summary>What messages call the server a source of this type is: a database, unless it is something else.</summary>
+    public virtual string ServerNoun => "database";
+
     /// <summary>The field that names the host Caravan connects to, if the type has one.</summary>
     public Field? HostField => Fields.FirstOrDefault(f => f.Kind == FieldKind.Host);
 

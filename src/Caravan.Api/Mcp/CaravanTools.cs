@@ -378,7 +378,8 @@ internal sealed class CaravanTools(
         };
     }
 
-    private static CallToolResult Failure(string code, string message)
+    /// <summary>A failed call as an agent reads it: <c>isError</c>, the message, and <c>{"error": {"code", "detail"}}</c>.</summary>
+    internal static CallToolResult Failure(string code, string message)
     {
         using var document = JsonDocument.Parse(new JsonObject { ["error"] = new JsonObject { ["code"] = code, ["detail"] = message } }.ToJsonString());
         return new CallToolResult

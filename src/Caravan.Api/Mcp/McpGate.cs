@@ -137,7 +137,7 @@ internal static class McpGate
         return bytes;
     }
 
-    /// <summary>Whether the message is a <c>tools/call</c> of a tool that reaches a database.</summary>
+    /// <summary>Whether the message is a <c>tools/call</c> of a tool that reaches a database, or of an MCP source's tool.</summary>
     internal static bool CallsDatabaseTool(byte[] body)
     {
         if (body.Length == 0)
@@ -153,7 +153,7 @@ internal static class McpGate
                 && method.ValueEquals("tools/call")
                 && message.RootElement.TryGetProperty("params", out var parameters) && parameters.ValueKind == JsonValueKind.Object
                 && parameters.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
-                && CaravanTools.DatabaseTools.Contains(name.GetString()!);
+                && (CaravanTools.DatabaseTools.Contains(name.GetString()!) || RemoteTools.TryParse(name.GetString()!, out _, out _));
         }
         catch (JsonException)
         {

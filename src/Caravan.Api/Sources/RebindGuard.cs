@@ -27,11 +27,14 @@ internal static class RebindGuard
             return;
         }
 
-        foreach (var field in type.Fields.Where(f => f.IsDestination).Select(f => f.Name))
+        foreach (var destinationField in type.Fields.Where(f => f.IsDestination))
         {
-            // A host refused for a reason of its own will not be stored: it moves nothing.
+            // A host refused for a reason of its own will not be stored: it moves nothing. A URL
+            // goes where its host is: a new path or port on the same host is not a move.
+            var field = destinationField.Name;
             if (!change.Settings.TryGetValue(field, out var sent) || sent?.GetValue<string>() is not { } destination
-                || errors.Has(field) || SameDestination(stored.Text(field), destination))
+                || errors.Has(field)
+                || SameDestination(stored.Text(field) is { } before ? destinationField.DestinationOf(before) : null, destinationField.DestinationOf(destination)))
             {
                 continue;
             }

@@ -234,6 +234,7 @@ internal static class SourcesOpenApi
             {
                 OneOf = [new OpenApiSchema { Type = JsonSchemaType.Object }, new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1 }],
             },
+            FieldKind.Url => new OpenApiSchema { Type = JsonSchemaType.String, Format = "uri", MinLength = 1, MaxLength = field.MaxLength },
             _ => new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = field.MaxLength },
         };
 

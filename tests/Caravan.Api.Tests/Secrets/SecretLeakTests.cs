@@ -370,6 +370,7 @@ public sealed class SecretLeakTests
             },
             new() { ["type"] = "MOTHERDUCK", ["database_name"] = "my_db", ["token"] = New() },
             new() { ["type"] = "DATABRICKS", ["server_hostname"] = "adb-1.azuredatabricks.net", ["http_path"] = "/sql/1.0/warehouses/abc", ["access_token"] = New() },
+            new() { ["type"] = "MCP", ["base_url"] = echo.Url + "/mcp", ["access_token"] = New() },
         };
         Assert.Equal(
             Caravan.Api.Tests.Sources.Types.TypeCatalog.FieldTypes.Select(t => t.Name).Order(StringComparer.Ordinal),

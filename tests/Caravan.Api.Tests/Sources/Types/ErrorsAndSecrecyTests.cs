@@ -50,6 +50,11 @@ public sealed class ErrorsAndSecrecyTests(CaravanApp app)
             body["service_account_key"] = 5;
         }
 
+        if (type.Name == "MCP")
+        {
+            body["base_url"] = "ftp://mcp.example.com/";
+        }
+
         body[type.ForeignField] = "x";
 
         // Every problem together (contract section 1): where a type has two forms, sending both is

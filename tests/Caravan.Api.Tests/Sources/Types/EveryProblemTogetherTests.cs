@@ -26,6 +26,7 @@ public sealed class EveryProblemTogetherTests(CaravanApp app)
         { "BIGQUERY", """{"selected_datasets": "x"}""", ["selected_datasets", "service_account_key"] },
         { "MOTHERDUCK", """{"database_name": ""}""", ["database_name", "token"] },
         { "DATABRICKS", """{"server_hostname": "", "catalog": 5}""", ["server_hostname", "catalog", "http_path", "access_token"] },
+        { "MCP", """{"selected_tools": "x", "access_token": ""}""", ["selected_tools", "access_token", "base_url"] },
     };
 
     [Fact]

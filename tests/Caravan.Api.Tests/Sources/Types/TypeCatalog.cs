@@ -139,6 +139,12 @@ public static class TypeCatalog
             Required: ["server_hostname", "http_path", "access_token"],
             Hosts: ["server_hostname"], Texts: ["http_path", "catalog"], Secrets: ["access_token"],
             Lists: ["selected_schemas"], Flags: [], DefaultPort: null, ForeignField: "hostname"),
+        new("MCP", "mcp", "MCP server",
+            """{"base_url": "https://mcp.example.com/mcp", "access_token": "mcp-token", "selected_tools": ["search"]}""",
+            null,
+            Required: ["base_url"],
+            Hosts: [], Texts: [], Secrets: ["access_token"],
+            Lists: ["selected_tools"], Flags: [], DefaultPort: null, ForeignField: "hostname"),
     ];
 
     /// <summary>The case of the type named <paramref name="name"/> (as <c>SourceTypes.All</c> names it).</summary>
