@@ -14,6 +14,7 @@ internal static class ConnectivityOpenApi
     [
         FailureCodes.HostUnresolvable, FailureCodes.EgressDenied, FailureCodes.PortClosed, FailureCodes.Timeout, FailureCodes.TlsFailed,
         FailureCodes.AuthFailed, FailureCodes.DatabaseNotFound, FailureCodes.InsufficientPrivilege, FailureCodes.DriverError,
+        FailureCodes.ResultTooLarge,
     ];
 
     public static ApiSchema ConnectionTestReport { get; } = new("ConnectionTestReport", _ => Schema.Object(
@@ -36,7 +37,13 @@ internal static class ConnectivityOpenApi
             null, ("name", Schema.Text("The name."), true), ("selected", Schema.Boolean("Whether the stored selection names it."), true),
             ("columns", Schema.ArrayOf(Schema.Object(
                 "Extension, for kind `tables` (FILE sources): the table's columns in order.",
-                ("name", Schema.Text("The column's name."), true), ("type", Schema.Text("The column's type."), true))), false))), true)));
+                ("name", Schema.Text("The column's name."), true), ("type", Schema.Text("The column's type."), true))), false),
+            ("description", Schema.Text("For kind `tools` (MCP sources): what the server says the tool does."), false),
+            ("input_schema", new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Description = "For kind `tools` (MCP sources): the JSON Schema of the tool's arguments, as the server gives it.",
+            }, false))), true)));
 
     public static ApiSchema ConnectivityFailure { get; } = new("ConnectivityFailure", _ => Schema.Object(
         null,
@@ -58,7 +65,8 @@ internal static class ConnectivityOpenApi
 
     private static OpenApiSchema Step() => Schema.Object(
         null,
-        ("name", Schema.Enum(["resolve", "egress", "connect", "tls", "authenticate", "query", "schemas"], "The step."), true),
+        ("name", Schema.Enum(["resolve", "egress", "connect", "tls", "authenticate", "query", "schemas", "initialize", "tools/list"],
+            "The step (`initialize` and `tools/list` for MCP sources)."), true),
         ("status", Schema.Enum(["ok", "failed", "skipped"], "What happened."), true),
         ("duration_ms", Schema.Integer("How long it took."), true),
         ("code", Schema.Nullable(Schema.Enum(FailureCodeNames, "The stable failure code of a failed step.")), true),

@@ -13,6 +13,9 @@ public static class FailureCodes
     public const string InsufficientPrivilege = "insufficient_privilege";
     public const string DriverError = "driver_error";
 
+    /// <summary>An answer passed Caravan's limit on its size (an MCP server's), and was not read further.</summary>
+    public const string ResultTooLarge = "result_too_large";
+
     /// <summary>A file of a FILE source is still being converted, or could not be.</summary>
     public const string FileNotReady = "file_not_ready";
 }

@@ -45,7 +45,8 @@ internal sealed class CaravanTools(
         Typical flow: list_sources to find a source id, list_schemas to see its schemas, describe_table
         for the columns of a table, then run_query with one read-only SELECT. Results are limited in rows,
         time and size; database credentials are never shown. A failed call returns isError with a message
-        saying what to do next.
+        saying what to do next. Tools named <source id>__<tool> belong to your organization's own MCP servers
+        registered in Caravan: Caravan forwards them with the server's credentials.
         """;
 
     private const string NotFoundCode = "not_found";

@@ -216,7 +216,7 @@ internal sealed partial class RemoteTools(
             var failure = session is not null
                 ? connector.Explain(exception, session.Watch, McpConnector.BaseUrl(connection), seen)
                 : exception as ConnectivityException ?? RestService.MapNetwork(exception, "The MCP server");
-            if (session is { IsClosed: true } || failure.Code == RemoteCodes.TooLarge)
+            if (session is { IsClosed: true } || failure.Code == FailureCodes.ResultTooLarge)
             {
                 // The session is broken (or a stream was cut mid-message): the next call opens a new one.
                 pools.Retire(sourceId, caller.OrganizationId);

@@ -92,7 +92,7 @@ public sealed class McpConnector(NetworkPath network, IOptions<RemoteMcpOptions>
     {
         if (watch.OversizedSince(since))
         {
-            return new ConnectivityException(RemoteCodes.TooLarge,
+            return new ConnectivityException(FailureCodes.ResultTooLarge,
                 $"The MCP server sent a message larger than {MaxResultBytes / 1024} KiB (Caravan__Mcp__MaxRemoteResultBytes); Caravan stopped reading it.", exception);
         }
 
@@ -307,10 +307,9 @@ public sealed class RemoteWatch
     public HttpStatusCode? FailedSince(Counts before) => Volatile.Read(ref _failures) > before.Failures ? (HttpStatusCode)Volatile.Read(ref _status) : null;
 }
 
-/// <summary>The codes of forwarded tool calls beyond the connection failure codes.</summary>
+/// <summary>The code of forwarded tool calls beyond the connection failure codes.</summary>
 public static class RemoteCodes
 {
-    public const string TooLarge = "result_too_large";
     public const string RemoteError = "remote_error";
 }
 
