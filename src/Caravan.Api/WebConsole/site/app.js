@@ -9,6 +9,11 @@ import {
 import { typeForm } from './forms.js';
 import { isFileType, uploader, filesView, guardDrops } from './files.js';
 
+/** Whether a type's discovery lists tools (an MCP source, whose selection is the tools agents may call). */
+function offersTools(type) {
+  return type?.type === 'MCP';
+}
+
 const main = document.getElementById('main');
 const PAGE_SIZE = 20;
 let flash = null;
@@ -310,7 +315,7 @@ async function addView(params) {
   const form = h('form', { id: 'add-form', novalidate: true, autocomplete: 'off' },
     summary,
     h('div', { class: 'field' }, h('label', { for: 'type' }, 'Type', h('span', { class: 'req', 'aria-hidden': 'true' }, ' *')), select,
-      h('p', { class: 'help', id: 'type-help' }, 'The kind of database, or File Upload for data files. The form below follows it.')),
+      h('p', { class: 'help', id: 'type-help' }, 'The kind of database, File Upload for data files, or MCP server for a remote tool server. The form below follows it.')),
     fields,
     h('div', { class: 'actions' }, saveButton, testButton));
 
@@ -450,8 +455,9 @@ async function sourceView(id, tab, params) {
   const [{ body: source, etag }, types] = await Promise.all([getJson(`sources/${id}/`), sourceTypes()]);
   const type = types.find((t) => t.type === source.type);
   const panel = h('div', { class: 'tab-panel', id: `tab-${tab}` });
-  // A FILE source's settings are its files, and what discovery lists are its tables.
-  const labelOf = (name, text) => (isFileType(type) ? { settings: 'Files', schemas: 'Tables' }[name] : null) ?? text;
+  // A FILE source's settings are its files, and what discovery lists are its tables; an MCP source's are its tools.
+  const labelOf = (name, text) => (isFileType(type) ? { settings: 'Files', schemas: 'Tables' }[name]
+    : offersTools(type) ? { schemas: 'Tools' }[name] : null) ?? text;
   const label = labelOf(tab, TABS.find(([name]) => name === tab)[1]);
   const deleteButton = h('button', { type: 'button', class: 'danger', id: 'delete' }, 'Delete…');
   deleteButton.addEventListener('click', () => openDelete(id, source, deleteButton));
@@ -610,7 +616,7 @@ async function schemasTab(id, type, panel, etag) {
   const discovery = await readJson(response);
   if (!response.ok) {
     if (response.status === 404) throw new ApiError(404, discovery);
-    summary.append(`Caravan could not list the ${isFileType(type) ? 'tables' : 'schemas'}: ${discovery?.detail ?? response.status}${discovery?.code ? ` (${discovery.code})` : ''}`);
+    summary.append(`Caravan could not list the ${isFileType(type) ? 'tables' : offersTools(type) ? 'tools' : 'schemas'}: ${discovery?.detail ?? response.status}${discovery?.code ? ` (${discovery.code})` : ''}`);
     summary.hidden = false;
     return;
   }
@@ -619,16 +625,29 @@ async function schemasTab(id, type, panel, etag) {
     panel.append(discoveredTables(kind, discovery.results));
     return;
   }
+  // Tools (MCP sources) come with what they do; with none chosen, every one is offered, so each shows checked.
+  const tools = kind === 'tools';
+  const chosenBefore = new Set(tools ? (await getJson(`sources/${id}/config/`)).body.config[field.name] ?? [] : []);
   const boxes = discovery.results.map((entry, index) => {
     const boxId = `schema-${index}`;
-    return h('label', { for: boxId, class: 'check' },
-      h('input', { type: 'checkbox', id: boxId, name: 'schema', value: entry.name, checked: entry.selected }), ` ${entry.name}`);
+    const box = h('label', { for: boxId, class: 'check' },
+      h('input', { type: 'checkbox', id: boxId, name: 'schema', value: entry.name, checked: tools ? chosenBefore.has(entry.name) : entry.selected }),
+      tools ? h('code', {}, entry.name) : ` ${entry.name}`);
+    const argumentNames = Object.keys(entry.input_schema?.properties ?? {});
+    return tools
+      ? h('div', { class: 'tool', 'data-tool': entry.name, 'data-offered': String(entry.selected) }, box,
+        h('p', { class: 'help' }, (entry.selected ? 'Offered to agents. ' : 'Not offered. ') + (entry.description ?? '')),
+        argumentNames.length ? h('p', { class: 'help' }, 'Arguments: ',
+          argumentNames.flatMap((name, at) => [at ? ', ' : '', h('code', {}, name)])) : null)
+      : box;
   });
   const save = h('button', { type: 'submit', class: 'primary', id: 'save-schemas' }, 'Save selection');
   const form = h('form', { id: 'schemas-form' },
-    h('fieldset', {}, h('legend', {}, `The ${kind} to include`),
-      boxes.length ? boxes : h('p', { class: 'muted' }, `The database has no ${kind} Caravan may read.`)),
-    h('p', { class: 'help' }, `With none chosen, every non-system one is included. Saved as ${field.name}.`),
+    h('fieldset', {}, h('legend', {}, tools ? 'The tools agents may call' : `The ${kind} to include`),
+      boxes.length ? boxes : h('p', { class: 'muted' }, tools ? 'The server offers no tools.' : `The database has no ${kind} Caravan may read.`)),
+    h('p', { class: 'help' }, tools
+      ? `With none chosen, every tool of the server is offered, also tools it adds later. Agents call them at Caravan's /mcp as ${id}__<tool>. Saved as ${field.name}.`
+      : `With none chosen, every non-system one is included. Saved as ${field.name}.`),
     h('div', { class: 'actions' }, save));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
