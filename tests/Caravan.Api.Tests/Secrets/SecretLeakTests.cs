@@ -154,6 +154,24 @@ public sealed class SecretLeakTests
                 ["host"] = "ch.example.com", ["username"] = "default", ["password"] = secrets.New("ch-pw"),
             }), SourcesUrl + "add/clickhouse/");
 
+            // MCP, against a real MCP server: created, tested, its tools discovered, listed and called
+            // through /mcp, then given a new token; a base_url carrying a password is refused.
+            var mcpToken = secrets.New("mcp-token");
+            await using var remote = await Caravan.Api.Tests.Mcp.RemoteMcpServer.StartAsync(mcpToken);
+            var mcp = await http.CreateSourceAsync(Json(new JsonObject { ["type"] = "MCP", ["base_url"] = remote.BaseUrl, ["access_token"] = mcpToken }));
+            await Ok(http.PostJsonAsync($"{SourcesUrl}{mcp}/test/", "{}"));
+            await Ok(http.GetAsync(new Uri($"{SourcesUrl}{mcp}/schemas/", UriKind.Relative)));
+            await using (var agent = await Caravan.Api.Tests.Mcp.McpKit.ConnectAsync(app, apiKey))
+            {
+                var tools = await agent.ListToolsAsync(cancellationToken: TestContext.Current.CancellationToken);
+                responses.Enqueue(string.Join("\n", tools.Select(t => $"{t.Name} {t.Description} {t.JsonSchema.GetRawText()}")));
+                responses.Enqueue(Caravan.Api.Tests.Mcp.McpKit.Text(await Caravan.Api.Tests.Mcp.McpKit.CallAsync(agent, $"{mcp}__echo", new() { ["text"] = "hello" })));
+            }
+
+            remote.Token = secrets.New("mcp-token2");
+            await Ok(http.PatchJsonAsync(UpdateConfig(mcp), Json(new JsonObject { ["access_token"] = remote.Token })));
+            Assert.Contains("Bearer " + mcpToken, remote.Authorizations);
+
             // Creates with an Idempotency-Key, their replays and a conflict: the stored requests and
             // answers must hold none of the secrets.
             var keyedMySql = Json(new JsonObject
@@ -191,6 +209,7 @@ public sealed class SecretLeakTests
                     ["type"] = "POSTGRES", ["connection_string"] = $"postgresql://u:{secrets.New("bad-port-pw")}@db.example.com:99999/d",
                 })),
                 ("POST", SourcesUrl, Json(new JsonObject { ["type"] = "MONGODB", ["connection_string"] = $"http://u:{secrets.New("bad-mongo")}@m.example.com/" })),
+                ("POST", SourcesUrl, Json(new JsonObject { ["type"] = "MCP", ["base_url"] = $"https://u:{secrets.New("bad-mcp")}@mcp.example.com/mcp" })),
                 ("POST", SourcesUrl, Json(new JsonObject { ["type"] = "MSSQL", ["connection_string"] = $"Server=;Password={secrets.New("bad-mssql")}" })),
                 ("POST", SourcesUrl, Json(new JsonObject
                 {
@@ -266,7 +285,7 @@ public sealed class SecretLeakTests
             Assert.Empty(deleted.Secrets);
 
             // Read everything back, so every answer that could carry a secret has been given.
-            var ids = new[] { postgres, postgresUri, snowflakePassword, snowflakeGenerated, snowflakeOwn, bigQuery, motherDuck, databricks, mongo, mssql, clickHouse };
+            var ids = new[] { postgres, postgresUri, snowflakePassword, snowflakeGenerated, snowflakeOwn, bigQuery, motherDuck, databricks, mongo, mssql, clickHouse, mcp };
             foreach (var id in ids)
             {
                 await http.GetAsync(new Uri($"{SourcesUrl}{id}/", UriKind.Relative), TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);
