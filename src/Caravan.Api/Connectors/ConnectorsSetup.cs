@@ -37,6 +37,11 @@ public static class ConnectorsSetup
             {
                 services.AddSingleton(typeof(IQueryEngine), implementation);
             }
+
+            if (typeof(IToolSource).IsAssignableFrom(implementation))
+            {
+                services.AddSingleton(typeof(IToolSource), implementation);
+            }
         }
 
         return services;

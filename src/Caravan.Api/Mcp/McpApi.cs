@@ -19,7 +19,6 @@ public static class McpApi
     public static IServiceCollection AddMcp(this IServiceCollection services)
     {
         services.AddHttpContextAccessor();
-        services.AddSingleton<RemoteTools>();
 
         // The SDK logs whole messages at Debug and Trace: SQL, uid values and result rows. Its
         // categories stay at Information, whatever the configuration says (see LogFloors).
@@ -37,7 +36,7 @@ public static class McpApi
             .WithHttpTransport(transport => transport.Stateless = true)
             .WithTools<CaravanTools>()
             .WithRequestFilters(Tokens.TokenTools.AddFilters)
-            .WithRequestFilters(RemoteTools.AddFilters);
+            .WithRequestFilters(ToolSourceFilters.AddFilters);
         return services;
     }
 

@@ -70,7 +70,7 @@ internal static class McpGate
             return (ApiResults.Detail(StatusCodes.Status413PayloadTooLarge, "Request body too large."), null);
         }
 
-        return CallsDatabaseTool(body)
+        return CallsDatabaseTool(body, http.RequestServices)
             ? (null, body)
             : (RateLimitFilter.Check(http, http.RequestServices.GetRequiredService<RateLimits>(), RateBucket.Requests), body);
     }
@@ -137,8 +137,8 @@ internal static class McpGate
         return bytes;
     }
 
-    /// <summary>Whether the message is a <c>tools/call</c> of a tool that reaches a database, or of an MCP source's tool.</summary>
-    internal static bool CallsDatabaseTool(byte[] body)
+    /// <summary>Whether the message is a <c>tools/call</c> of a tool that reaches a database, or of a family's tool (an MCP source's).</summary>
+    internal static bool CallsDatabaseTool(byte[] body, IServiceProvider services)
     {
         if (body.Length == 0)
         {
@@ -153,7 +153,7 @@ internal static class McpGate
                 && method.ValueEquals("tools/call")
                 && message.RootElement.TryGetProperty("params", out var parameters) && parameters.ValueKind == JsonValueKind.Object
                 && parameters.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
-                && (CaravanTools.DatabaseTools.Contains(name.GetString()!) || RemoteTools.TryParse(name.GetString()!, out _, out _));
+                && (CaravanTools.DatabaseTools.Contains(name.GetString()!) || ToolSourceFilters.Claimant(services, name.GetString()!) is not null);
         }
         catch (JsonException)
         {

@@ -50,7 +50,12 @@ public sealed class ConnectorCoverageTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var type = SourceTypes.Find(typeName)!;
         var id = await org.Http.CreateSourceAsync(TypeCatalog.Get(typeName).BodyFor().ToJsonString());
-        var moved = type.FindField(field)!.Kind == FieldKind.Host ? "moved.example.com" : "moved-account";
+        var moved = type.FindField(field)!.Kind switch
+        {
+            FieldKind.Host => "moved.example.com",
+            FieldKind.Url => "https://moved.example.com/mcp",
+            _ => "moved-account",
+        };
 
         var answer = await org.Http.PatchJsonAsync(TypeCatalog.UpdateUrl(id), new JsonObject { [field] = moved }.ToJsonString())
             .Expect(HttpStatusCode.BadRequest);

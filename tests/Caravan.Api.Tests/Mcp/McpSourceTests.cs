@@ -199,7 +199,7 @@ public sealed class McpSourceTests(CaravanApp app)
     {
         var token = Unique.Secret("mcp-token-");
         await using var remote = await RemoteMcpServer.StartAsync(token, sseOnly, withLimits: true);
-        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Mcp:RemoteCallTimeoutSeconds"] = "3" });
+        await using var own = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Mcp:RemoteCallTimeoutSeconds"] = "10" });
         var org = await own.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(Body(remote.BaseUrl, token));
         await using var agent = await McpKit.ConnectAsync(own, org.Key);
@@ -216,8 +216,8 @@ public sealed class McpSourceTests(CaravanApp app)
         Assert.False(hanging.IsCompleted, "The hanging call answered before its time limit.");
         var (code, message) = (await hanging).Error();
         Assert.Equal("timeout", code);
-        Assert.Contains("within 3 s", message, StringComparison.Ordinal);
-        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(30));
+        Assert.Contains("within 10 s", message, StringComparison.Ordinal);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(9.5), TimeSpan.FromSeconds(60));
 
         var huge = agent.CallAsync($"{id}__huge");
         var during = await second.CallAsync($"{id}__add", new() { ["a"] = 1, ["b"] = 1 });
@@ -292,6 +292,24 @@ public sealed class McpSourceTests(CaravanApp app)
 
         await using var agent = await McpKit.ConnectAsync(app, org.Key);
         Assert.Equal("egress_denied", (await agent.CallAsync($"{id}__anything")).Error().Code);
+    }
+
+    [Fact]
+    public async Task The_token_goes_only_to_the_origin_of_base_url_even_when_an_sse_server_names_another_for_its_messages()
+    {
+        await using var remote = await CrossOriginSseServer.StartAsync();
+        var org = await app.NewOrganizationAsync();
+        var token = Unique.Secret("mcp-token-");
+        var id = await org.Http.CreateSourceAsync(Body(remote.BaseUrl, token));
+
+        var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "{}").Expect(HttpStatusCode.OK);
+
+        Assert.True(report["ok"]!.GetValue<bool>(), report.ToJsonString());
+        Assert.StartsWith("1 tool: echo", Steps(report).Single(s => s.Name == "tools/list").Message!, StringComparison.Ordinal);
+        Assert.Contains(remote.Requests, r => r is { Method: "GET", Origin: "stream" } && r.Authorization == "Bearer " + token);
+        var messages = remote.Requests.Where(r => r.Origin == "messages").ToList();
+        Assert.True(messages.Count >= 2, "initialize and tools/list went to the messages origin.");
+        Assert.All(messages, r => Assert.Equal(string.Empty, r.Authorization));
     }
 
     [Fact]

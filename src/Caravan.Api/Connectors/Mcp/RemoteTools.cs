@@ -3,9 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using Caravan.Api.Auth;
 using Caravan.Api.Connectivity;
-using Caravan.Api.Connectors;
-using Caravan.Api.Connectors.Mcp;
 using Caravan.Api.Data;
+using Caravan.Api.Mcp;
 using Caravan.Api.Hosting;
 using Caravan.Api.Query;
 using Caravan.Api.Sources;
@@ -14,7 +13,7 @@ using Microsoft.Extensions.Options;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 
-namespace Caravan.Api.Mcp;
+namespace Caravan.Api.Connectors.Mcp;
 
 /// <summary>
 /// The tools of the organization's MCP sources at Caravan's own <c>/mcp</c> (contract 9.3): listed
@@ -36,7 +35,7 @@ internal sealed partial class RemoteTools(
     RateLimits limits,
     TimeProvider time,
     IOptions<ConnectivityOptions> connectivity,
-    ILoggerFactory loggers)
+    ILoggerFactory loggers) : IToolSource
 {
     /// <summary>Between the source id and the remote tool's name.</summary>
     public const string Separator = "__";
@@ -65,51 +64,38 @@ internal sealed partial class RemoteTools(
         return true;
     }
 
-    public static void AddFilters(IMcpRequestFilterBuilder filters)
-    {
-        filters.AddListToolsFilter(next => async (request, cancellationToken) =>
-        {
-            var result = await next(request, cancellationToken);
-            if (Caller(request.Services) is { } caller && request.Services!.GetRequiredService<RemoteTools>() is { } remote)
-            {
-                result.Tools = [.. result.Tools, .. await remote.ListAsync(caller, cancellationToken)];
-            }
+    public bool Claims(string toolName) => TryParse(toolName, out _, out _);
 
-            return result;
-        });
-
-        filters.AddCallToolFilter(next => async (request, cancellationToken) =>
-            request.MatchedPrimitive is null && request.Params?.Name is { } name && TryParse(name, out var sourceId, out var tool)
-                && Caller(request.Services) is { } caller
-                ? await request.Services!.GetRequiredService<RemoteTools>().CallAsync(caller, name, sourceId, tool, request.Params.Arguments, cancellationToken)
-                : await next(request, cancellationToken));
-    }
+    public Task<CallToolResult> CallAsync(Caller caller, string toolName, IDictionary<string, JsonElement>? arguments, CancellationToken cancellationToken) =>
+        TryParse(toolName, out var sourceId, out var tool)
+            ? CallAsync(caller, toolName, sourceId, tool, arguments, cancellationToken)
+            : throw new ArgumentException("Not a tool of an MCP source; ask Claims first.", nameof(toolName));
 
     /// <summary>The selected tools of the caller's MCP sources, renamed; a server that cannot be reached offers none (and is logged).</summary>
     public async Task<IReadOnlyList<Tool>> ListAsync(Caller caller, CancellationToken cancellationToken)
     {
-        var ids = new List<long>();
+        var found = new List<(long Id, string Name)>();
         await using (var lease = await database.LeaseReadAsync(cancellationToken))
         {
             await using var reader = await lease.Command($"""
-                SELECT id FROM sources
+                SELECT id, account_name FROM sources
                 WHERE organization_id = @org AND type = @type AND deleted_at IS NULL AND is_fully_configured = @ready{caller.SourceCondition(database)}
                 ORDER BY id LIMIT @limit
                 """).With("@org", caller.OrganizationId).With("@type", McpDriver.Type.Name).With("@ready", true).With("@limit", MaxSources)
                 .WithSources(caller, database).ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                ids.Add(reader.GetInt64(0));
+                found.Add((reader.GetInt64(0), reader.GetString(1)));
             }
         }
 
-        var offered = new List<Tool>[ids.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, ids.Count), new ParallelOptions { MaxDegreeOfParallelism = ListParallelism, CancellationToken = cancellationToken },
-            async (index, token) => offered[index] = await OfferedAsync(caller, ids[index], token));
+        var offered = new List<Tool>[found.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, found.Count), new ParallelOptions { MaxDegreeOfParallelism = ListParallelism, CancellationToken = cancellationToken },
+            async (index, token) => offered[index] = await OfferedAsync(caller, found[index].Id, found[index].Name, token));
         return [.. offered.SelectMany(tools => tools)];
     }
 
-    private async Task<List<Tool>> OfferedAsync(Caller caller, long sourceId, CancellationToken cancellationToken)
+    private async Task<List<Tool>> OfferedAsync(Caller caller, long sourceId, string name, CancellationToken cancellationToken)
     {
         if (await sources.FindStoredAsync(caller, sourceId, cancellationToken) is not { } row || row.Type != McpDriver.Type.Name)
         {
@@ -124,7 +110,6 @@ internal sealed partial class RemoteTools(
             using var lease = Lease(row, connection);
             var tools = await lease.Pool.ToolsAsync(connection, limit.Token);
             var selection = Selection(connection);
-            var name = (await sources.FindAsync(caller, sourceId, cancellationToken))?.AccountName;
             return [.. tools
                 .Where(t => (selection.Count == 0 || selection.Contains(t.Name)) && ReadableBy(caller, t))
                 .Select(t => new Tool
@@ -132,7 +117,7 @@ internal sealed partial class RemoteTools(
                     Name = sourceId.ToString(CultureInfo.InvariantCulture) + Separator + t.Name,
                     Title = t.Title,
                     Description = (string.IsNullOrWhiteSpace(t.Description) ? string.Empty : t.Description.TrimEnd() + "\n\n")
-                        + string.Create(CultureInfo.InvariantCulture, $"(Tool \"{t.Name}\" of the MCP server of source {sourceId}{(name is null ? string.Empty : $", \"{name}\"")}, forwarded by Caravan.)"),
+                        + string.Create(CultureInfo.InvariantCulture, $"(Tool \"{t.Name}\" of the MCP server of source {sourceId}, \"{name}\", forwarded by Caravan.)"),
                     InputSchema = t.InputSchema,
                     OutputSchema = t.OutputSchema,
                     Annotations = t.Annotations,
@@ -266,9 +251,6 @@ internal sealed partial class RemoteTools(
 
     private static CallToolResult Unknown(string name) =>
         CaravanTools.Failure("not_found", $"Unknown tool {name}: no tool of that name is offered to you here. Call tools/list for the tools you can use.");
-
-    private static Caller? Caller(IServiceProvider? services) =>
-        services?.GetService<IHttpContextAccessor>()?.HttpContext?.Features.Get<Caller>();
 
     [LoggerMessage(EventId = 6002, EventName = "RemoteToolCalled", Level = LogLevel.Information,
         Message = "Remote tool {Tool} {Outcome} on source {SourceId} by organization {OrganizationId} key {KeyId}: {DurationMs} ms, {ResultBytes} result bytes, code {Code}")]
