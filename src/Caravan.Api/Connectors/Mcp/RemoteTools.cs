@@ -135,7 +135,20 @@ internal sealed partial class RemoteTools(
         Caller caller, string name, long sourceId, string tool, IDictionary<string, JsonElement>? arguments, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        var (result, code, bytes) = await ForwardAsync(caller, name, sourceId, tool, arguments, cancellationToken);
+        CallToolResult result;
+        string code;
+        long bytes;
+        try
+        {
+            (result, code, bytes) = await ForwardAsync(caller, name, sourceId, tool, arguments, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The agent went away: the call was cancelled on the server too, and is audited as such.
+            RemoteToolCalled(_audit, tool, "aborted", sourceId, caller.OrganizationId, caller.KeyId, (long)clock.Elapsed.TotalMilliseconds, 0, "aborted");
+            throw;
+        }
+
         var outcome = code == "ok" ? "succeeded" : code is "not_found" or "forbidden" or "throttled" ? "refused" : "failed";
         RemoteToolCalled(_audit, tool, outcome, sourceId, caller.OrganizationId, caller.KeyId, (long)clock.Elapsed.TotalMilliseconds, bytes, code);
         return result;
