@@ -42,6 +42,31 @@ public static class NetworkPathFields
         Field.Certificate("client_certificate", "PEM client certificate, for servers that authenticate clients by certificate", TlsCertificates.Check),
         Field.Secret("client_key", "The client certificate's PEM private key (unencrypted PKCS#8, PKCS#1 or EC)") with { MaxLength = 16 * 1024 });
 
+    /// <summary>Whether the configuration holds <paramref name="group"/> (any of its members).</summary>
+    public static bool Holds(SourceConnection connection, string group) =>
+        connection.Settings.Any(s => s.Key.StartsWith(group + ".", StringComparison.Ordinal))
+        || connection.Secrets.Keys.Any(k => k.StartsWith(group + ".", StringComparison.Ordinal));
+
+    /// <summary>
+    /// The refusal of a source that holds a group its driver or engine does not honour: connecting
+    /// without the bastion, or with less TLS than asked for, would send its credentials somewhere
+    /// the user did not choose. Null when every group it holds is honoured.
+    /// </summary>
+    public static ConnectivityException? Unhonoured(SourceConnection connection, IReadOnlyCollection<string> applied)
+    {
+        foreach (var group in (string[])[SshTunnel, Tls])
+        {
+            if (!applied.Contains(group) && Holds(connection, group))
+            {
+                return new ConnectivityException(FailureCodes.DriverError,
+                    $"Caravan cannot use {group} with {connection.Type.DisplayName} sources yet, and does not connect without it. Remove {group} to connect directly.",
+                    step: TestSteps.Connect);
+            }
+        }
+
+        return null;
+    }
+
     private static void CheckTunnel(GroupChange tunnel, ValidationErrors errors)
     {
         var hasKey = tunnel.Has("private_key");

@@ -90,6 +90,6 @@ internal static class PathKeys
     public static IEnumerable<string> KeyLines(string pem) =>
         pem.Split('\n').Select(line => line.Trim()).Where(line => line.Length >= 60 && !line.StartsWith("-----", StringComparison.Ordinal));
 
-    /// <summary>A distinctive password for a tunnel or a database.</summary>
+    /// <summary>A distinctive password for a tunnel or a database (the scrubber masks any six characters of it in messages: keep the label short).</summary>
     public static string Password(string label) => Unique.Secret($"Pw-{label}-");
 }
