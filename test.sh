@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs Caravan's whole test suite on a fresh machine: builds, starts a throwaway PostgreSQL,
-# MariaDB and ClickHouse on loopback ports in a temporary directory, runs every test against the
+# Runs Caravan's whole test suite on a fresh machine: builds, starts a throwaway PostgreSQL (and
+# a second one with TLS and a private CA), MariaDB and ClickHouse on loopback ports in a temporary directory, runs every test against the
 # SQLite store and again against PostgreSQL, stops the servers, and ends with one line
 # "N passed, N failed". MariaDB and ClickHouse are the databases the MYSQL and CLICKHOUSE
 # connection tests talk to; s3rver (from npm) is the S3-compatible object store FILE sources
@@ -12,6 +12,7 @@ work=$(mktemp -d /tmp/caravan-test.XXXXXX)
 pg_bin=/usr/lib/postgresql/15/bin
 pg_data="$work/pg"
 pg_started=
+pg_tls_started=
 my_pid=
 ch_pid=
 s3_pid=
@@ -26,6 +27,9 @@ stop_pid() {
 cleanup() {
   if [ -n "$pg_started" ]; then
     as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  if [ -n "$pg_tls_started" ]; then
+    as_postgres "$pg_bin/pg_ctl" -D "$work/pg-tls/data" -m immediate stop >/dev/null 2>&1 || true
   fi
   [ -n "$my_pid" ] && stop_pid "$my_pid"
   [ -n "$ch_pid" ] && stop_pid "$ch_pid"
@@ -75,6 +79,12 @@ as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/pg.log" -w \
   start >/dev/null
 pg_started=1
 echo "PostgreSQL 15 on 127.0.0.1:$pg_port"
+
+# A second cluster with TLS and a private CA, for the tls group's tests (tests/servers/pg-tls.sh says how).
+pg_tls_port=$(free_port)
+pg_tls_started=1
+tests/servers/pg-tls.sh "$work/pg-tls" "$pg_tls_port"
+echo "PostgreSQL 15 with TLS on 127.0.0.1:$pg_tls_port"
 
 # Waits up to $3 seconds for the command $4... to succeed while the server (process $1) runs;
 # when it stops or the time is up, prints the server's logs $2 (space-separated) and fails.
@@ -207,6 +217,9 @@ for store in Sqlite Postgres; do
   TMPDIR="$work/tmp" \
   CARAVAN_TEST_STORE=$store \
   CARAVAN_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres;Password=$pg_password;Database=postgres" \
+  CARAVAN_TEST_POSTGRES_TLS="Host=127.0.0.1;Port=$pg_tls_port;Username=postgres;Password=$(cat "$work/pg-tls/password");Database=postgres;SSL Mode=Require" \
+  CARAVAN_TEST_POSTGRES_TLS_CA="$work/pg-tls/certs/ca.pem" \
+  CARAVAN_TEST_POSTGRES_TLS_CA_KEY="$work/pg-tls/certs/ca.key" \
   CARAVAN_TEST_MYSQL="Server=127.0.0.1;Port=$my_port;User ID=caravan;Password=$my_password" \
   CARAVAN_TEST_CLICKHOUSE="http://127.0.0.1:$ch_http" \
   CARAVAN_TEST_CLICKHOUSE_USER=caravan \

@@ -18,7 +18,12 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
     public async Task<TestReport> TestAsync(SourceConnection connection, CancellationToken cancellationToken, ITestObserver? observer = null)
     {
         using var run = new TestRun(connection.Scrubber, Deadline, cancellationToken) { Observer = observer };
-        if (_drivers.TryGetValue(connection.Type, out var driver))
+        if (_drivers.TryGetValue(connection.Type, out var driver) && NetworkPathFields.Unhonoured(connection, driver.AppliedGroups) is { } unhonoured)
+        {
+            run.Plan(driver.Steps);
+            await run.FailAsync(TestSteps.Connect, unhonoured);
+        }
+        else if (driver is not null)
         {
             run.Plan(driver.Steps);
             await driver.TestAsync(run, connection);
@@ -47,6 +52,11 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
         if (!_drivers.TryGetValue(connection.Type, out var driver))
         {
             throw new ConnectivityException(FailureCodes.DriverError, $"Caravan cannot discover {connection.Type.DisplayName} schemas yet.");
+        }
+
+        if (NetworkPathFields.Unhonoured(connection, driver.AppliedGroups) is { } unhonoured)
+        {
+            throw unhonoured;
         }
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

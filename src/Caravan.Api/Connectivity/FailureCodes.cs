@@ -8,6 +8,9 @@ public static class FailureCodes
     public const string PortClosed = "port_closed";
     public const string Timeout = "timeout";
     public const string TlsFailed = "tls_failed";
+
+    /// <summary>The server's certificate was refused by the source's <c>tls</c> settings (verify-ca, verify-full).</summary>
+    public const string TlsVerifyFailed = "tls_verify_failed";
     public const string AuthFailed = "auth_failed";
     public const string DatabaseNotFound = "database_not_found";
     public const string InsufficientPrivilege = "insufficient_privilege";

@@ -19,6 +19,12 @@ public static class DriverFailures
         return null;
     }
 
+    /// <summary>The failure of a TLS handshake whose certificate a source's <c>tls</c> settings refused, or null for any other.</summary>
+    public static ConnectivityException? TlsRefusal(Exception exception) =>
+        Find<TlsVerificationException>(exception) is { } refused
+            ? new(FailureCodes.TlsVerifyFailed, "The server's certificate was refused: " + refused.Message, exception, step: TestSteps.Tls)
+            : null;
+
     /// <summary>A source created without its host (the legacy route allows that) cannot be reached yet.</summary>
     public static ConnectivityException Unconfigured() =>
         new(FailureCodes.DriverError, "The source has no host name yet; complete its configuration with update-config.");

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Caravan.Api.Hosting;
 
 namespace Caravan.Api.Connectors;
 
@@ -24,6 +25,19 @@ public enum FieldKind
 
     /// <summary>An absolute http or https URL (the address of a remote service); its host is where the connection goes.</summary>
     Url,
+
+    /// <summary>One of a fixed set of words (<see cref="Field.Choices"/>).</summary>
+    Choice,
+
+    /// <summary>One or more PEM certificates; the config readback describes them instead of repeating them.</summary>
+    Certificate,
+
+    /// <summary>
+    /// A nested object of member fields (<c>ssh_tunnel</c>, <c>tls</c>) sent and read back as one
+    /// object, stored as its members under dotted names (<c>ssh_tunnel.host</c>) so that they are
+    /// validated, encrypted, merged, audited and guarded like top-level fields.
+    /// </summary>
+    Group,
 }
 
 /// <summary>
@@ -43,6 +57,27 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
     public int MaxLength { get; init; } = MaxTextLength;
 
     public bool IsSecret => Kind is FieldKind.Secret or FieldKind.SecretDocument;
+
+    /// <summary>The member fields of a group, named <c>group.member</c>; empty for any other field.</summary>
+    public IReadOnlyList<Field> Members { get; init; } = [];
+
+    /// <summary>The group this field is a member of, or null for a top-level field.</summary>
+    public string? Group { get; init; }
+
+    /// <summary>The name within its group (<c>host</c> of <c>ssh_tunnel.host</c>); the name of a top-level field.</summary>
+    public string MemberName => Group is null ? Name : Name[(Group.Length + 1)..];
+
+    /// <summary>The accepted words of a <see cref="FieldKind.Choice"/>.</summary>
+    public IReadOnlyList<string> Choices { get; init; } = [];
+
+    /// <summary>A check of a text value beyond its kind's (a host key's form): a message, or null when it is good. It never repeats the value.</summary>
+    public Func<string, string?>? Rule { get; init; }
+
+    /// <summary>
+    /// The rules across the members of a group, run when the group is present after the merge;
+    /// its required members are checked before.
+    /// </summary>
+    public Action<GroupChange, ValidationErrors>? GroupRule { get; init; }
 
     /// <summary>
     /// Whether the field says where the connection goes (a host, a Snowflake account): the rebind
@@ -77,6 +112,19 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
     public static Field Url(string name, string description) => new(name, FieldKind.Url, description) { IsDestination = true, MaxLength = MaxUrlLength };
 
     public const int MaxUrlLength = 2048;
+
+    public static Field Choice(string name, string description, params string[] choices) => new(name, FieldKind.Choice, description) { Choices = choices };
+
+    public static Field Certificate(string name, string description, Func<string, string?> rule) =>
+        new(name, FieldKind.Certificate, description) { MaxLength = 64 * 1024, Rule = rule };
+
+    /// <summary>A group of <paramref name="members"/>, each renamed <c>name.member</c>.</summary>
+    public static Field Grouped(string name, string description, Action<GroupChange, ValidationErrors> rule, params Field[] members) =>
+        new(name, FieldKind.Group, description)
+        {
+            Members = [.. members.Select(m => m with { Name = $"{name}.{m.Name}", Group = name })],
+            GroupRule = rule,
+        };
 
     /// <summary>A secret that is a JSON document, checked by <paramref name="read"/>.</summary>
     public static Field Document(string name, string description, Func<JsonNode, List<string>, string?> read) =>
@@ -118,6 +166,15 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
                 return ReadDocument!(node, messages);
             case FieldKind.Secret:
                 return ParseSecret(node, messages);
+            case FieldKind.Choice:
+                var word = ReadString(node, messages);
+                if (word is not null && !Choices.Contains(word, StringComparer.Ordinal))
+                {
+                    messages.Add($"\"{Shorten(word)}\" is not a valid choice.");
+                    return null;
+                }
+
+                return word is null ? null : JsonValue.Create(word);
             default:
                 var text = ParseText(node, messages);
                 if (text is not null && Kind == FieldKind.Host && HostNames.Check(text) is { } hostError)
@@ -129,6 +186,12 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
                 if (text is not null && Kind == FieldKind.Url && CheckUrl(text) is { } urlError)
                 {
                     messages.Add(urlError);
+                    return null;
+                }
+
+                if (text is not null && Rule?.Invoke(text) is { } ruleError)
+                {
+                    messages.Add(ruleError);
                     return null;
                 }
 
@@ -165,13 +228,14 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
             return value;
         }
 
-        if (Kind != FieldKind.Pem && value.Trim().Length != value.Length)
+        var multiline = Kind is FieldKind.Pem or FieldKind.Certificate;
+        if (!multiline && value.Trim().Length != value.Length)
         {
             messages.Add("Remove the leading or trailing spaces.");
             return null;
         }
 
-        if (value.Any(c => char.IsControl(c) && !(Kind == FieldKind.Pem && c is '\n' or '\r' or '\t')))
+        if (value.Any(c => char.IsControl(c) && !(multiline && c is '\n' or '\r' or '\t')))
         {
             messages.Add("This field may not contain control characters.");
             return null;
@@ -361,6 +425,13 @@ public sealed partial record Field(string Name, FieldKind Kind, string Descripti
         }
 
         return messages.Count == before ? result : null;
+    }
+
+    /// <summary>A value a client sent, printable and short enough to quote in a message.</summary>
+    internal static string Shorten(string value)
+    {
+        var clean = new string([.. value.Where(c => !char.IsControl(c))]);
+        return clean.Length > 50 ? clean[..50] + "…" : clean;
     }
 
     internal static string PythonTypeName(JsonNode? node) => node?.GetValueKind() switch

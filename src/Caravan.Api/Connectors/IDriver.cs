@@ -32,6 +32,12 @@ public interface IDriver
     /// <summary>The steps of this driver's test, in report order: <see cref="TestSteps.Standard"/> unless it has no TLS of its own.</summary>
     IReadOnlyList<string> Steps => TestSteps.Standard;
 
+    /// <summary>
+    /// The network-path groups (<see cref="NetworkPathFields"/>) this driver honours. A source that
+    /// holds another is refused before any connection rather than reached around it.
+    /// </summary>
+    IReadOnlyCollection<string> AppliedGroups => [];
+
     /// <summary>Runs the test's steps (planned by the caller from <see cref="Steps"/>).</summary>
     Task TestAsync(TestRun run, SourceConnection connection);
 

@@ -27,5 +27,8 @@ public interface IQueryEngine
     /// </summary>
     string? DescribeTable(string schema, string table) => null;
 
+    /// <summary>The network-path groups this engine honours; a source holding another is refused (see <see cref="IDriver.AppliedGroups"/>).</summary>
+    IReadOnlyCollection<string> AppliedGroups => [];
+
     Task RunAsync(QueryRun run);
 }

@@ -38,6 +38,8 @@ public abstract partial class ServerOrConnectionStringType : SourceType
         Field.Text("database_name", "Database name"),
         Field.Secret(ConnectionStringField, ConnectionStringDescription) with { CarriesCredentials = true },
         Field.Names("selected_schemas", "Schemas to include; empty means every non-system schema"),
+        NetworkPathFields.SshTunnelGroup,
+        NetworkPathFields.TlsGroup,
     ];
 
     public override void Check(SourceChange change, ConfigView? stored, ValidationErrors errors)

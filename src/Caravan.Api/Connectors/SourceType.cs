@@ -26,6 +26,35 @@ public abstract class SourceType
 
     public abstract IReadOnlyList<Field> Fields { get; }
 
+    /// <summary>The fields as stored: the top-level ones, with each group replaced by its members (<c>ssh_tunnel.host</c>, ...).</summary>
+    public IReadOnlyList<Field> StoredFields => field ??= [.. Fields.SelectMany(f => f.Kind == FieldKind.Group ? f.Members : [f])];
+
+    /// <summary>
+    /// The rules of every group (<see cref="FieldKind.Group"/>) the configuration holds after
+    /// <paramref name="change"/>: its required members, then the group's own rule. Run by every
+    /// write after <see cref="Check"/>, whatever the type.
+    /// </summary>
+    public void CheckGroups(SourceChange change, ConfigView? stored, ValidationErrors errors)
+    {
+        foreach (var group in Fields.Where(f => f.Kind == FieldKind.Group))
+        {
+            var members = new GroupChange(group, change, stored);
+            if (!members.Present)
+            {
+                continue;
+            }
+
+            foreach (var member in group.Members.Where(m => m.Required && !members.Has(m.MemberName) && !errors.Has(m.Name)))
+            {
+                errors.Add(member.Name, change.Sent.Contains(member.Name) || stored?.Has(member.Name) == true
+                    ? $"This field is required for {group.Name}."
+                    : "This field is required.");
+            }
+
+            group.GroupRule?.Invoke(members, errors);
+        }
+    }
+
     public Field? FindField(string name)
     {
         foreach (var field in Fields)
@@ -167,8 +196,14 @@ public abstract class SourceType
     public virtual JsonObject Effective(JsonObject settings)
     {
         var effective = (JsonObject)settings.DeepClone();
-        foreach (var field in Fields)
+        foreach (var field in StoredFields)
         {
+            // A group's defaults (the tunnel's port 22) are in force only where the group is.
+            if (field.Group is { } group && !settings.Any(s => s.Key.StartsWith(group + ".", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
             if (field.Default is int number && effective[field.Name] is null)
             {
                 effective[field.Name] = number;
@@ -275,6 +310,36 @@ public sealed class ConfigView(JsonObject settings, IReadOnlySet<string> secretN
         settings.TryGetPropertyValue(field, out var value) && value is JsonValue v && v.TryGetValue<int>(out var number) ? number : null;
 
     public string? RevealSecret(string field) => secretNames.Contains(field) ? revealSecret(field) : null;
+}
+
+/// <summary>
+/// A group's members as they will be once a change is merged into the stored configuration
+/// (<paramref name="stored"/> is null on a create): what a group's rules look at. Members are
+/// named by their name within the group.
+/// </summary>
+public sealed class GroupChange(Field group, SourceChange change, ConfigView? stored)
+{
+    public Field Group => group;
+
+    public SourceChange Change => change;
+
+    /// <summary>The stored (and error) name of a member: <c>ssh_tunnel.host</c> for <c>host</c>.</summary>
+    public string Key(string member) => $"{group.Name}.{member}";
+
+    /// <summary>Whether the request gives or clears the member.</summary>
+    public bool Sent(string member) => change.Gives(Key(member));
+
+    public bool Has(string member) => change.Gives(Key(member)) ? !change.Clears(Key(member)) : stored?.Has(Key(member)) == true;
+
+    /// <summary>Whether any member is held after the merge: the group is there.</summary>
+    public bool Present => group.Members.Any(m => Has(m.MemberName));
+
+    public string? Text(string member) => change.Settings.TryGetValue(Key(member), out var value)
+        ? value is JsonValue v && v.TryGetValue<string>(out var text) ? text : null
+        : stored?.Text(Key(member));
+
+    /// <summary>A secret member's value after the merge, decrypted only when it is the stored one.</summary>
+    public string? Secret(string member) => change.Secrets.TryGetValue(Key(member), out var value) ? value : stored?.RevealSecret(Key(member));
 }
 
 /// <summary>Every connection type this build knows, found once by reflection over the classes of <c>Connectors/</c>.</summary>

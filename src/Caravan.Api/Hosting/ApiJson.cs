@@ -15,6 +15,7 @@ namespace Caravan.Api.Hosting;
 [JsonSerializable(typeof(CreatedResponse))]
 [JsonSerializable(typeof(UpdateConfigResponse))]
 [JsonSerializable(typeof(SourceConfigResponse))]
+[JsonSerializable(typeof(SecretState))]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(DetailBody))]
 [JsonSerializable(typeof(ServerErrorBody))]

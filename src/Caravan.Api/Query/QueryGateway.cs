@@ -137,6 +137,11 @@ public sealed class QueryGateway(
         }
 
         var (_, connection, scrubber) = prepared.For(row);
+        if (NetworkPathFields.Unhonoured(connection, engine.AppliedGroups) is { } unhonoured)
+        {
+            return (new QueryFailure(QueryFailureKind.Unreachable, unhonoured.Code, unhonoured.Message), null, row.Type);
+        }
+
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(request.Timeout - clock.Elapsed + Backstop);
         var run = new QueryRun(connection, sourceId, caller.OrganizationId, row.Version, statement, request, options.Value, sink, memory, scrubber, limit.Token);

@@ -83,9 +83,9 @@ public static class RevisionChanges
             return -1;
         }
 
-        for (var i = 0; i < type.Fields.Count; i++)
+        for (var i = 0; i < type.StoredFields.Count; i++)
         {
-            if (type.Fields[i].Name == field)
+            if (type.StoredFields[i].Name == field)
             {
                 return i;
             }

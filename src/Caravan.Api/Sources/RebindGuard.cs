@@ -27,7 +27,7 @@ internal static class RebindGuard
             return;
         }
 
-        foreach (var destinationField in type.Fields.Where(f => f.IsDestination))
+        foreach (var destinationField in type.StoredFields.Where(f => f.IsDestination))
         {
             // A host refused for a reason of its own will not be stored: it moves nothing. A URL
             // goes where its host is: a new path or port on the same host is not a move.
@@ -39,7 +39,7 @@ internal static class RebindGuard
                 continue;
             }
 
-            foreach (var secret in KeptSecrets(type, change, stored))
+            foreach (var secret in KeptSecrets(type, change, stored, destinationField.Group))
             {
                 var (resend, message) = type.Resend(field, secret);
                 errors.Add(resend, message);
@@ -47,9 +47,15 @@ internal static class RebindGuard
         }
     }
 
-    /// <summary>Stored secrets the change neither replaces nor clears, in the type's order.</summary>
-    private static IEnumerable<string> KeptSecrets(SourceType type, SourceChange change, ConfigView stored) =>
-        type.Fields.Where(f => f.IsSecret).Select(f => f.Name).Concat(type.StoredSecrets).Distinct(StringComparer.Ordinal)
+    /// <summary>
+    /// Stored secrets the change neither replaces nor clears, in the type's order, that a move of a
+    /// destination in <paramref name="group"/> would deliver elsewhere: the database's own secrets
+    /// always; a group's (the tunnel's password and key) when the destination is in that group, as
+    /// moving the database behind the same bastion sends the tunnel's credentials where they went.
+    /// </summary>
+    private static IEnumerable<string> KeptSecrets(SourceType type, SourceChange change, ConfigView stored, string? group) =>
+        type.StoredFields.Where(f => f.IsSecret && (f.Group is null || f.Group == group)).Select(f => f.Name)
+            .Concat(type.StoredSecrets).Distinct(StringComparer.Ordinal)
             .Where(secret => stored.SecretNames.Contains(secret) && !change.Secrets.ContainsKey(secret));
 
     /// <summary>

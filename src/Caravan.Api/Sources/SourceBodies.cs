@@ -81,7 +81,7 @@ internal static class SourceBodies
         var type = SourceTypes.Find(name);
         if (type is null)
         {
-            errors.Add(TypeField, $"\"{Quote(name)}\" is not a valid choice.");
+            errors.Add(TypeField, $"\"{Field.Shorten(name)}\" is not a valid choice.");
             return null;
         }
 
@@ -113,53 +113,112 @@ internal static class SourceBodies
             if (field is null)
             {
                 errors.Add(FieldKey(name), $"Not a valid field for {type.Name} sources.");
-                continue;
             }
-
-            if (node is null)
+            else if (field.Kind == FieldKind.Group)
             {
-                if (mode == ChangeMode.Update)
-                {
-                    if (field.IsSecret)
-                    {
-                        change.SetSecret(name, null);
-                    }
-                    else
-                    {
-                        change.Set(name, null);
-                    }
-                }
-                else
-                {
-                    errors.Add(name, "This field may not be null.");
-                }
-
-                continue;
-            }
-
-            var messages = new List<string>();
-            var value = field.Parse(node, messages);
-            foreach (var message in messages)
-            {
-                errors.Add(name, message);
-            }
-
-            if (messages.Count > 0)
-            {
-                continue;
-            }
-
-            if (field.IsSecret)
-            {
-                change.SetSecret(name, (string)value!);
+                ReadGroup(field, node, change, errors);
             }
             else
             {
-                change.Set(name, (JsonNode)value!);
+                ReadField(field, node, change, errors);
             }
         }
 
         return change;
+    }
+
+    /// <summary>
+    /// Reads one group (<c>ssh_tunnel</c>, <c>tls</c>): an object whose members are read as fields
+    /// named <c>group.member</c>, so an update merges them like top-level fields (an omitted member
+    /// is kept, null clears it). Null for the whole group, on an update, removes every member.
+    /// </summary>
+    private static void ReadGroup(Field group, JsonNode? node, SourceChange change, ValidationErrors errors)
+    {
+        if (node is null)
+        {
+            if (change.Mode != ChangeMode.Update)
+            {
+                errors.Add(group.Name, "This field may not be null.");
+                return;
+            }
+
+            foreach (var member in group.Members)
+            {
+                change.Sent.Add(member.Name);
+                Clear(member, change);
+            }
+
+            return;
+        }
+
+        if (node is not JsonObject members)
+        {
+            errors.Add(group.Name, $"Invalid data. Expected a dictionary, but got {Field.PythonTypeName(node)}.");
+            return;
+        }
+
+        foreach (var (name, value) in members)
+        {
+            var member = group.Members.FirstOrDefault(m => m.MemberName == name);
+            if (member is null)
+            {
+                errors.Add($"{group.Name}.{FieldKey(name)}", $"Not a valid field for {group.Name}.");
+                continue;
+            }
+
+            change.Sent.Add(member.Name);
+            ReadField(member, value, change, errors);
+        }
+    }
+
+    private static void ReadField(Field field, JsonNode? node, SourceChange change, ValidationErrors errors)
+    {
+        if (node is null)
+        {
+            if (change.Mode == ChangeMode.Update)
+            {
+                Clear(field, change);
+            }
+            else
+            {
+                errors.Add(field.Name, "This field may not be null.");
+            }
+
+            return;
+        }
+
+        var messages = new List<string>();
+        var value = field.Parse(node, messages);
+        foreach (var message in messages)
+        {
+            errors.Add(field.Name, message);
+        }
+
+        if (messages.Count > 0)
+        {
+            return;
+        }
+
+        if (field.IsSecret)
+        {
+            change.SetSecret(field.Name, (string)value!);
+        }
+        else
+        {
+            change.Set(field.Name, (JsonNode)value!);
+        }
+    }
+
+    private static void Clear(Field field, SourceChange change)
+    {
+        if (field.IsSecret)
+        {
+            change.SetSecret(field.Name, null);
+        }
+        else
+        {
+            change.Set(field.Name, null);
+        }
     }
 
     /// <summary>Applies <paramref name="change"/> to stored settings: a value replaces, null removes.</summary>
@@ -182,11 +241,5 @@ internal static class SourceBodies
     }
 
     // A field name the client sent is echoed as an errors key; keep it printable and short.
-    internal static string FieldKey(string name) => name.Length > 100 || name.Any(char.IsControl) ? Quote(name) : name;
-
-    private static string Quote(string value)
-    {
-        var clean = new string([.. value.Where(c => !char.IsControl(c))]);
-        return clean.Length > 50 ? clean[..50] + "…" : clean;
-    }
+    internal static string FieldKey(string name) => name.Length > 100 || name.Any(char.IsControl) ? Field.Shorten(name) : name;
 }

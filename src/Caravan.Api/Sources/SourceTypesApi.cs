@@ -32,6 +32,16 @@ public static class SourceTypesApi
         ["public_key"] = "Public key",
         ["private_key"] = "Private key (PEM)",
         ["private_key_passphrase"] = "Private key passphrase",
+        ["ssh_tunnel"] = "SSH tunnel",
+        ["ssh_tunnel.host"] = "Bastion host",
+        ["ssh_tunnel.username"] = "SSH user",
+        ["ssh_tunnel.private_key"] = "Private key (OpenSSH or PEM)",
+        ["ssh_tunnel.host_key"] = "Host key (SHA256 fingerprint or public key)",
+        ["tls"] = "TLS",
+        ["tls.mode"] = "TLS mode",
+        ["tls.ca_certificate"] = "CA certificate (PEM)",
+        ["tls.client_certificate"] = "Client certificate (PEM)",
+        ["tls.client_key"] = "Client key (PEM)",
     };
 
     public static IEndpointRouteBuilder MapSourceTypes(this IEndpointRouteBuilder routes)
@@ -66,7 +76,7 @@ public static class SourceTypesApi
         };
         return new SourceFieldDescription(
             field.Name,
-            Labels.TryGetValue(field.Name, out var label) ? label : Spell(field.Name),
+            Labels.TryGetValue(field.Name, out var label) ? label : Spell(field.MemberName),
             kind,
             field.Required,
             field.Default switch
@@ -79,9 +89,13 @@ public static class SourceTypesApi
             field.IsSecret,
             field.Kind == FieldKind.Port ? 1 : null,
             field.Kind == FieldKind.Port ? 65535 : null,
-            field.Kind is FieldKind.Port or FieldKind.Boolean ? null : field.MaxLength,
+            field.Kind is FieldKind.Port or FieldKind.Boolean or FieldKind.Group or FieldKind.Choice ? null : field.MaxLength,
             field.Kind == FieldKind.NameList ? Field.MaxListItems : null,
-            field.Description);
+            field.Description)
+        {
+            Choices = field.Kind == FieldKind.Choice ? field.Choices : null,
+            Members = field.Kind == FieldKind.Group ? [.. field.Members.Select(m => Describe(m) with { Name = m.MemberName })] : null,
+        };
     }
 
     private static string Spell(string name)
@@ -113,7 +127,18 @@ public sealed record SourceFieldDescription(
     [property: JsonPropertyName("maximum")] int? Maximum,
     [property: JsonPropertyName("max_length")] int? MaxLength,
     [property: JsonPropertyName("max_items")] int? MaxItems,
-    [property: JsonPropertyName("help")] string Help);
+    [property: JsonPropertyName("help")] string Help)
+{
+    /// <summary>The accepted words of a <c>choice</c> field; absent for other kinds.</summary>
+    [JsonPropertyName("choices")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Choices { get; init; }
+
+    /// <summary>The members of a <c>group</c> field (an object sent and read back whole), by their names in it; absent for other kinds.</summary>
+    [JsonPropertyName("members")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<SourceFieldDescription>? Members { get; init; }
+}
 
 public sealed record SourceFormDescription(
     [property: JsonPropertyName("name")] string Name,

@@ -242,6 +242,7 @@ public sealed class SourceWriter(
         var view = sources.View(stored);
         // Every problem together, as on create: the type's rules run whatever the fields said.
         type.Check(change, view, errors);
+        type.CheckGroups(change, view, errors);
 
         if (!security.Value.AllowSecretRebind)
         {

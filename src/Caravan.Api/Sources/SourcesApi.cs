@@ -259,6 +259,7 @@ public static class SourcesApi
         // The type's rules run even when some field was refused: every problem is reported together
         // (a field refused on its own is absent from the change, and its rules do not report it twice).
         type.Check(change, stored: null, errors);
+        type.CheckGroups(change, stored: null, errors);
 
         var publicKeySql = errors.IsEmpty && prepare ? type.PrepareCreate(change, errors) : null;
         return errors.IsEmpty

@@ -56,15 +56,22 @@ internal static class SourcesOpenApi
         {
             Type = JsonSchemaType.Object,
             Description = "Every non-secret field of the type (null when not set: the type's default applies). "
-                + "POSTGRES, SUPABASE and MSSQL show a connection string's parts, plus `options`: its non-secret options.",
+                + "POSTGRES, SUPABASE and MSSQL show a connection string's parts, plus `options`: its non-secret options. "
+                + "Extension: `ssh_tunnel` and `tls` are objects of their non-secret members, or null; each certificate of `tls` "
+                + "is a list of `{subject, issuer, not_after, expires_soon}` (true within 30 days of `not_after`).",
             AdditionalPropertiesAllowed = true,
         }, true),
         ("secrets", new OpenApiSchema
         {
             Type = JsonSchemaType.Object,
             Description = "Every secret of the type, set or not. POSTGRES, SUPABASE and MSSQL list `password` and "
-                + "`secret_options` (credential options from a connection string); MONGODB lists `connection_string`.",
-            AdditionalProperties = SecretState.In(document),
+                + "`secret_options` (credential options from a connection string); MONGODB lists `connection_string`. "
+                + "Extension: where the source has `ssh_tunnel` or `tls`, the group's secrets are listed under its name "
+                + "(`{\"ssh_tunnel\": {\"password\": {...}, \"private_key\": {...}, \"private_key_passphrase\": {...}}}`).",
+            AdditionalProperties = new OpenApiSchema
+            {
+                OneOf = [SecretState.In(document), new OpenApiSchema { Type = JsonSchemaType.Object, AdditionalProperties = SecretState.In(document) }],
+            },
         }, true)));
 
     // The request bodies follow drf-spectacular's naming, as camelAI's document does.
@@ -103,7 +110,7 @@ internal static class SourcesOpenApi
         foreach (var group in SourceTypes.All.SelectMany(t => t.Fields.Select(f => (Type: t, Field: f))).GroupBy(x => x.Field.Name))
         {
             // Types agree on a field's kind; its longest limit wins, and a default has no meaning in a patch.
-            var schema = FieldSchema(group.First().Field with { MaxLength = group.Max(x => x.Field.MaxLength), Default = null });
+            var schema = FieldSchema(group.First().Field with { MaxLength = group.Max(x => x.Field.MaxLength), Default = null }, partial: true);
             schema.Description = string.Join(" ", group
                 .GroupBy(x => x.Field.Description)
                 .Select(d => $"{string.Join(", ", d.Select(x => x.Type.Name))}: {d.Key}."));
@@ -129,7 +136,7 @@ internal static class SourcesOpenApi
             "One field of a connection type.",
             ("name", Schema.Text("The field's name in bodies."), true),
             ("label", Schema.Text("A label for people."), true),
-            ("kind", Schema.Enum(["text", "host", "port", "boolean", "name_list", "secret", "service_account_key", "pem"], "How the field is entered and checked."), true),
+            ("kind", Schema.Enum(["text", "host", "port", "boolean", "name_list", "secret", "service_account_key", "pem", "choice", "certificate", "group"], "How the field is entered and checked."), true),
             ("required", Schema.Boolean("Required on create (for types with forms, see `forms`)."), true),
             ("default", new OpenApiSchema { Description = "The default when omitted (not stored): a number or boolean, or null." }, true),
             ("secret", Schema.Boolean("Write-only: stored encrypted, never returned."), true),
@@ -137,7 +144,9 @@ internal static class SourcesOpenApi
             ("maximum", Schema.Nullable(Schema.Integer("Largest value (ports).")), true),
             ("max_length", Schema.Nullable(Schema.Integer("Longest text accepted.")), true),
             ("max_items", Schema.Nullable(Schema.Integer("Most items of a list.")), true),
-            ("help", Schema.Text("What to enter."), true));
+            ("help", Schema.Text("What to enter."), true),
+            ("choices", Schema.ArrayOf(Schema.Text(null)), false),
+            ("members", new OpenApiSchema { Type = JsonSchemaType.Array, Description = "A group's members (an object sent whole): fields as above, named within the group." }, false));
         var form = Schema.Object(
             "One way to fill in the connection; fields in no form belong to every form.",
             ("name", Schema.Text("`fields` or `connection_string`."), true),
@@ -216,10 +225,15 @@ internal static class SourcesOpenApi
         Description = "Display name, 1–255 characters after trimming.",
     };
 
-    private static OpenApiSchema FieldSchema(Field field)
+    /// <summary>The schema of one field; a group's members are all optional in a <paramref name="partial"/> body (update-config merges them).</summary>
+    private static OpenApiSchema FieldSchema(Field field, bool partial = false)
     {
         var schema = field.Kind switch
         {
+            FieldKind.Group => Schema.Object(
+                null,
+                [.. field.Members.Select(m => (m.MemberName, (IOpenApiSchema)FieldSchema(partial ? m with { Default = null } : m, partial), m.Required && !partial))]),
+            FieldKind.Choice => Schema.Enum(field.Choices, field.Description),
             FieldKind.Port => new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "65535" },
             FieldKind.Boolean => new OpenApiSchema { Type = JsonSchemaType.Boolean },
             FieldKind.NameList => new OpenApiSchema

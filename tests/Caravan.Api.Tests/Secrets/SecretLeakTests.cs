@@ -172,6 +172,37 @@ public sealed class SecretLeakTests
             await Ok(http.PatchJsonAsync(UpdateConfig(mcp), Json(new JsonObject { ["access_token"] = remote.Token })));
             Assert.Contains("Bearer " + mcpToken, remote.Authorizations);
 
+            // ssh_tunnel and tls (contract section 10): a tunnel password, an encrypted key and its
+            // passphrase, a client key; merged member by member, then the tunnel moved with every secret again.
+            var tunnelPassphrase = secrets.New("ssh-pp");
+            var (tunnelKey, _) = NetworkPaths.PathKeys.SshKey("rsa", tunnelPassphrase);
+            foreach (var line in NetworkPaths.PathKeys.KeyLines(tunnelKey))
+            {
+                secrets.Add(line);
+            }
+            using var authority = new NetworkPaths.PathKeys.Authority("Leak test CA");
+            var (clientCertificate, clientKey) = authority.Issue("leak-client", client: true);
+            secrets.AddPem(clientKey);
+            var tunnelled = await http.CreateSourceAsync(Json(new JsonObject
+            {
+                ["type"] = "MYSQL", ["hostname"] = "my-private.internal", ["username"] = "root", ["password"] = secrets.New("tunnelled-db-pw"), ["database_name"] = "shop",
+                ["ssh_tunnel"] = new JsonObject { ["host"] = "bastion.example.com", ["username"] = "jump", ["password"] = secrets.New("ssh-pw") },
+                ["tls"] = new JsonObject { ["mode"] = "verify-ca", ["ca_certificate"] = authority.CertificatePem, ["client_certificate"] = clientCertificate, ["client_key"] = clientKey },
+            }));
+            await Ok(http.PatchJsonAsync(UpdateConfig(tunnelled), Json(new JsonObject
+            {
+                ["ssh_tunnel"] = new JsonObject { ["private_key"] = tunnelKey, ["private_key_passphrase"] = tunnelPassphrase },
+            })));
+            await Ok(http.PatchJsonAsync(UpdateConfig(tunnelled), Json(new JsonObject
+            {
+                ["password"] = secrets.New("tunnelled-db-pw2"),
+                ["ssh_tunnel"] = new JsonObject
+                {
+                    ["host"] = "bastion2.example.com", ["password"] = secrets.New("ssh-pw2"), ["private_key"] = tunnelKey,
+                    ["private_key_passphrase"] = tunnelPassphrase,
+                },
+            })));
+
             // Creates with an Idempotency-Key, their replays and a conflict: the stored requests and
             // answers must hold none of the secrets.
             var keyedMySql = Json(new JsonObject
@@ -240,6 +271,14 @@ public sealed class SecretLeakTests
                 ("PATCH", UpdateConfig(mongo), Json(new JsonObject { ["connection_string"] = $"mongodb://u:{secrets.New("bad-mongo-port")}@m.example.com:0/x" })),
                 ("PATCH", UpdateConfig(mssql), Json(new JsonObject { ["connection_string"] = $"Server=sql.example.com,abc;Password={secrets.New("bad-mssql-port")}" })),
                 ("PATCH", UpdateConfig(databricks), Json(new JsonObject { ["access_token"] = secrets.New("type-change"), ["type"] = "POSTGRES" })),
+                ("PATCH", UpdateConfig(tunnelled), Json(new JsonObject { ["ssh_tunnel"] = new JsonObject { ["private_key_passphrase"] = secrets.New("wrong-ssh-pp") } })),
+                ("PATCH", UpdateConfig(tunnelled), Json(new JsonObject
+                {
+                    ["ssh_tunnel"] = new JsonObject { ["private_key"] = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + secrets.New("bad-ssh-key") + "\n-----END OPENSSH PRIVATE KEY-----" },
+                })),
+                ("PATCH", UpdateConfig(tunnelled), Json(new JsonObject { ["ssh_tunnel"] = new JsonObject { ["host"] = "evil.example.com", ["password"] = secrets.New("rebind-ssh-pw") } })),
+                ("PATCH", UpdateConfig(tunnelled), Json(new JsonObject { ["ssh_tunnel"] = new JsonObject { ["passwd"] = secrets.New("unknown-member-pw") } })),
+                ("PATCH", UpdateConfig(tunnelled), Json(new JsonObject { ["tls"] = new JsonObject { ["client_key"] = "-----BEGIN PRIVATE KEY-----\n" + secrets.New("bad-client-key") + "\n-----END PRIVATE KEY-----" } })),
                 ("PATCH", SourcesUrl + postgres + "/", Json(new JsonObject { ["password"] = secrets.New("rename-pw") })),
                 ("PUT", SourcesUrl + clickHouse + "/", Json(new JsonObject { ["account_name"] = "x", ["password"] = secrets.New("put-pw") })),
             };
@@ -285,7 +324,7 @@ public sealed class SecretLeakTests
             Assert.Empty(deleted.Secrets);
 
             // Read everything back, so every answer that could carry a secret has been given.
-            var ids = new[] { postgres, postgresUri, snowflakePassword, snowflakeGenerated, snowflakeOwn, bigQuery, motherDuck, databricks, mongo, mssql, clickHouse, mcp };
+            var ids = new[] { postgres, postgresUri, snowflakePassword, snowflakeGenerated, snowflakeOwn, bigQuery, motherDuck, databricks, mongo, mssql, clickHouse, mcp, tunnelled };
             foreach (var id in ids)
             {
                 await http.GetAsync(new Uri($"{SourcesUrl}{id}/", UriKind.Relative), TestContext.Current.CancellationToken).Expect(HttpStatusCode.OK);
@@ -307,6 +346,8 @@ public sealed class SecretLeakTests
             // The stored secrets are still what was sent last (the service did keep them, encrypted).
             Assert.Equal(motherDuckToken, await app.RevealAsync(motherDuck, "token"));
             Assert.Equal(passphrase, await app.RevealAsync(snowflakeOwn, "private_key_passphrase"));
+            Assert.Equal(tunnelKey, await app.RevealAsync(tunnelled, "ssh_tunnel.private_key"));
+            Assert.Equal(clientKey, await app.RevealAsync(tunnelled, "tls.client_key"));
         }
 
         var needles = secrets.All.Append(apiKey).ToList();

@@ -122,10 +122,10 @@ public sealed partial class ConfigReadbackTests(CaravanApp app)
 
         // Port 9000 is plain HTTP; cleared, the port is ClickHouse's default 8443 again, and with it HTTPS.
         Assert.Equal(
-            """{"host":"ch.example.com","port":9000,"username":"u","database":null,"secure":false,"selected_schemas":null}""",
+            """{"host":"ch.example.com","port":9000,"username":"u","database":null,"secure":false,"selected_schemas":null,"ssh_tunnel":null,"tls":null}""",
             before.Body["config"]!.Compact());
         Assert.Equal(
-            """{"host":"ch.example.com","port":8443,"username":"u","database":null,"secure":true,"selected_schemas":null}""",
+            """{"host":"ch.example.com","port":8443,"username":"u","database":null,"secure":true,"selected_schemas":null,"ssh_tunnel":null,"tls":null}""",
             body["config"]!.Compact());
     }
 
@@ -285,7 +285,24 @@ internal sealed record ReadbackCase(
     /// <summary>A random secret value made of letters that are not hex digits.</summary>
     public static string Secret() => new(RandomNumberGenerator.GetItems<char>(NonHex, 24));
 
+    /// <summary>The types with a host and a port, which take the ssh_tunnel and tls groups (contract section 10).</summary>
+    public static readonly string[] NetworkPathTypes = ["POSTGRES", "SUPABASE", "MYSQL", "SINGLESTORE", "MSSQL", "CLICKHOUSE", "MONGODB"];
+
     public static ReadbackCase Create(string name)
+    {
+        var made = Build(name);
+
+        // Groups the source does not have read as null, like any field without a value.
+        if (NetworkPathTypes.Contains(made.Type))
+        {
+            made.Config["ssh_tunnel"] = null;
+            made.Config["tls"] = null;
+        }
+
+        return made;
+    }
+
+    private static ReadbackCase Build(string name)
     {
         var password = Secret();
         var account = "Readback " + name;

@@ -20,6 +20,8 @@ public sealed class ClickHouseType : SourceType
         Field.Text("database", "Default database"),
         Field.Flag("secure", "Use HTTPS; defaults to true on ports 8443 and 9440, false otherwise"),
         Field.Names("selected_schemas", "Databases to include; empty means every non-system database"),
+        NetworkPathFields.SshTunnelGroup,
+        NetworkPathFields.TlsGroup,
     ];
 
     public override string SchemaKind => "databases";

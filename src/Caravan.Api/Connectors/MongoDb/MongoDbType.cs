@@ -38,6 +38,8 @@ public sealed class MongoDbType : SourceType
         Field.Secret("password", "Password (older form)"),
         Field.Text("database_name", "Database name (older form)"),
         Field.Names("selected_schemas", "Databases to include; empty means every non-system database"),
+        NetworkPathFields.SshTunnelGroup,
+        NetworkPathFields.TlsGroup,
     ];
 
     public override void Check(SourceChange change, ConfigView? stored, ValidationErrors errors)

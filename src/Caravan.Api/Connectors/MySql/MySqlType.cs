@@ -26,5 +26,7 @@ public class MySqlType : SourceType
         Field.Secret("password", "Password").AsRequired(),
         Field.Text("database_name", "Database name").AsRequired(),
         Field.Names("selected_schemas", "Databases to include; empty means every non-system database"),
+        NetworkPathFields.SshTunnelGroup,
+        NetworkPathFields.TlsGroup,
     ];
 }

@@ -18,6 +18,8 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
 
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<PostgresType>(), SourceTypes.Get<SupabaseType>()];
 
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls];
+
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
         if (await network.OpenAsync(run, connection) is not var (host, address))
@@ -34,7 +36,12 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
 
         if (IsEncrypted(session))
         {
-            run.Succeed("tls", "The connection is encrypted.");
+            run.Succeed("tls", TlsSettings.Of(connection) switch
+            {
+                { VerifiesName: true } => "The connection is encrypted; the server's certificate is signed by the CA and names the host.",
+                { VerifiesChain: true } => "The connection is encrypted; the server's certificate is signed by the CA.",
+                _ => "The connection is encrypted.",
+            });
         }
         else
         {
@@ -78,9 +85,26 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
             Options = "-c default_transaction_read_only=on",
             SslMode = options.TryGetValue("sslmode", out var mode) ? ParseSslMode(mode) : SslMode.Prefer,
         };
+
+        // The tls group wins over a connection string's sslmode. Npgsql is asked to encrypt only;
+        // the certificate is checked by the group's own callback, against its CA held in memory.
+        var tls = TlsSettings.Of(connection);
+        if (tls is not null)
+        {
+            settings.SslMode = tls.Encrypts ? SslMode.Require : SslMode.Disable;
+        }
+
         adjust?.Invoke(settings);
         var builder = new NpgsqlDataSourceBuilder(settings.ConnectionString);
-        builder.UseSslClientAuthenticationOptionsCallback(ssl => ssl.TargetHost = host.Trim('[', ']'));
+        builder.UseSslClientAuthenticationOptionsCallback(ssl =>
+        {
+            ssl.TargetHost = host.Trim('[', ']');
+            if (tls is not null)
+            {
+                ssl.RemoteCertificateValidationCallback = tls.Callback();
+                ssl.ClientCertificates = tls.ClientCertificate is { } client ? [client] : null;
+            }
+        });
         return builder.Build();
     }
 
@@ -97,7 +121,7 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
     }
 
     /// <summary>The stable code for an Npgsql failure, with a message a DBA can act on.</summary>
-    public static ConnectivityException Map(Exception exception) => exception switch
+    public static ConnectivityException Map(Exception exception) => TlsRefusal(exception) ?? exception switch
     {
         PostgresException { SqlState: "28P01" or "28000" } e => new(FailureCodes.AuthFailed,
             "The server refused the user name or password (" + e.MessageText + ").", e),

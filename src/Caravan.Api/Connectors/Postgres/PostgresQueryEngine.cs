@@ -110,6 +110,8 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools, I
 
     private static string Text(string text) => $"pg_catalog.convert_from(pg_catalog.decode('{SqlLiterals.Hex(text)}', 'hex'), 'UTF8')";
 
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls];
+
     public async Task RunAsync(QueryRun run)
     {
         var host = run.Connection.Text("hostname") ?? throw DriverFailures.Unconfigured();

@@ -5,7 +5,34 @@
 import { h, clear, when } from './dom.js';
 
 const LIST_KINDS = new Set(['name_list']);
-const AREA_KINDS = new Set(['pem', 'service_account_key']);
+const AREA_KINDS = new Set(['pem', 'service_account_key', 'certificate']);
+
+/** The id of a field's control: a group's member (ssh_tunnel.host) gets a dash, so ids need no escaping in selectors. */
+function fieldId(name) {
+  return `field-${name.replace(/\./g, '-')}`;
+}
+
+/** A group's members as fields named group.member, the names the API stores and reports errors under. */
+function membersOf(group) {
+  return group.members.map((member) => ({ ...member, name: `${group.name}.${member.name}`, member: member.name }));
+}
+
+/**
+ * The config readback with each group's members also under their dotted names (config and
+ * secrets), so a member's control finds its stored value the way a top-level field does.
+ */
+function flatten(type, config) {
+  const flat = { ...config, config: { ...config.config }, secrets: { ...config.secrets } };
+  for (const group of type.fields.filter((field) => field.kind === 'group')) {
+    const values = config.config[group.name] ?? {};
+    const states = config.secrets[group.name] ?? {};
+    for (const member of membersOf(group)) {
+      flat.config[member.name] = values[member.member] ?? null;
+      if (member.secret) flat.secrets[member.name] = states[member.member] ?? { set: false };
+    }
+  }
+  return flat;
+}
 
 /** The form of a type a field belongs to; null for fields every form has. */
 function formOf(type, name) {
@@ -26,6 +53,8 @@ export function typeForm(container, type, mode, config = null) {
   clear(container);
   const inputs = new Map();
   const wrappers = new Map();
+  const removals = new Map();
+  if (config) config = flatten(type, config);
   let chosenForm = type.forms[0]?.name ?? null;
   if (mode === 'edit' && type.forms.length > 0) {
     // Editing shows the parts even when the source came from a connection string (they are stored as parts).
@@ -64,7 +93,9 @@ export function typeForm(container, type, mode, config = null) {
   }
 
   for (const field of type.fields) {
-    const wrapper = fieldControl(type, field, mode, config, inputs);
+    const wrapper = field.kind === 'group'
+      ? groupControl(type, field, mode, config, inputs, wrappers, removals)
+      : fieldControl(type, field, mode, config, inputs);
     wrappers.set(field.name, wrapper);
     container.append(wrapper);
   }
@@ -76,6 +107,7 @@ export function typeForm(container, type, mode, config = null) {
 
   function refresh() {
     for (const field of type.fields) {
+      if (field.kind === 'group') continue;
       const form = formOf(type, field.name);
       const visible = !form || form.name === chosenForm;
       const wrapper = wrappers.get(field.name);
@@ -92,6 +124,31 @@ export function typeForm(container, type, mode, config = null) {
     return type.fields.filter((field) => !wrappers.get(field.name).hidden);
   }
 
+  /**
+   * What a group sends: the members typed or changed (update-config merges them), null when
+   * "Remove" is ticked, undefined when nothing changed. Certificates, like secrets, are sent
+   * only when typed: the readback describes them, it does not repeat them.
+   */
+  function collectGroup(group) {
+    if (removals.get(group.name)?.checked) return null;
+    const part = {};
+    for (const member of membersOf(group)) {
+      const control = inputs.get(member.name);
+      const value = read(member, control);
+      if (member.secret || member.kind === 'certificate') {
+        if (value !== undefined) part[member.member] = value;
+        else if (mode === 'edit' && control.dataset.clear === 'true') part[member.member] = null;
+        continue;
+      }
+      if (mode === 'create') {
+        if (value !== undefined) part[member.member] = value;
+      } else if (JSON.stringify(value ?? null) !== JSON.stringify(config.config[member.name] ?? null)) {
+        part[member.member] = value ?? null;
+      }
+    }
+    return Object.keys(part).length > 0 ? part : undefined;
+  }
+
   return {
     inputs,
     collect() {
@@ -99,6 +156,11 @@ export function typeForm(container, type, mode, config = null) {
       const name = nameInput.value.trim();
       if (mode === 'create' ? name !== '' : name !== config.account_name) body.account_name = name;
       for (const field of visibleFields()) {
+        if (field.kind === 'group') {
+          const group = collectGroup(field);
+          if (group !== undefined) body[field.name] = group;
+          continue;
+        }
         const stored = mode === 'edit' ? (config.config[field.name] ?? null) : null;
         const value = read(field, inputs.get(field.name));
         if (field.secret) {
@@ -117,14 +179,54 @@ export function typeForm(container, type, mode, config = null) {
     showErrors(errors, summary) {
       return showErrors(container, summary, errors, inputs, wrappers);
     },
+    removals,
     clearErrors() {
       clearErrors(container, inputs, wrappers);
     },
   };
 }
 
+/**
+ * A group (ssh_tunnel, tls) as a section collapsed by default, holding its members' controls;
+ * a source that has the group can remove it. Errors about the group as a whole show under its title.
+ */
+function groupControl(type, group, mode, config, inputs, wrappers, removals) {
+  const id = fieldId(group.name);
+  const present = mode === 'edit' && config.config[group.name] !== null && config.config[group.name] !== undefined;
+  const title = h('summary', { id: `${id}-title` }, group.label, present ? ' · set' : '');
+  inputs.set(group.name, title);
+  const section = h('details', { class: 'group', id, 'data-field': group.name },
+    title,
+    h('p', { class: 'help' }, group.help),
+    h('p', { class: 'error', id: `${id}-error`, hidden: true }));
+  for (const member of membersOf(group)) {
+    const wrapper = fieldControl(type, member, mode, config, inputs);
+    // Required within the group, once there is one.
+    wrapper.querySelector('.req').hidden = !member.required;
+    inputs.get(member.name).setAttribute('aria-required', member.required && !present ? 'true' : 'false');
+    wrappers.set(member.name, wrapper);
+    section.append(wrapper);
+  }
+  if (present) {
+    const removeId = `${id}-remove`;
+    const box = h('input', { type: 'checkbox', id: removeId });
+    removals.set(group.name, box);
+    section.append(h('p', {}, h('label', { for: removeId, class: 'inline' }, box, ` Remove the ${group.label}`)));
+  }
+  return section;
+}
+
+/** What the readback says of stored certificates: subject, issuer, expiry, and a warning within 30 days. */
+function certificateStatus(id, described) {
+  if (!Array.isArray(described) || described.length === 0) return null;
+  return h('ul', { class: 'secret-state', id: `${id}-state` }, described.map((certificate) =>
+    h('li', { class: certificate.expires_soon ? 'expires-soon' : null },
+      `${certificate.subject}, issued by ${certificate.issuer}, valid until `, when(certificate.not_after),
+      certificate.expires_soon ? ' · expires within 30 days' : '')));
+}
+
 function fieldControl(type, field, mode, config, inputs) {
-  const id = `field-${field.name}`;
+  const id = fieldId(field.name);
   const helpId = `${id}-help`;
   const errorId = `${id}-error`;
   const describedBy = `${helpId} ${errorId}`;
@@ -133,7 +235,11 @@ function fieldControl(type, field, mode, config, inputs) {
   let control;
   const common = { id, name: field.name, 'aria-describedby': describedBy, autocomplete: 'off', spellcheck: 'false' };
 
-  if (field.kind === 'boolean') {
+  if (field.kind === 'choice') {
+    control = h('select', common,
+      h('option', { value: '' }, ''),
+      field.choices.map((choice) => h('option', { value: choice, selected: stored === choice }, choice)));
+  } else if (field.kind === 'boolean') {
     control = h('select', common,
       h('option', { value: '' }, 'Default'),
       h('option', { value: 'true', selected: stored === true }, 'Yes'),
@@ -165,6 +271,7 @@ function fieldControl(type, field, mode, config, inputs) {
   const wrapper = h('div', { class: 'field', 'data-field': field.name },
     h('label', { for: id }, field.label, h('span', { class: 'req', 'aria-hidden': 'true' }, ' *')),
     secretState ? secretStatus(field, secretState, control) : null,
+    field.kind === 'certificate' ? certificateStatus(id, stored) : null,
     control,
     h('p', { class: 'help', id: helpId }, help.join(' ')),
     h('p', { class: 'error', id: errorId, hidden: true }));
@@ -172,15 +279,15 @@ function fieldControl(type, field, mode, config, inputs) {
 }
 
 function secretStatus(field, state, control) {
-  if (!state.set) return h('p', { class: 'secret-state', id: `field-${field.name}-state` }, 'Not set');
-  const clearId = `field-${field.name}-clear`;
+  if (!state.set) return h('p', { class: 'secret-state', id: `${fieldId(field.name)}-state` }, 'Not set');
+  const clearId = `${fieldId(field.name)}-clear`;
   const parts = [h('span', {}, 'set · updated '), when(state.updated_at)];
   const box = field.required ? null : h('label', { for: clearId, class: 'inline' },
     h('input', { type: 'checkbox', id: clearId, onchange: (event) => {
       control.dataset.clear = event.target.checked ? 'true' : 'false';
       control.disabled = event.target.checked;
     } }), ' Clear it');
-  return h('p', { class: 'secret-state', id: `field-${field.name}-state` }, parts, box ? ' · ' : null, box);
+  return h('p', { class: 'secret-state', id: `${fieldId(field.name)}-state` }, parts, box ? ' · ' : null, box);
 }
 
 /** The value of a control as the API wants it; undefined when empty (omitted). */
@@ -224,6 +331,8 @@ export function showErrors(container, summary, errors, inputs, wrappers) {
     const input = inputs.get(name);
     const wrapper = wrappers.get(name);
     if (input && wrapper && !wrapper.hidden) {
+      // A member of a collapsed group is opened to show its error.
+      input.closest('details')?.setAttribute('open', '');
       const error = wrapper.querySelector('.error');
       error.textContent = messages.join(' ');
       error.hidden = false;
