@@ -29,7 +29,7 @@ public sealed class SourceWriter(
     /// </summary>
     public async Task<Created?> CreateAsync(
         Caller caller, SourceType type, string accountName, SourceChange change, string? publicKeySql, IdempotencyClaim? claim,
-        CancellationToken cancellationToken, Func<DbConnection, DbTransaction, long, Task>? alongside = null)
+        CancellationToken cancellationToken, Func<DbConnection, DbTransaction, long, CancellationToken, Task>? alongside = null)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var (created, revision) = await database.WriteAsync<(Created?, Revision?)>(async (connection, transaction, ct) =>
@@ -45,7 +45,7 @@ public sealed class SourceWriter(
             await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, ct);
             if (alongside is not null)
             {
-                await alongside(connection, transaction, id);
+                await alongside(connection, transaction, id, ct);
             }
 
             var created = new Created(row with { Version = 1 }, publicKeySql);
@@ -102,10 +102,12 @@ public sealed class SourceWriter(
     /// A change of what a source holds outside its row (a FILE source's files): <paramref name="changes"/>
     /// says what the revision records, or null when the source cannot take the change (then it is
     /// not found); <paramref name="alongside"/> writes the rest in the transaction that holds the
-    /// row. The source gets a new version and is not fully configured until its new holdings are ready.
+    /// row, with the token it is given, not the request's: in a group commit, a cancelled statement
+    /// would interrupt the transaction of every request in the batch. The source gets a new version
+    /// and is not fully configured until its new holdings are ready.
     /// </summary>
     public Task<WriteOutcome> WriteAlongsideAsync(
-        Caller caller, long id, Func<SourceRow, JsonObject?> changes, Func<DbConnection, DbTransaction, SourceRow, Task> alongside,
+        Caller caller, long id, Func<SourceRow, JsonObject?> changes, Func<DbConnection, DbTransaction, SourceRow, CancellationToken, Task> alongside,
         CancellationToken cancellationToken) =>
         WriteHeldAsync(caller, id, ifMatch: null, (stored, now) => changes(stored) is { } recorded
             ? Edit.Store(stored with { IsFullyConfigured = false, Version = stored.Version + 1, UpdatedAt = now }, RevisionActions.Update, recorded)
@@ -117,7 +119,7 @@ public sealed class SourceWriter(
     /// gives the source a new version (its ETag changes with <c>is_fully_configured</c>). No revision:
     /// the configuration did not change.
     /// </summary>
-    public async Task SetReadinessAsync(long id, Func<DbConnection, DbTransaction, Task<bool>> ready, CancellationToken cancellationToken)
+    public async Task SetReadinessAsync(long id, Func<DbConnection, DbTransaction, CancellationToken, Task<bool>> ready, CancellationToken cancellationToken)
     {
         await database.WriteAsync(async (connection, transaction, ct) =>
         {
@@ -128,7 +130,7 @@ public sealed class SourceWriter(
                 return WriteResult.Discarded<bool>(false);
             }
 
-            var now = await ready(connection, transaction);
+            var now = await ready(connection, transaction, ct);
             if (Convert.ToBoolean(held, System.Globalization.CultureInfo.InvariantCulture) != now)
             {
                 await connection.Command("UPDATE sources SET is_fully_configured = @ready, version = version + 1, updated_at = @now WHERE id = @id", transaction)
@@ -168,7 +170,7 @@ public sealed class SourceWriter(
     /// </summary>
     private async Task<WriteOutcome> WriteHeldAsync(
         Caller caller, long id, string? ifMatch, Func<SourceRow, long, Edit> edit, CancellationToken cancellationToken,
-        Func<DbConnection, DbTransaction, SourceRow, Task>? alongside = null)
+        Func<DbConnection, DbTransaction, SourceRow, CancellationToken, Task>? alongside = null)
     {
         // Tokens never reach a write route (403), and a token's caller could not see another source anyway.
         if (caller.Token?.Sees(id) == false)
@@ -207,7 +209,7 @@ public sealed class SourceWriter(
 
             if (alongside is not null)
             {
-                await alongside(connection, transaction, decided.Row!);
+                await alongside(connection, transaction, decided.Row!, ct);
             }
 
             var revision = await SourceRevisions.AppendAsync(connection, transaction, Revision.By(caller, id, decided.Action!, now, decided.Changes!), ct);
