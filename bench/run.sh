@@ -5,7 +5,8 @@
 # PostgreSQL 15 on a loopback port, and for each store (SQLite, then PostgreSQL):
 #   - starts Caravan and the baseline on the same store (same schema, same rows), seeds sources;
 #   - runs wrk against them in alternation (warm-up, then ROUNDS rounds, the order swapped every
-#     round) for GET a source and PATCH update-config, and computes throughput ratios and p99;
+#     round) for GET a source and PATCH update-config (PATCH_CONNECTIONS connections, and again on
+#     one connection for its latency), and computes throughput ratios and p99;
 #   - on the PostgreSQL store, also POST query (SELECT 1) through Caravan's query route to a source
 #     pointing at the bench's own PostgreSQL, against the same statement over a raw pooled Npgsql
 #     connection in the baseline;
@@ -13,13 +14,18 @@
 #     same GET with the API key, both on Caravan (the baseline has no tokens);
 #   - reads the peak RSS (VmHWM) of both processes after all their load;
 #   - measures list latency (one connection, page_size 50) with 1,000 and then 100,000 sources in
-#     the store, page 1 and a deep page (page 20 of 20, page 1,990 of 2,000).
+#     the store, page 1 and a deep page (page 20 of 20, page 1,990 of 2,000);
+#   - on SQLite, the scale phase: GET, list page 1 and PATCH of one organization's 100 sources with
+#     1,000 sources in the store (10 organizations), then with SCALE_SOURCES over SCALE_ORGS
+#     (seeded with SQL straight into the store, in the shape Caravan writes: organization, source
+#     row, create revision); start-up time on the big store and Caravan's peak RSS.
 # Prints the table with PASS/MISS per target and writes it to bench/results/latest.md.
 # Exit status: 0 when the benchmark ran and every target passed, 3 when it ran and a target was
 # missed, anything else when the benchmark itself failed.
 #
 # Knobs (environment): ROUNDS (3), SECONDS_PER_RUN (10), WARMUP_SECONDS (8), LIST_SECONDS (6),
-# CONNECTIONS (32), THREADS (2), STORES ("Sqlite Postgres").
+# CONNECTIONS (32), PATCH_CONNECTIONS (16: PATCH's throughput row), THREADS (2), STORES ("Sqlite Postgres"),
+# SCALE_SOURCES (1000000; 0 skips the scale phase), SCALE_ORGS (10000).
 # Only 127.0.0.1 is ever targeted; every load run is bounded by wrk's -d.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +36,9 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 WARMUP_SECONDS=${WARMUP_SECONDS:-8}
 LIST_SECONDS=${LIST_SECONDS:-6}
 CONNECTIONS=${CONNECTIONS:-32}
+PATCH_CONNECTIONS=${PATCH_CONNECTIONS:-16}
+SCALE_SOURCES=${SCALE_SOURCES:-1000000}   # the scale phase (SQLite): sources in the store, 0 to skip it
+SCALE_ORGS=${SCALE_ORGS:-10000}           # ... over this many organizations of SCALE_SOURCES / SCALE_ORGS sources each
 THREADS=${THREADS:-2}
 STORES=${STORES:-"Sqlite Postgres"}
 SEEDED=100          # sources created through the API; GET and PATCH pick among them
@@ -103,6 +112,23 @@ wait_http() { # url, pid
   log "no answer from $1"; return 1
 }
 
+# create_sources url count: creates count sources through the API, as a client would; prints the first and last id.
+create_sources() {
+  python3 - "$1" "$key" "$2" <<'PY'
+import json, sys, urllib.request
+url, key, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+body = json.dumps({"type": "postgres", "account_name": "Bench", "hostname": "db.example.com",
+                   "username": "u", "password": "p", "database_name": "d"}).encode()
+ids = []
+for _ in range(count):
+    request = urllib.request.Request(url + "/api/v1/sources/", data=body,
+        headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    ids.append(json.load(urllib.request.urlopen(request))["id"])
+assert ids == list(range(ids[0], ids[0] + count)), ids
+print(ids[0], ids[-1])
+PY
+}
+
 # Sets caravan_pid/caravan_url, baseline_pid/baseline_url for store $1.
 start_servers() {
   local store=$1 dir="$work/$1"
@@ -133,20 +159,7 @@ start_servers() {
   wait_http "$caravan_url/healthz" "$caravan_pid" || { cat "$dir/caravan.log"; exit 1; }
 
   # Seed through the API, as a client would.
-  read -r first_id last_id < <(python3 - "$caravan_url" "$key" "$SEEDED" <<'PY'
-import json, sys, urllib.request
-url, key, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-body = json.dumps({"type": "postgres", "account_name": "Bench", "hostname": "db.example.com",
-                   "username": "u", "password": "p", "database_name": "d"}).encode()
-ids = []
-for _ in range(count):
-    request = urllib.request.Request(url + "/api/v1/sources/", data=body,
-        headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
-    ids.append(json.load(urllib.request.urlopen(request))["id"])
-assert ids == list(range(ids[0], ids[0] + count)), ids
-print(ids[0], ids[-1])
-PY
-)
+  read -r first_id last_id < <(create_sources "$caravan_url" "$SEEDED")
 
   # The query route's target: a database of the bench's own PostgreSQL (trust auth, so any
   # password logs in), measured on every store lane while that server runs.
@@ -193,6 +206,11 @@ stop_servers() {
   kill "$caravan_pid" "$baseline_pid" 2>/dev/null || true
   wait "$caravan_pid" 2>/dev/null || true
   wait "$baseline_pid" 2>/dev/null || true
+}
+
+# PATCH's throughput row at PATCH_CONNECTIONS, its latency row (patch1) on one connection, the rest at CONNECTIONS.
+connections_of() {
+  case $1 in patch) echo "$PATCH_CONNECTIONS" ;; patch1) echo 1 ;; *) echo "$CONNECTIONS" ;; esac
 }
 
 hwm_mb() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -251,6 +269,90 @@ PY
   log "$store: seeded to $total sources"
 }
 
+# ---------------------------------------------------------------- the scale phase (SQLite)
+# Copies the organization $3's sources (rows and create revisions, as Caravan wrote them) into new
+# organizations until the store holds $2 sources; Caravan is stopped meanwhile.
+seed_orgs() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import sqlite3, sys, time
+db, total, template_org = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c = sqlite3.connect(db, timeout=30)
+have = c.execute("SELECT COUNT(*) FROM sources").fetchone()[0]
+per_org = c.execute("SELECT COUNT(*) FROM sources WHERE organization_id = ?", (template_org,)).fetchone()[0]
+orgs = (total - have) // per_org
+now = int(time.time() * 1000)
+first = c.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM organizations").fetchone()[0]
+c.execute("""WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
+  INSERT INTO organizations (id, name, created_at) SELECT ? + i, 'scale-' || (? + i), ? FROM n""", (orgs, first, first, now))
+# Sources in id order, one organization after another, as creates through the API would number them.
+c.execute("""INSERT INTO sources (organization_id, type, account_name, settings, secrets, is_fully_configured, version, created_at, updated_at)
+  SELECT o.id, s.type, s.account_name, s.settings, s.secrets, s.is_fully_configured, s.version, s.created_at, s.updated_at
+  FROM organizations o JOIN sources s ON s.organization_id = ? WHERE o.id >= ? ORDER BY o.id, s.id""", (template_org, first))
+# Each copy's create revision, from its template's (the k-th source of an organization copies the k-th of the template).
+c.execute("""INSERT INTO source_revisions (source_id, number, organization_id, at, key_id, action, changes)
+  SELECT n.id, r.number, n.organization_id, r.at, NULL, r.action, r.changes
+  FROM (SELECT id, organization_id, ROW_NUMBER() OVER (PARTITION BY organization_id ORDER BY id) AS k FROM sources WHERE organization_id >= ?) n
+  JOIN (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS k FROM sources WHERE organization_id = ?) t ON t.k = n.k
+  JOIN source_revisions r ON r.source_id = t.id AND r.number = 1""", (first, template_org))
+c.commit()
+c.execute("ANALYZE")
+c.commit()
+print("sources, organizations:", c.execute("SELECT COUNT(*) FROM sources").fetchone()[0], c.execute("SELECT COUNT(*) FROM organizations").fetchone()[0])
+PY
+}
+
+# Starts Caravan alone on the scale store; sets caravan_pid/caravan_url and startup_ms (launch to /readyz).
+start_scale_caravan() {
+  local port started
+  port=$(free_port)
+  caravan_url="http://127.0.0.1:$port"
+  started=$(date +%s%N)
+  dotnet "$caravan_dll" --urls "$caravan_url" >>"$work/Scale/caravan.log" 2>&1 &
+  caravan_pid=$!
+  pids+=("$caravan_pid")
+  for _ in $(seq 1 3000); do
+    curl -fsS -o /dev/null "$caravan_url/readyz" 2>/dev/null && break
+    kill -0 "$caravan_pid" 2>/dev/null || { cat "$work/Scale/caravan.log"; exit 1; }
+    sleep 0.01
+  done
+  startup_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+}
+
+# scale_measure small|big: GET and PATCH throughput and list page 1 latency, on the bench organization's sources.
+scale_measure() {
+  run_wrk Sqlite caravan "$caravan_url" get warmup "scale:$1" "$WARMUP_SECONDS" "$CONNECTIONS"
+  run_wrk Sqlite caravan "$caravan_url" get scale "$1" "$SECONDS_PER_RUN" "$CONNECTIONS"
+  run_wrk Sqlite caravan "$caravan_url" list warmup "scale:$1" 2 1 1
+  run_wrk Sqlite caravan "$caravan_url" list scale "$1" "$SECONDS_PER_RUN" 1 1
+  run_wrk Sqlite caravan "$caravan_url" patch scale "$1" "$SECONDS_PER_RUN" "$PATCH_CONNECTIONS"
+}
+
+scale_phase() {
+  local dir="$work/Scale" bench_org per_org=$(( SCALE_SOURCES / SCALE_ORGS ))
+  mkdir -p "$dir"
+  baseline_pid=
+  export ConnectionStrings__Caravan="Data Source=$dir/caravan.db" Caravan__Storage__Provider=Sqlite \
+    Caravan__Secrets__MasterKeyFile="$dir/master.key" Caravan__BootstrapApiKey="$key" Caravan__RateLimits__Enabled=false
+  start_scale_caravan
+  read -r first_id last_id < <(create_sources "$caravan_url" "$per_org")
+  stop_servers
+  bench_org=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT organization_id FROM sources WHERE id = ?', (int(sys.argv[2]),)).fetchone()[0])" "$dir/caravan.db" "$first_id")
+  log "Scale: seeding to $(( per_org * 10 )) sources"
+  seed_orgs "$dir/caravan.db" $(( per_org * 10 )) "$bench_org" >&2
+  start_scale_caravan
+  printf 'Sqlite\tcaravan\tstartup\tscale\tsmall\t%s\n' "$startup_ms" >>"$work/scale.tsv"
+  scale_measure small
+  stop_servers
+  log "Scale: seeding to $SCALE_SOURCES sources over $SCALE_ORGS organizations"
+  seed_orgs "$dir/caravan.db" "$SCALE_SOURCES" "$bench_org" >&2
+  start_scale_caravan
+  log "Scale: Caravan ready in $startup_ms ms with $SCALE_SOURCES sources"
+  printf 'Sqlite\tcaravan\tstartup\tscale\tbig\t%s\n' "$startup_ms" >>"$work/scale.tsv"
+  scale_measure big
+  printf 'Sqlite\tcaravan\trss\tscale\tbig\t%s\n' "$(hwm_mb "$caravan_pid")" >>"$work/scale.tsv"
+  stop_servers
+}
+
 # ---------------------------------------------------------------- the runs
 case " $STORES " in *" Postgres "*) start_postgres ;; esac
 
@@ -258,12 +360,12 @@ for store in $STORES; do
   log "=== $store ==="
   start_servers "$store"
 
-  kinds="get patch"
-  [ -n "$query_id" ] && kinds="get patch query"
+  kinds="get patch patch1"
+  [ -n "$query_id" ] && kinds="get patch patch1 query"
   log "$store: warm-up"
   for kind in $kinds; do
-    run_wrk "$store" caravan "$caravan_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
-    run_wrk "$store" baseline "$baseline_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
+    run_wrk "$store" caravan "$caravan_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$(connections_of "$kind")"
+    run_wrk "$store" baseline "$baseline_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$(connections_of "$kind")"
   done
   run_wrk "$store" caravan "$caravan_url" gettoken warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
 
@@ -272,7 +374,7 @@ for store in $STORES; do
       if [ $((round % 2)) = 1 ]; then order="caravan baseline"; else order="baseline caravan"; fi
       for server in $order; do
         if [ "$server" = caravan ]; then url=$caravan_url; else url=$baseline_url; fi
-        run_wrk "$store" "$server" "$url" "$kind" round "$round" "$SECONDS_PER_RUN" "$CONNECTIONS"
+        run_wrk "$store" "$server" "$url" "$kind" round "$round" "$SECONDS_PER_RUN" "$(connections_of "$kind")"
       done
     done
 
@@ -298,16 +400,18 @@ for store in $STORES; do
   printf '%s\tbaseline\trss\t-\t-\t%s\n' "$store" "$(hwm_mb "$baseline_pid")" >>"$work/rss.tsv"
   stop_servers
 done
+: >"$work/scale.tsv"
+case " $STORES " in *" Sqlite "*) [ "$SCALE_SOURCES" -gt 0 ] && scale_phase ;; esac
 
 # ---------------------------------------------------------------- report
 mkdir -p bench/results
 machine="$(nproc) cores ($(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r), .NET $(dotnet --list-runtimes | awk '/Microsoft.AspNetCore.App/ {v=$2} END {print v}'), $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}'), SQLite $(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)') (python; Caravan bundles its own), PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}')"
 status=0
-python3 - "$results" "$work/rss.tsv" "$machine" "$ROUNDS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS" "$LIST_SECONDS" \
+python3 - "$results" "$work/rss.tsv" "$work/scale.tsv" "$machine" "$ROUNDS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$THREADS" "$LIST_SECONDS" "$PATCH_CONNECTIONS" \
   "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src 2>/dev/null || echo '+changes')" \
   >bench/results/latest.md <<'PY' || status=$?
 import sys, statistics, datetime
-results, rss_file, machine, rounds, secs, conns, threads, list_secs, commit = sys.argv[1:]
+results, rss_file, scale_file, machine, rounds, secs, conns, threads, list_secs, patch_conns, commit = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(results) if l.strip()]
 rss = {}
 for l in open(rss_file):
@@ -331,7 +435,10 @@ p("## Throughput (GET a source, PATCH update-config, POST query with SELECT 1 on
 p("| store | route | Caravan req/s | baseline req/s | ratio (per-round min-max) | target | Caravan p99 ms | baseline p99 ms |")
 p("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
 for store in stores:
-    for kind, label, target in (("get", "GET /sources/{id}/", 0.6), ("patch", "PATCH update-config", 0.35 if store == "Sqlite" else None),
+    for kind, label, target in (("get", "GET /sources/{id}/", 0.6),
+                                ("patch", f"PATCH update-config, {patch_conns} connections (vs group-committed bare UPDATE)" if store == "Sqlite"
+                                    else f"PATCH update-config, {patch_conns} connections (vs bare UPDATE)", 0.35 if store == "Sqlite" else 0.5),
+                                ("patch1", "PATCH update-config, 1 connection", None),
                                 ("query", "POST query SELECT 1 (vs raw pooled Npgsql)", 0.5)):
         def sel(server):
             return [r for r in rows if r[0] == store and r[1] == server and r[2] == kind and r[3] == "round"]
@@ -341,7 +448,13 @@ for store in stores:
         per_round = [float(x[5]) / float(y[5]) for x, y in zip(sorted(c, key=lambda r: r[4]), sorted(b, key=lambda r: r[4]))]
         ratio = crps / brps
         cp99 = statistics.median(float(r[8]) for r in c); bp99 = statistics.median(float(r[8]) for r in b)
-        t = f"≥ {target}: {verdict(ratio >= target, f'{store} {kind} ratio')}" if target else "(no target)"
+        if target:
+            t = f"≥ {target}: {verdict(ratio >= target, f'{store} {kind} ratio')}"
+        elif kind == "patch1":
+            # One connection: the figure is latency; p99 within 2x of the baseline's.
+            t = f"p99 ≤ 2x baseline's: {verdict(cp99 <= 2 * bp99, f'{store} patch p99 at one connection')} ({cp99 / bp99:.2f}x)"
+        else:
+            t = "(no target)"
         p(f"| {store} | {label} | {crps:,.0f} | {brps:,.0f} | **{ratio:.2f}** ({min(per_round):.2f}-{max(per_round):.2f}) | {t} | {cp99:.2f} | {bp99:.2f} |")
 p("\nreq/s: mean over the rounds; p99: median over the rounds.\n")
 p("## Tokens (GET /sources/{id}/ with an STS token against the same GET with the API key, both Caravan)\n")
@@ -384,6 +497,31 @@ for store in stores:
         p(f"| {store} | {pages} | {float(small[7]):.2f} | {float(big[7]):.2f} | **{ratio:.2f}** | ≤ 1.5: {verdict(ratio <= 1.5, f'{store} list {name}')} "
           f"| {float(small[6]):.2f} / {float(big[6]):.2f} | {float(bs[7]):.2f} / {float(bb[7]):.2f} |")
 p("")
+scale = [l.rstrip("\n").split("\t") for l in open(scale_file) if l.strip()]
+if scale:
+    p("## Scale (SQLite): one organization's 100 sources, with 1,000 sources in the store and with the big store\n")
+    def srow(kind):
+        small = [r for r in rows if r[2] == kind and r[3] == "scale" and r[4] == "small"]
+        big = [r for r in rows if r[2] == kind and r[3] == "scale" and r[4] == "big"]
+        return (small[0], big[0]) if small and big else (None, None)
+    p("| figure | at 1,000 sources | at the big store | ratio | target |")
+    p("| --- | ---: | ---: | ---: | --- |")
+    for kind, name in (("get", "GET req/s"), ("patch", "PATCH req/s")):
+        small, big = srow(kind)
+        if small is None: continue
+        ratio = float(small[5]) / float(big[5])
+        p(f"| {name} | {float(small[5]):,.0f} | {float(big[5]):,.0f} | {ratio:.2f}x slower | ≤ 1.2x: {verdict(ratio <= 1.2, f'scale {kind}')} |")
+    small, big = srow("list")
+    if small is not None:
+        ratio = float(big[7]) / float(small[7])
+        p(f"| list page 1, median ms (1 connection) | {float(small[7]):.2f} | {float(big[7]):.2f} | {ratio:.2f}x | ≤ 1.2x: {verdict(ratio <= 1.2, 'scale list')} |")
+    start = {r[4]: float(r[5]) for r in scale if r[2] == "startup"}
+    if "big" in start:
+        p(f"| start-up to /readyz, ms | {start.get('small', 0):,.0f} | {start['big']:,.0f} | | < 2,000 ms: {verdict(start['big'] < 2000, 'scale start-up')} |")
+    peak = [float(r[5]) for r in scale if r[2] == "rss"]
+    if peak:
+        p(f"| Caravan peak RSS, MB (VmHWM) | | {peak[0]:.0f} | | < 250 MB: {verdict(peak[0] < 250, 'scale RSS')} |")
+    p("")
 if bad:
     p("**Invalid run: some measured requests failed** (non-2xx or socket errors):\n")
     for r in bad: p(f"- {r[0]} {r[1]} {r[2]} {r[4]}: non-2xx {r[9]}, errors {r[10]}")

@@ -16,6 +16,7 @@ using System.Data.Common;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -357,10 +358,11 @@ internal abstract class Store
 
 /// <summary>
 /// SQLite: a pool of open connections, each set up once (WAL, synchronous=FULL, busy timeout) with
-/// its statements prepared once. Writers are serialized in process, as a lean SQLite service would,
-/// so they queue on a lock instead of spinning in SQLite's busy handler.
+/// its statements prepared once. Writers queue for one writer connection that group-commits them
+/// as Caravan does (one transaction and one fsync for all that queued meanwhile): the limit of
+/// durable UPDATEs on this disk, not of a busy handler's sleeps or of one fsync per request.
 /// </summary>
-internal sealed class SqliteStore(string connectionString) : Store
+internal sealed class SqliteStore : Store
 {
     private const string UpdateSql = """
         UPDATE sources SET settings = json_patch(settings, @patch), version = version + 1, updated_at = @now
@@ -369,7 +371,14 @@ internal sealed class SqliteStore(string connectionString) : Store
         """;
 
     private readonly ConcurrentBag<Connection> _pool = [];
-    private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly Channel<PendingUpdate> _updates = Channel.CreateUnbounded<PendingUpdate>();
+    private readonly string _connectionString;
+
+    public SqliteStore(string connectionString)
+    {
+        _connectionString = connectionString;
+        _ = Task.Run(WriteLoopAsync);
+    }
 
     public override async Task<long> OrganizationIdAsync(string name)
     {
@@ -403,25 +412,84 @@ internal sealed class SqliteStore(string connectionString) : Store
         }
     }
 
-    public override async Task<SourceRecord?> UpdateConfigAsync(long org, long id, string patch, long now, CancellationToken cancellationToken)
+    public override Task<SourceRecord?> UpdateConfigAsync(long org, long id, string patch, long now, CancellationToken cancellationToken)
     {
-        await _writer.WaitAsync(cancellationToken);
-        var connection = Rent();
-        try
+        var update = new PendingUpdate(org, id, patch, now);
+        _updates.Writer.TryWrite(update);
+        return update.Answer.Task;
+    }
+
+    /// <summary>
+    /// The one writer: everything queued runs in one transaction with one commit (one fsync), and
+    /// each update is answered after that commit, as Caravan's group commit does; one queued
+    /// update alone is a transaction of one.
+    /// </summary>
+    private async Task WriteLoopAsync()
+    {
+        var connection = new Connection(_connectionString);
+        using var begin = connection.Raw.CreateCommand();
+        begin.CommandText = "BEGIN IMMEDIATE";
+        begin.Prepare();
+        using var commit = connection.Raw.CreateCommand();
+        commit.CommandText = "COMMIT";
+        commit.Prepare();
+        var batch = new List<(PendingUpdate Update, SourceRecord? Row)>();
+        while (await _updates.Reader.WaitToReadAsync())
         {
-            var update = connection.Update;
-            update.Parameters["@patch"].Value = patch;
-            update.Parameters["@now"].Value = now;
-            update.Parameters["@id"].Value = id;
-            update.Parameters["@org"].Value = org;
-            using var reader = update.ExecuteReader();
-            return reader.Read() ? Read(reader) : null;
+            while (batch.Count < 256 && _updates.Reader.TryRead(out var pending))
+            {
+                batch.Add((pending, null));
+            }
+
+            try
+            {
+                begin.ExecuteNonQuery();
+                var update = connection.Update;
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var pending = batch[i].Update;
+                    update.Parameters["@patch"].Value = pending.Patch;
+                    update.Parameters["@now"].Value = pending.Now;
+                    update.Parameters["@id"].Value = pending.Id;
+                    update.Parameters["@org"].Value = pending.Org;
+                    using var reader = update.ExecuteReader();
+                    batch[i] = (pending, reader.Read() ? Read(reader) : null);
+                }
+
+                commit.ExecuteNonQuery();
+                foreach (var (pending, row) in batch)
+                {
+                    pending.Answer.TrySetResult(row);
+                }
+            }
+            catch (Exception exception)
+            {
+                using (var rollback = connection.Raw.CreateCommand())
+                {
+                    rollback.CommandText = "ROLLBACK";
+                    try
+                    {
+                        rollback.ExecuteNonQuery();
+                    }
+                    catch (SqliteException)
+                    {
+                        // No transaction left to roll back.
+                    }
+                }
+
+                foreach (var (pending, _) in batch)
+                {
+                    pending.Answer.TrySetException(exception);
+                }
+            }
+
+            batch.Clear();
         }
-        finally
-        {
-            _pool.Add(connection);
-            _writer.Release();
-        }
+    }
+
+    private sealed record PendingUpdate(long Org, long Id, string Patch, long Now)
+    {
+        public TaskCompletionSource<SourceRecord?> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public override Task<long> CountAsync(long org, CancellationToken cancellationToken)
@@ -462,7 +530,7 @@ internal sealed class SqliteStore(string connectionString) : Store
         }
     }
 
-    private Connection Rent() => _pool.TryTake(out var connection) ? connection : new Connection(connectionString);
+    private Connection Rent() => _pool.TryTake(out var connection) ? connection : new Connection(_connectionString);
 
     private sealed class Connection
     {

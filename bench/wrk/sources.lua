@@ -6,6 +6,8 @@
 --   BENCH_PAGE   list: the page number (page_size is 50)
 -- done() prints one machine-readable line: RESULT requests= rps= mean_ms= p50_ms= p99_ms= non2xx= errors=
 local kind = os.getenv("BENCH_KIND") or "get"
+-- patch1 is PATCH on one connection: the same requests, its own row in the results.
+if kind == "patch1" then kind = "patch" end
 local key = os.getenv("BENCH_KEY") or ""
 local id_min = tonumber(os.getenv("BENCH_ID_MIN") or "1")
 local id_max = tonumber(os.getenv("BENCH_ID_MAX") or "1")

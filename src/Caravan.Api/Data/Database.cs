@@ -22,6 +22,7 @@ public sealed class Database : IAsyncDisposable
     private readonly SemaphoreSlim _sqliteWriter = new(1, 1);
     private readonly NpgsqlDataSource? _postgres;
     private readonly SqliteReadSessions? _sqliteReaders;
+    private readonly GroupCommit? _sqliteWrites;
 
     // Native SQLite connections that have had their PRAGMAs; an entry goes with its connection.
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _configuredSqlite = [];
@@ -49,6 +50,7 @@ public sealed class Database : IAsyncDisposable
         {
             _sqliteConnectionString = PrepareSqlite(options.Value.ConnectionString);
             _sqliteReaders = new SqliteReadSessions(OpenSqliteAsync, Math.Clamp(Environment.ProcessorCount * 2, 4, 32));
+            _sqliteWrites = new GroupCommit(async ct => await OpenSqliteAsync(ct), BeginWriteAsync);
         }
     }
 
@@ -65,6 +67,39 @@ public sealed class Database : IAsyncDisposable
         _sqliteReaders is not null
             ? await _sqliteReaders.RentAsync(cancellationToken)
             : new ReadLease(await _postgres!.OpenConnectionAsync(cancellationToken));
+
+    /// <summary>
+    /// Runs a write's <paramref name="work"/> in a write transaction and returns its answer once
+    /// committed; work that is <see cref="WriteResult.Discarded{T}"/> leaves nothing behind. On
+    /// SQLite the writes of concurrent requests share one transaction and one fsync (<see cref="GroupCommit"/>),
+    /// and the work's token is not passed on; on PostgreSQL each runs in its own transaction, whose
+    /// row locks let writes of different sources proceed side by side.
+    /// </summary>
+    public async Task<T> WriteAsync<T>(
+        Func<DbConnection, DbTransaction, CancellationToken, Task<WriteResult<T>>> work, CancellationToken cancellationToken = default)
+    {
+        if (_sqliteWrites is not null)
+        {
+            return await _sqliteWrites.RunAsync((connection, transaction) => work(connection, transaction, CancellationToken.None), cancellationToken);
+        }
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = await BeginWriteAsync(connection, cancellationToken);
+        var result = await work(connection, transaction, cancellationToken);
+        if (result.Keep)
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+        else
+        {
+            await transaction.RollbackAsync(cancellationToken);
+        }
+
+        return result.Value;
+    }
+
+    /// <summary>The SQLite store's group commit, for tests' hooks; null on PostgreSQL.</summary>
+    internal GroupCommit? SqliteWrites => _sqliteWrites;
 
     private async Task<SqliteConnection> OpenSqliteAsync(CancellationToken cancellationToken)
     {
@@ -120,6 +155,11 @@ public sealed class Database : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_sqliteWrites is not null)
+        {
+            await _sqliteWrites.DisposeAsync();
+        }
+
         _sqliteReaders?.Dispose();
         _sqliteWriter.Dispose();
         if (_postgres is not null)

@@ -29,33 +29,36 @@ public sealed class SourceWriter(
     /// </summary>
     public async Task<Created?> CreateAsync(
         Caller caller, SourceType type, string accountName, SourceChange change, string? publicKeySql, IdempotencyClaim? claim,
-        CancellationToken cancellationToken, Func<DbConnection, DbTransaction, long, Task>? alongside = null)
+        CancellationToken cancellationToken, Func<DbConnection, DbTransaction, long, CancellationToken, Task>? alongside = null)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        if (claim is not null && !await claim.TakeAsync(connection, transaction, now, cancellationToken))
+        var (created, revision) = await database.WriteAsync<(Created?, Revision?)>(async (connection, transaction, ct) =>
         {
-            await transaction.RollbackAsync(cancellationToken);
-            return null;
-        }
+            if (claim is not null && !await claim.TakeAsync(connection, transaction, now, ct))
+            {
+                return WriteResult.Discarded<(Created?, Revision?)>((null, null));
+            }
 
-        var id = await SourceRows.InsertAsync(connection, transaction, caller.OrganizationId, type.Name, accountName, now, cancellationToken);
-        var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
-        var row = Apply(type, empty, change, accountName, now);
-        await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, cancellationToken);
-        if (alongside is not null)
-        {
-            await alongside(connection, transaction, id);
-        }
+            var id = await SourceRows.InsertAsync(connection, transaction, caller.OrganizationId, type.Name, accountName, now, ct);
+            var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
+            var row = Apply(type, empty, change, accountName, now);
+            await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, ct);
+            if (alongside is not null)
+            {
+                await alongside(connection, transaction, id, ct);
+            }
 
-        var created = new Created(row with { Version = 1 }, publicKeySql);
-        if (claim is not null)
-        {
-            await claim.RecordAsync(connection, transaction, created, cancellationToken);
-        }
+            var created = new Created(row with { Version = 1 }, publicKeySql);
+            if (claim is not null)
+            {
+                await claim.RecordAsync(connection, transaction, created, ct);
+            }
 
-        await CommitAsync(connection, transaction, Revision.By(caller, id, RevisionActions.Create, now, RevisionChanges.Between(type, null, row)), cancellationToken);
+            var revision = await SourceRevisions.AppendAsync(
+                connection, transaction, Revision.By(caller, id, RevisionActions.Create, now, RevisionChanges.Between(type, null, row)), ct);
+            return WriteResult.Kept<(Created?, Revision?)>((created, revision));
+        }, cancellationToken);
+        Audit(revision);
         return created;
     }
 
@@ -99,10 +102,12 @@ public sealed class SourceWriter(
     /// A change of what a source holds outside its row (a FILE source's files): <paramref name="changes"/>
     /// says what the revision records, or null when the source cannot take the change (then it is
     /// not found); <paramref name="alongside"/> writes the rest in the transaction that holds the
-    /// row. The source gets a new version and is not fully configured until its new holdings are ready.
+    /// row, with the token it is given, not the request's: in a group commit, a cancelled statement
+    /// would interrupt the transaction of every request in the batch. The source gets a new version
+    /// and is not fully configured until its new holdings are ready.
     /// </summary>
     public Task<WriteOutcome> WriteAlongsideAsync(
-        Caller caller, long id, Func<SourceRow, JsonObject?> changes, Func<DbConnection, DbTransaction, SourceRow, Task> alongside,
+        Caller caller, long id, Func<SourceRow, JsonObject?> changes, Func<DbConnection, DbTransaction, SourceRow, CancellationToken, Task> alongside,
         CancellationToken cancellationToken) =>
         WriteHeldAsync(caller, id, ifMatch: null, (stored, now) => changes(stored) is { } recorded
             ? Edit.Store(stored with { IsFullyConfigured = false, Version = stored.Version + 1, UpdatedAt = now }, RevisionActions.Update, recorded)
@@ -114,25 +119,26 @@ public sealed class SourceWriter(
     /// gives the source a new version (its ETag changes with <c>is_fully_configured</c>). No revision:
     /// the configuration did not change.
     /// </summary>
-    public async Task SetReadinessAsync(long id, Func<DbConnection, DbTransaction, Task<bool>> ready, CancellationToken cancellationToken)
+    public async Task SetReadinessAsync(long id, Func<DbConnection, DbTransaction, CancellationToken, Task<bool>> ready, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        var held = await connection.Command("SELECT is_fully_configured FROM sources WHERE id = @id AND deleted_at IS NULL" + database.ForUpdate, transaction)
-            .With("@id", id).ExecuteScalarAsync(cancellationToken);
-        if (held is null or DBNull)
+        await database.WriteAsync(async (connection, transaction, ct) =>
         {
-            return;
-        }
+            var held = await connection.Command("SELECT is_fully_configured FROM sources WHERE id = @id AND deleted_at IS NULL" + database.ForUpdate, transaction)
+                .With("@id", id).ExecuteScalarAsync(ct);
+            if (held is null or DBNull)
+            {
+                return WriteResult.Discarded<bool>(false);
+            }
 
-        var now = await ready(connection, transaction);
-        if (Convert.ToBoolean(held, System.Globalization.CultureInfo.InvariantCulture) != now)
-        {
-            await connection.Command("UPDATE sources SET is_fully_configured = @ready, version = version + 1, updated_at = @now WHERE id = @id", transaction)
-                .With("@ready", now).With("@now", time.GetUtcNow().ToUnixTimeMilliseconds()).With("@id", id).ExecuteNonQueryAsync(cancellationToken);
-        }
+            var now = await ready(connection, transaction, ct);
+            if (Convert.ToBoolean(held, System.Globalization.CultureInfo.InvariantCulture) != now)
+            {
+                await connection.Command("UPDATE sources SET is_fully_configured = @ready, version = version + 1, updated_at = @now WHERE id = @id", transaction)
+                    .With("@ready", now).With("@now", time.GetUtcNow().ToUnixTimeMilliseconds()).With("@id", id).ExecuteNonQueryAsync(ct);
+            }
 
-        await transaction.CommitAsync(cancellationToken);
+            return WriteResult.Kept<bool>(true);
+        }, cancellationToken);
     }
 
     public Task<WriteOutcome> DeleteAsync(Caller caller, long id, string? ifMatch, CancellationToken cancellationToken) =>
@@ -157,13 +163,14 @@ public sealed class SourceWriter(
     }
 
     /// <summary>
-    /// The one way a stored source is changed: in a write transaction, the caller's row is found and
-    /// held, <c>If-Match</c> is checked against it, and <paramref name="edit"/> decides; what it stores
-    /// is written with its revision in the same transaction and audited once committed.
+    /// The one way a stored source is changed: in a write transaction (on SQLite, a savepoint of a
+    /// group commit: see <see cref="Database.WriteAsync{T}"/>), the caller's row is found and held,
+    /// <c>If-Match</c> is checked against it, and <paramref name="edit"/> decides; what it stores is
+    /// written with its revision in the same transaction and audited once committed.
     /// </summary>
     private async Task<WriteOutcome> WriteHeldAsync(
         Caller caller, long id, string? ifMatch, Func<SourceRow, long, Edit> edit, CancellationToken cancellationToken,
-        Func<DbConnection, DbTransaction, SourceRow, Task>? alongside = null)
+        Func<DbConnection, DbTransaction, SourceRow, CancellationToken, Task>? alongside = null)
     {
         // Tokens never reach a write route (403), and a token's caller could not see another source anyway.
         if (caller.Token?.Sees(id) == false)
@@ -171,50 +178,54 @@ public sealed class SourceWriter(
             return WriteOutcome.NotFound;
         }
 
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await database.BeginWriteAsync(connection, cancellationToken);
-        var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, cancellationToken);
-        if (stored is null)
+        var (outcome, revision) = await database.WriteAsync<(WriteOutcome, Revision?)>(async (connection, transaction, ct) =>
         {
-            return WriteOutcome.NotFound;
-        }
+            var stored = await SourceRows.FindAsync(database, connection, caller.OrganizationId, id, transaction, ct);
+            if (stored is null)
+            {
+                return WriteResult.Discarded<(WriteOutcome, Revision?)>((WriteOutcome.NotFound, null));
+            }
 
-        if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
-        {
-            return WriteOutcome.Stale(stored);
-        }
+            if (!EntityTags.Satisfies(ifMatch, EntityTags.For(stored)))
+            {
+                return WriteResult.Discarded<(WriteOutcome, Revision?)>((WriteOutcome.Stale(stored), null));
+            }
 
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var decided = edit(stored, now);
-        if (decided.Outcome is { } answer)
-        {
-            return answer;
-        }
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            var decided = edit(stored, now);
+            if (decided.Outcome is { } answer)
+            {
+                return WriteResult.Discarded<(WriteOutcome, Revision?)>((answer, null));
+            }
 
-        if (decided.Deletes)
-        {
-            await SourceRows.DeleteAsync(connection, transaction, caller.OrganizationId, id, now, cancellationToken);
-        }
-        else
-        {
-            await SourceRows.UpdateAsync(connection, transaction, decided.Row!, cancellationToken);
-        }
+            if (decided.Deletes)
+            {
+                await SourceRows.DeleteAsync(connection, transaction, caller.OrganizationId, id, now, ct);
+            }
+            else
+            {
+                await SourceRows.UpdateAsync(connection, transaction, decided.Row!, ct);
+            }
 
-        if (alongside is not null)
-        {
-            await alongside(connection, transaction, decided.Row!);
-        }
+            if (alongside is not null)
+            {
+                await alongside(connection, transaction, decided.Row!, ct);
+            }
 
-        await CommitAsync(connection, transaction, Revision.By(caller, id, decided.Action!, now, decided.Changes!), cancellationToken);
-        return WriteOutcome.Written(decided.Row!);
+            var revision = await SourceRevisions.AppendAsync(connection, transaction, Revision.By(caller, id, decided.Action!, now, decided.Changes!), ct);
+            return WriteResult.Kept<(WriteOutcome, Revision?)>((WriteOutcome.Written(decided.Row!), revision));
+        }, cancellationToken);
+        Audit(revision);
+        return outcome;
     }
 
-    /// <summary>Appends the revision, commits, and audits it.</summary>
-    private async Task CommitAsync(DbConnection connection, DbTransaction transaction, Revision revision, CancellationToken cancellationToken)
+    /// <summary>Audits a committed change (the write's task completes only once its commit did).</summary>
+    private void Audit(Revision? committed)
     {
-        var appended = await SourceRevisions.AppendAsync(connection, transaction, revision, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        audit.Record(appended);
+        if (committed is not null)
+        {
+            audit.Record(committed);
+        }
     }
 
     /// <summary>What a write decided about the row it holds: an answer with nothing written, or the row to store (or delete) and its revision.</summary>

@@ -188,6 +188,13 @@ public static class CaravanProcess
             }
         }
 
+        /// <summary>Kills the process with SIGKILL, as a crash or a power cut would end it: nothing of it runs after.</summary>
+        public async Task KillAsync()
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+
         public void Dispose()
         {
             if (!_process.HasExited)

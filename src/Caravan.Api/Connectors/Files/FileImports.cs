@@ -141,7 +141,7 @@ public sealed class FileImports(
         public async Task<SourceRow?> CommitAsync(string? accountName, CancellationToken cancellationToken)
         {
             var type = SourceTypes.Get<FileType>();
-            async Task Attach(DbConnection connection, DbTransaction transaction, long id)
+            async Task Attach(DbConnection connection, DbTransaction transaction, long id, CancellationToken ct)
             {
                 foreach (var file in _files)
                 {
@@ -149,7 +149,7 @@ public sealed class FileImports(
                         UPDATE source_files SET source_id = @source, status = @pending, bytes = @bytes, updated_at = @now WHERE id = @id
                         """, transaction)
                         .With("@source", id).With("@pending", FileStatus.Pending).With("@bytes", file.Bytes)
-                        .With("@now", imports.Time.GetUtcNow().ToUnixTimeMilliseconds()).With("@id", file.Id).ExecuteNonQueryAsync(cancellationToken);
+                        .With("@now", imports.Time.GetUtcNow().ToUnixTimeMilliseconds()).With("@id", file.Id).ExecuteNonQueryAsync(ct);
                 }
             }
 
@@ -158,10 +158,10 @@ public sealed class FileImports(
             {
                 var created = await imports.Writer.CreateAsync(
                     caller, type, accountName ?? DefaultName(), new SourceChange(ChangeMode.Create), null, null, cancellationToken,
-                    async (connection, transaction, id) =>
+                    async (connection, transaction, id, ct) =>
                     {
-                        await imports.Catalog.StoreKeyAsync(connection, transaction, id, key, cancellationToken);
-                        await Attach(connection, transaction, id);
+                        await imports.Catalog.StoreKeyAsync(connection, transaction, id, key, ct);
+                        await Attach(connection, transaction, id, ct);
                     });
                 row = created?.Row;
             }
@@ -172,7 +172,7 @@ public sealed class FileImports(
                     stored => SourceTypes.Find(stored.Type) is FileType
                         ? new JsonObject { ["files"] = new JsonObject { ["added"] = new JsonArray([.. _files.Select(f => JsonValue.Create(f.FileName))]) } }
                         : null,
-                    (connection, transaction, stored) => Attach(connection, transaction, stored.Id),
+                    (connection, transaction, stored, ct) => Attach(connection, transaction, stored.Id, ct),
                     cancellationToken);
                 row = outcome.Row;
             }

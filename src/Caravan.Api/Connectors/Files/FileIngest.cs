@@ -234,7 +234,7 @@ public sealed class FileIngest(
     {
         var replaced = new List<string>();
         var kept = false;
-        await writer.SetReadinessAsync(file.SourceId!.Value, async (connection, transaction) =>
+        await writer.SetReadinessAsync(file.SourceId!.Value, async (connection, transaction, ct) =>
         {
             kept = await connection.Command("""
                 UPDATE source_files SET status = @ready, tables = @tables, error = NULL, claimed_by = NULL, claimed_until = NULL, updated_at = @now
@@ -242,14 +242,14 @@ public sealed class FileIngest(
                 """, transaction)
                 .With("@ready", FileStatus.Ready).With("@tables", FileCatalog.WriteTables(tables.Select(t => new FileTable(t.Name, t.Rows))))
                 .With("@now", time.GetUtcNow().ToUnixTimeMilliseconds()).With("@id", file.Id).With("@me", _replica)
-                .ExecuteNonQueryAsync(cancellationToken) == 1;
-            var files = await FileCatalog.ListAsync(connection, transaction, file.SourceId.Value, cancellationToken);
+                .ExecuteNonQueryAsync(ct) == 1;
+            var files = await FileCatalog.ListAsync(connection, transaction, file.SourceId.Value, ct);
 
             // Older files of the same table name are replaced now that this one is ready.
             foreach (var older in files.Where(f => kept && f.Stem == file.Stem && f.Id != file.Id && f.CreatedAt <= file.CreatedAt
                 && f.Status != FileStatus.Pending))
             {
-                await connection.Command("DELETE FROM source_files WHERE id = @id", transaction).With("@id", older.Id).ExecuteNonQueryAsync(cancellationToken);
+                await connection.Command("DELETE FROM source_files WHERE id = @id", transaction).With("@id", older.Id).ExecuteNonQueryAsync(ct);
                 replaced.Add(older.Id);
             }
 
@@ -274,14 +274,14 @@ public sealed class FileIngest(
     }
 
     private async Task FailAsync(StoredFile file, string message, CancellationToken cancellationToken) =>
-        await writer.SetReadinessAsync(file.SourceId!.Value, async (connection, transaction) =>
+        await writer.SetReadinessAsync(file.SourceId!.Value, async (connection, transaction, ct) =>
         {
             await connection.Command("""
                 UPDATE source_files SET status = @failed, error = @error, claimed_by = NULL, claimed_until = NULL, updated_at = @now
                 WHERE id = @id AND claimed_by = @me
                 """, transaction)
                 .With("@failed", FileStatus.Failed).With("@error", message.Length > 1000 ? message[..1000] : message)
-                .With("@now", time.GetUtcNow().ToUnixTimeMilliseconds()).With("@id", file.Id).With("@me", _replica).ExecuteNonQueryAsync(cancellationToken);
+                .With("@now", time.GetUtcNow().ToUnixTimeMilliseconds()).With("@id", file.Id).With("@me", _replica).ExecuteNonQueryAsync(ct);
             return false;
         }, cancellationToken);
 
