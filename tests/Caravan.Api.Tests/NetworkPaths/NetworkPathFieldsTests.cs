@@ -365,6 +365,38 @@ public sealed class NetworkPathFieldsTests(CaravanApp app)
     }
 
     [Fact]
+    public async Task A_mongodb_source_takes_a_tunnel_in_its_host_form_only()
+    {
+        const string Only = "An SSH tunnel needs the host form (hostname, port, database_name): a connection string's hosts cannot be reached through one forwarded port. Send those fields instead of connection_string, or remove ssh_tunnel.";
+        var org = await app.NewOrganizationAsync();
+        var connectionString = "mongodb+srv://app:" + PathKeys.Password("mongo") + "@cluster0.example.net/orders";
+
+        var refused = await org.Http.PostJsonAsync("/api/v1/sources/", new JsonObject
+        {
+            ["type"] = "MONGODB", ["connection_string"] = connectionString, ["ssh_tunnel"] = Tunnel(PathKeys.Password("tunnel")),
+        }.ToJsonString()).Expect(HttpStatusCode.BadRequest);
+        Assert.Equal([Only], TypeCatalog.Messages(refused, "ssh_tunnel"));
+        Assert.Equal(0, (await org.Http.GetAsync(new Uri("/api/v1/sources/", UriKind.Relative)).Expect(HttpStatusCode.OK))["count"]!.GetValue<int>());
+
+        // Stored as a connection string: a tunnel added later is refused, and nothing changes.
+        var asString = await org.Http.CreateSourceAsync(new JsonObject { ["type"] = "MONGODB", ["connection_string"] = connectionString }.ToJsonString());
+        var later = await org.Http.PatchJsonAsync(TypeCatalog.UpdateUrl(asString), new JsonObject { ["ssh_tunnel"] = Tunnel(PathKeys.Password("tunnel")) }.ToJsonString())
+            .Expect(HttpStatusCode.BadRequest);
+        Assert.Equal([Only], TypeCatalog.Messages(later, "ssh_tunnel"));
+
+        // The host form takes one; moving such a source to a connection string keeps the tunnel out.
+        var hosted = await org.Http.CreateSourceAsync(new JsonObject
+        {
+            ["type"] = "MONGODB", ["hostname"] = "mongo.internal", ["database_name"] = "orders", ["ssh_tunnel"] = Tunnel(PathKeys.Password("tunnel")),
+        }.ToJsonString());
+        var moved = await org.Http.PatchJsonAsync(TypeCatalog.UpdateUrl(hosted), new JsonObject { ["connection_string"] = connectionString }.ToJsonString())
+            .Expect(HttpStatusCode.BadRequest);
+        Assert.Equal([Only], TypeCatalog.Messages(moved, "ssh_tunnel"));
+        await org.Http.PatchJsonAsync(TypeCatalog.UpdateUrl(hosted), new JsonObject { ["connection_string"] = connectionString, ["ssh_tunnel"] = null }.ToJsonString())
+            .Expect(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Types_without_a_host_and_port_take_neither_group()
     {
         var org = await app.NewOrganizationAsync();

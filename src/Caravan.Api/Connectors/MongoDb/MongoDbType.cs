@@ -44,6 +44,21 @@ public sealed class MongoDbType : SourceType
 
     public override void Check(SourceChange change, ConfigView? stored, ValidationErrors errors)
     {
+        CheckForms(change, stored, errors);
+
+        // Contract section 10: a tunnel reaches one host and port, so only the host form takes one;
+        // a connection string may name several hosts or a +srv record that no single forward serves.
+        if (!errors.Has(ConnectionString) && new GroupChange(NetworkPathFields.SshTunnelGroup, change, stored).Present
+            && (change.Settings.TryGetValue(FormSetting, out var form) ? form?.GetValue<string>() : stored?.Has(ConnectionString) == true
+                ? ServerOrConnectionStringType.ConnectionStringForm : ServerOrConnectionStringType.FieldsForm) == ServerOrConnectionStringType.ConnectionStringForm)
+        {
+            errors.Add(NetworkPathFields.SshTunnel,
+                "An SSH tunnel needs the host form (hostname, port, database_name): a connection string's hosts cannot be reached through one forwarded port. Send those fields instead of connection_string, or remove ssh_tunnel.");
+        }
+    }
+
+    private void CheckForms(SourceChange change, ConfigView? stored, ValidationErrors errors)
+    {
         if (StopsAtConnectionString(change, ConnectionString, OlderForm, errors))
         {
             return;
