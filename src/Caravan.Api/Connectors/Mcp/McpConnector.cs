@@ -78,7 +78,7 @@ public sealed class McpConnector(NetworkPath network, IOptions<RemoteMcpOptions>
         try
         {
             var client = await McpClient.CreateAsync(transport, new McpClientOptions { ClientInfo = ClientInfo }, NoLogs, cancellationToken);
-            return new RemoteSession(client, watch, connection.Scrubber);
+            return new RemoteSession(client, watch, (exception, since) => Explain(exception, watch, url, since));
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -314,16 +314,18 @@ public static class RemoteCodes
 }
 
 /// <summary>
-/// A connected MCP client session to one source's server, with the scrubber of the source's secrets
-/// and the tools it listed last (reused for <see cref="RemoteMcpOptions.ToolListCacheSeconds"/>).
+/// A connected MCP client session to one source's server, which explains its failures by what its
+/// answers showed (<see cref="McpConnector.Explain"/>), with the tools it listed last (reused for
+/// <see cref="RemoteMcpOptions.ToolListCacheSeconds"/>).
 /// </summary>
-public sealed class RemoteSession(McpClient client, RemoteWatch watch, SecretScrubber scrubber) : IAsyncDisposable
+public sealed class RemoteSession(McpClient client, RemoteWatch watch, Func<Exception, RemoteWatch.Counts, ConnectivityException> explain) : IAsyncDisposable
 {
     public McpClient Client => client;
 
     public RemoteWatch Watch => watch;
 
-    public SecretScrubber Scrubber => scrubber;
+    /// <summary>The stable failure for <paramref name="exception"/>, judged by what the answers showed since <paramref name="since"/>.</summary>
+    public ConnectivityException Explain(Exception exception, RemoteWatch.Counts since) => explain(exception, since);
 
     /// <summary>Whether the session ended (the server closed it, the stream broke): a new one is needed.</summary>
     public bool IsClosed => client.Completion.IsCompleted;
@@ -331,21 +333,29 @@ public sealed class RemoteSession(McpClient client, RemoteWatch watch, SecretScr
     /// <summary>The tools listed last and when (a <see cref="TimeProvider"/> timestamp).</summary>
     public (IReadOnlyList<Tool> Tools, long At)? Listed { get; set; }
 
-    /// <summary>Every tool of the server, following <c>nextCursor</c> (at most 100 pages).</summary>
+    /// <summary>Every tool of the server, following <c>nextCursor</c> (at most 100 pages); a failure is a <see cref="ConnectivityException"/>.</summary>
     public async Task<IReadOnlyList<Tool>> ListToolsAsync(CancellationToken cancellationToken)
     {
+        var seen = watch.Snapshot();
         var tools = new List<Tool>();
         string? cursor = null;
-        for (var page = 0; page < 100; page++)
+        try
         {
-            var result = await client.ListToolsAsync(new ListToolsRequestParams { Cursor = cursor }, cancellationToken);
-            tools.AddRange(result.Tools);
-            if (string.IsNullOrEmpty(result.NextCursor))
+            for (var page = 0; page < 100; page++)
             {
-                break;
-            }
+                var result = await client.ListToolsAsync(new ListToolsRequestParams { Cursor = cursor }, cancellationToken);
+                tools.AddRange(result.Tools);
+                if (string.IsNullOrEmpty(result.NextCursor))
+                {
+                    break;
+                }
 
-            cursor = result.NextCursor;
+                cursor = result.NextCursor;
+            }
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            throw explain(exception, seen);
         }
 
         return tools;

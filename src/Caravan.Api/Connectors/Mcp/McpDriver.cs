@@ -36,17 +36,7 @@ public sealed class McpDriver(NetworkPath network, McpConnector connector) : IDr
 
         await using (session)
         {
-            await run.StepAsync(ToolsList, async token =>
-            {
-                try
-                {
-                    return await session.ListToolsAsync(token);
-                }
-                catch (Exception exception) when (exception is not OperationCanceledException)
-                {
-                    throw connector.Explain(exception, session.Watch, url);
-                }
-            }, tools => tools.Count == 1 ? $"1 tool: {tools[0].Name}." : string.Create(CultureInfo.InvariantCulture,
+            await run.StepAsync(ToolsList, session.ListToolsAsync, tools => tools.Count == 1 ? $"1 tool: {tools[0].Name}." : string.Create(CultureInfo.InvariantCulture,
                 $"{tools.Count} tools{(tools.Count > 0 ? ": " + string.Join(", ", tools.Take(20).Select(t => t.Name)) + (tools.Count > 20 ? ", ..." : string.Empty) : string.Empty)}."));
         }
     }
@@ -58,16 +48,7 @@ public sealed class McpDriver(NetworkPath network, McpConnector connector) : IDr
     public async Task<Discovery?> DiscoverAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         await using var session = await connector.OpenAsync(connection, cancellationToken);
-        IReadOnlyList<ModelContextProtocol.Protocol.Tool> tools;
-        try
-        {
-            tools = await session.ListToolsAsync(cancellationToken);
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException)
-        {
-            throw connector.Explain(exception, session.Watch, McpConnector.BaseUrl(connection));
-        }
-
+        var tools = await session.ListToolsAsync(cancellationToken);
         var described = new Dictionary<string, DiscoveredTool>(StringComparer.Ordinal);
         foreach (var tool in tools)
         {

@@ -74,34 +74,30 @@ internal sealed partial class RemoteTools(
     /// <summary>The selected tools of the caller's MCP sources, renamed; a server that cannot be reached offers none (and is logged).</summary>
     public async Task<IReadOnlyList<Tool>> ListAsync(Caller caller, CancellationToken cancellationToken)
     {
-        var found = new List<(long Id, string Name)>();
+        var found = new List<(StoredSource Row, string Name)>();
         await using (var lease = await database.LeaseReadAsync(cancellationToken))
         {
             await using var reader = await lease.Command($"""
-                SELECT id, account_name FROM sources
-                WHERE organization_id = @org AND type = @type AND deleted_at IS NULL AND is_fully_configured = @ready{caller.SourceCondition(database)}
-                ORDER BY id LIMIT @limit
+                SELECT s.account_name, {SourceRows.StoredColumns} FROM sources s
+                WHERE s.organization_id = @org AND s.type = @type AND s.deleted_at IS NULL AND s.is_fully_configured = @ready{caller.SourceCondition(database, "s.id")}
+                ORDER BY s.id LIMIT @limit
                 """).With("@org", caller.OrganizationId).With("@type", McpDriver.Type.Name).With("@ready", true).With("@limit", MaxSources)
                 .WithSources(caller, database).ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                found.Add((reader.GetInt64(0), reader.GetString(1)));
+                found.Add((SourceRows.ReadStored(reader, 1), reader.GetString(0)));
             }
         }
 
         var offered = new List<Tool>[found.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, found.Count), new ParallelOptions { MaxDegreeOfParallelism = ListParallelism, CancellationToken = cancellationToken },
-            async (index, token) => offered[index] = await OfferedAsync(caller, found[index].Id, found[index].Name, token));
+            async (index, token) => offered[index] = await OfferedAsync(caller, found[index].Row, found[index].Name, token));
         return [.. offered.SelectMany(tools => tools)];
     }
 
-    private async Task<List<Tool>> OfferedAsync(Caller caller, long sourceId, string name, CancellationToken cancellationToken)
+    private async Task<List<Tool>> OfferedAsync(Caller caller, StoredSource row, string name, CancellationToken cancellationToken)
     {
-        if (await sources.FindStoredAsync(caller, sourceId, cancellationToken) is not { } row || row.Type != McpDriver.Type.Name)
-        {
-            return [];
-        }
-
+        var sourceId = row.Id;
         var (_, connection, _) = prepared.For(row);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(TimeSpan.FromSeconds(Math.Clamp(connectivity.Value.TestTimeoutSeconds, 1, 60)));
@@ -211,9 +207,7 @@ internal sealed partial class RemoteTools(
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            var failure = session is not null
-                ? connector.Explain(exception, session.Watch, McpConnector.BaseUrl(connection), seen)
-                : exception as ConnectivityException ?? RestService.MapNetwork(exception, "The MCP server");
+            var failure = session?.Explain(exception, seen) ?? exception as ConnectivityException ?? RestService.MapNetwork(exception, "The MCP server");
             if (session is { IsClosed: true } || failure.Code == FailureCodes.ResultTooLarge)
             {
                 // The session is broken (or a stream was cut mid-message): the next call opens a new one.
@@ -249,17 +243,21 @@ internal sealed partial class RemoteTools(
     {
         var info = McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(CallToolResult));
         var json = JsonSerializer.Serialize(answer, info);
-        if (!string.IsNullOrEmpty(token))
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(json);
+        if (string.IsNullOrEmpty(token))
         {
-            var encoded = JsonEncodedText.Encode(token).ToString();
-            json = json.Replace(encoded, "[redacted]", StringComparison.Ordinal);
-            if (encoded != token)
-            {
-                json = json.Replace(token, "[redacted]", StringComparison.Ordinal);
-            }
+            return (answer, bytes);
         }
 
-        return ((CallToolResult)JsonSerializer.Deserialize(json, info)!, System.Text.Encoding.UTF8.GetByteCount(json));
+        var encoded = JsonEncodedText.Encode(token).ToString();
+        var redacted = json.Replace(encoded, "[redacted]", StringComparison.Ordinal);
+        if (encoded != token)
+        {
+            redacted = redacted.Replace(token, "[redacted]", StringComparison.Ordinal);
+        }
+
+        // Read back only when the token was there: most results go out as the remote sent them.
+        return (redacted == json ? answer : (CallToolResult)JsonSerializer.Deserialize(redacted, info)!, bytes);
     }
 
     private static CallToolResult Unknown(string name) =>
@@ -318,17 +316,9 @@ internal sealed partial class RemoteTools(
                 return listed.Tools;
             }
 
-            var seen = session.Watch.Snapshot();
-            try
-            {
-                var tools = await session.ListToolsAsync(cancellationToken);
-                session.Listed = (tools, time.GetTimestamp());
-                return tools;
-            }
-            catch (Exception exception) when (exception is not OperationCanceledException)
-            {
-                throw connector.Explain(exception, session.Watch, McpConnector.BaseUrl(connection), seen);
-            }
+            var tools = await session.ListToolsAsync(cancellationToken);
+            session.Listed = (tools, time.GetTimestamp());
+            return tools;
         }
 
         public async ValueTask DisposeAsync()
