@@ -25,7 +25,7 @@ public sealed class ConnectionTester(IEnumerable<IDriver> drivers, IOptions<Conn
         }
         else if (driver is not null)
         {
-            run.Plan(driver.Steps);
+            run.Plan(SshTunnels.Holds(connection) ? SshTunnels.Plan(driver.Steps) : driver.Steps);
             await driver.TestAsync(run, connection);
         }
         else

@@ -42,6 +42,7 @@ public static class ConnectivityApi
             .Validate(o => ValidRanges(o.Allow), "Caravan__Egress__Allow must be a comma-separated list of CIDR ranges such as 10.0.0.0/8 or fd00::/8.")
             .ValidateOnStart();
         services.AddSingleton<EgressPolicy>();
+        services.AddSingleton<SshTunnels>();
         services.AddSingleton<NetworkPath>();
         services.AddSingleton<ConnectionTester>();
         services.AddSingleton<LastTests>();

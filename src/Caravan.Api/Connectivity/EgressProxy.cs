@@ -18,6 +18,7 @@ public sealed class EgressProxy : IAsyncDisposable
 {
     private const byte Version = 5;
     private readonly NetworkPath _network;
+    private readonly (string Host, int Port, DatabaseEndpoint Endpoint)? _tunnel;
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<Socket, bool> _open = new();
@@ -27,6 +28,19 @@ public sealed class EgressProxy : IAsyncDisposable
     public EgressProxy(NetworkPath network)
     {
         _network = network;
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _accepting = AcceptAsync();
+    }
+
+    /// <summary>
+    /// A proxy for a source reached through an SSH tunnel: the driver's connections to the source's
+    /// host and port go to the tunnel's <paramref name="endpoint"/>; no other host is reachable.
+    /// </summary>
+    public EgressProxy(NetworkPath network, string host, int port, DatabaseEndpoint endpoint)
+    {
+        _network = network;
+        _tunnel = (host, port, endpoint);
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _accepting = AcceptAsync();
@@ -136,7 +150,22 @@ public sealed class EgressProxy : IAsyncDisposable
 
     private async Task<Socket> ConnectAsync(string host, int port, CancellationToken cancellationToken)
     {
-        var address = await _network.ResolveAllowedAsync(host, cancellationToken);
+        IPAddress address;
+        if (_tunnel is var (tunnelHost, tunnelPort, endpoint))
+        {
+            if (!string.Equals(host.Trim('[', ']'), tunnelHost.Trim('[', ']'), StringComparison.OrdinalIgnoreCase) || port != tunnelPort)
+            {
+                throw new ConnectivityException(FailureCodes.EgressDenied,
+                    $"Through the SSH tunnel only {tunnelHost}:{tunnelPort} is reachable, and the driver asked for {host}:{port} (another member of a replica set?).");
+            }
+
+            (address, port) = (endpoint.Address, endpoint.Port);
+        }
+        else
+        {
+            address = await _network.ResolveAllowedAsync(host, cancellationToken);
+        }
+
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(_network.ConnectLimit);

@@ -12,6 +12,12 @@ public static class FailureCodes
     /// <summary>The server's certificate was refused by the source's <c>tls</c> settings (verify-ca, verify-full).</summary>
     public const string TlsVerifyFailed = "tls_verify_failed";
     public const string AuthFailed = "auth_failed";
+
+    /// <summary>An SSH tunnel without a pinned host key: nothing was sent; the message has the fingerprint the bastion presented.</summary>
+    public const string SshHostKeyUnknown = "ssh_hostkey_unknown";
+
+    /// <summary>The bastion presented another host key than the pinned one: nothing was sent.</summary>
+    public const string SshHostKeyMismatch = "ssh_hostkey_mismatch";
     public const string DatabaseNotFound = "database_not_found";
     public const string InsufficientPrivilege = "insufficient_privilege";
     public const string DriverError = "driver_error";

@@ -10,7 +10,7 @@ namespace Caravan.Api.Connectivity;
 /// the egress policy, connect to an allowed one. Drivers are then handed that address, never the
 /// name, so a second DNS answer cannot send them elsewhere (no rebinding between check and connect).
 /// </summary>
-public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOptions> options)
+public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOptions> options, SshTunnels tunnels)
 {
     public TimeSpan ConnectLimit => TimeSpan.FromSeconds(Math.Clamp(options.Value.ConnectTimeoutSeconds, 1, 60));
 
@@ -20,8 +20,7 @@ public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOption
     /// </summary>
     public async Task<IPAddress?> OpenAsync(TestRun run, string host, int port)
     {
-        var addresses = await run.StepAsync("resolve", token => ResolveAsync(host, token), ConnectLimit);
-        var allowed = await run.StepAsync("egress", _ => Task.FromResult(Allowed(host, addresses!)));
+        var allowed = await CheckAsync(run, host);
         return await run.StepAsync("connect", async token =>
         {
             await ProbeAsync(allowed!, port, token);
@@ -29,11 +28,20 @@ public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOption
         }, ConnectLimit);
     }
 
+    /// <summary>Records the <c>resolve</c> and <c>egress</c> steps of a test; the checked address, or null when a step failed.</summary>
+    public async Task<IPAddress?> CheckAsync(TestRun run, string host)
+    {
+        var addresses = await run.StepAsync("resolve", token => ResolveAsync(host, token), ConnectLimit);
+        return await run.StepAsync("egress", _ => Task.FromResult(Allowed(host, addresses!)));
+    }
+
     /// <summary>
     /// The same for the source's host (its type's host field) and port: a source without a host
-    /// yet fails at <c>resolve</c>. Returns the host and the checked address that answered, or null.
+    /// yet fails at <c>resolve</c>. Through an <c>ssh_tunnel</c>, the steps are the bastion's
+    /// (<see cref="SshTunnels.OpenAsync"/>) and the endpoint is the tunnel's forwarded port.
+    /// Returns the endpoint to connect to, or null when a step failed.
     /// </summary>
-    public async Task<(string Host, IPAddress Address)?> OpenAsync(TestRun run, SourceConnection connection)
+    public async Task<DatabaseEndpoint?> OpenAsync(TestRun run, SourceConnection connection)
     {
         if (connection.Host is not { } host)
         {
@@ -41,7 +49,28 @@ public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOption
             return null;
         }
 
-        return await OpenAsync(run, host, connection.Port) is { } address ? (host, address) : null;
+        if (SshTunnels.Holds(connection))
+        {
+            return await tunnels.OpenAsync(run, connection, host, this);
+        }
+
+        return await OpenAsync(run, host, connection.Port) is { } address ? DatabaseEndpoint.Direct(host, address, connection.Port) : null;
+    }
+
+    /// <summary>
+    /// Where discovery and queries connect for a source: its host resolved and checked (never
+    /// resolved again by the driver), or, through an <c>ssh_tunnel</c>, the forwarded port of the
+    /// source's SSH session, opened or reopened as needed.
+    /// </summary>
+    public async Task<DatabaseEndpoint> ReachAsync(SourceConnection connection, CancellationToken cancellationToken)
+    {
+        var host = connection.Host ?? throw DriverFailures.Unconfigured();
+        if (SshTunnels.Holds(connection))
+        {
+            return await tunnels.ReachAsync(connection, host, this, cancellationToken);
+        }
+
+        return DatabaseEndpoint.Direct(host, await ResolveAllowedAsync(host, cancellationToken), connection.Port);
     }
 
     /// <summary>Resolves and checks without recording steps (for discovery and queries).</summary>

@@ -382,12 +382,16 @@ public static class SourcesApi
     /// <summary>update-config with <c>?verify=true</c> checks the selection on the database (and counts as a test).</summary>
     private static bool Verifies(HttpRequest request) => string.Equals(request.Query["verify"], "true", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>A changed or deleted source's query pool closes at once (other replicas notice the new version on their next query).</summary>
+    /// <summary>
+    /// A changed or deleted source's query pool and SSH session close at once (other replicas
+    /// notice the new version on their next query).
+    /// </summary>
     private static void RetireQueryPool(HttpContext context, WriteOutcome outcome, long sourceId)
     {
         if (outcome.Row is not null)
         {
             context.RequestServices.GetService<Query.QueryPools>()?.Retire(sourceId, outcome.Row.OrganizationId);
+            context.RequestServices.GetService<SshTunnels>()?.Close(sourceId);
         }
     }
 

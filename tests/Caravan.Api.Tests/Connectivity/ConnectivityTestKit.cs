@@ -10,8 +10,12 @@ namespace Caravan.Api.Tests.Connectivity;
 /// <summary>What a driver is handed, for tests of a driver on its own (without the routes or a database).</summary>
 internal static class ConnectivityTestKit
 {
-    public static NetworkPath Network(EgressOptions? egress = null, ConnectivityOptions? connectivity = null) =>
-        new(new EgressPolicy(Options.Create(egress ?? new EgressOptions())), Options.Create(connectivity ?? new ConnectivityOptions()));
+    public static NetworkPath Network(EgressOptions? egress = null, ConnectivityOptions? connectivity = null)
+    {
+        var options = Options.Create(connectivity ?? new ConnectivityOptions());
+        return new(new EgressPolicy(Options.Create(egress ?? new EgressOptions())), options,
+            new SshTunnels(options, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<SshTunnels>.Instance));
+    }
 
     /// <summary>What Caravan would hand a driver for this create body (the type's parsing and defaults applied).</summary>
     public static SourceConnection Connection(string typeName, JsonObject body) =>

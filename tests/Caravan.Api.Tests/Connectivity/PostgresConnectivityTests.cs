@@ -465,7 +465,7 @@ public sealed class PostgresConnectivityTests(CaravanApp app)
         var settings = new JsonObject { ["hostname"] = db.Host, ["port"] = db.Port, ["username"] = db.Role, ["database_name"] = db.Database };
         var connection = new SourceConnection(SourceTypes.Find("POSTGRES")!, settings, new Dictionary<string, string> { ["password"] = db.Password });
 
-        await using var dataSource = PostgresDriver.DataSource(connection, db.Host, IPAddress.Parse(db.Host), TimeSpan.FromSeconds(10));
+        await using var dataSource = PostgresDriver.DataSource(connection, DatabaseEndpoint.Direct(db.Host, IPAddress.Parse(db.Host), connection.Port), TimeSpan.FromSeconds(10));
         await using var session = await PostgresDriver.OpenAsync(dataSource, CancellationToken.None);
 
         await using (var show = new NpgsqlCommand("SELECT current_setting('default_transaction_read_only'), current_setting('application_name')", session))

@@ -25,7 +25,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
             ["hostname"] = "db.example.com", ["port"] = 1444, ["username"] = "reporter", ["password"] = Password, ["database_name"] = "sales",
         });
 
-        var builder = SqlServerDriver.Build(connection, "db.example.com", IPAddress.Parse("10.1.2.3"), TimeSpan.FromSeconds(7.2));
+        var builder = SqlServerDriver.Build(connection, DatabaseEndpoint.Direct("db.example.com", IPAddress.Parse("10.1.2.3"), connection.Port), TimeSpan.FromSeconds(7.2));
 
         Assert.Equal("tcp:10.1.2.3,1444", builder.DataSource);
         Assert.Equal("db.example.com", builder.HostNameInCertificate);
@@ -53,7 +53,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
             ["connection_string"] = $"Server=tcp:sql.example.com,1500;Database=sales;User ID=reporter;Password={Password};{options}",
         });
 
-        var builder = SqlServerDriver.Build(connection, connection.Text("hostname")!, IPAddress.Parse("192.168.0.9"), TimeSpan.FromSeconds(3));
+        var builder = SqlServerDriver.Build(connection, DatabaseEndpoint.Direct(connection.Text("hostname")!, IPAddress.Parse("192.168.0.9"), connection.Port), TimeSpan.FromSeconds(3));
 
         Assert.Equal("tcp:192.168.0.9,1500", builder.DataSource);
         Assert.Equal("sql.example.com", builder.HostNameInCertificate);
@@ -66,13 +66,13 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
     public void An_ip_literal_host_sets_no_certificate_name_unless_one_is_given()
     {
         var plain = Connection("MSSQL", new JsonObject { ["connection_string"] = $"Server=10.0.0.4;Database=d;User ID=u;Password={Password}" });
-        Assert.True(string.IsNullOrEmpty(SqlServerDriver.Build(plain, "10.0.0.4", IPAddress.Parse("10.0.0.4"), TimeSpan.FromSeconds(3)).HostNameInCertificate));
+        Assert.True(string.IsNullOrEmpty(SqlServerDriver.Build(plain, DatabaseEndpoint.Direct("10.0.0.4", IPAddress.Parse("10.0.0.4"), plain.Port), TimeSpan.FromSeconds(3)).HostNameInCertificate));
 
         var named = Connection("MSSQL", new JsonObject
         {
             ["connection_string"] = $"Server=10.0.0.4;Database=d;User ID=u;Password={Password};HostNameInCertificate=sql.corp.example",
         });
-        Assert.Equal("sql.corp.example", SqlServerDriver.Build(named, "10.0.0.4", IPAddress.Parse("10.0.0.4"), TimeSpan.FromSeconds(3)).HostNameInCertificate);
+        Assert.Equal("sql.corp.example", SqlServerDriver.Build(named, DatabaseEndpoint.Direct("10.0.0.4", IPAddress.Parse("10.0.0.4"), named.Port), TimeSpan.FromSeconds(3)).HostNameInCertificate);
     }
 
     [Theory]
@@ -281,7 +281,7 @@ public sealed class SqlServerConnectivityTests(CaravanApp app)
     private static async Task OpenAsync(SourceConnection connection, int port, TimeSpan limit)
     {
         using var deadline = new CancellationTokenSource(limit + TimeSpan.FromSeconds(2));
-        var builder = SqlServerDriver.Build(connection, "db.caravan.test", IPAddress.Loopback, limit);
+        var builder = SqlServerDriver.Build(connection, DatabaseEndpoint.Direct("db.caravan.test", IPAddress.Loopback, connection.Port), limit);
         builder.DataSource = $"tcp:127.0.0.1,{port}";
         await using var session = await SqlServerDriver.OpenAsync(builder, deadline.Token);
     }

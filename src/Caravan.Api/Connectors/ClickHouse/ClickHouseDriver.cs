@@ -30,7 +30,7 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        if (await network.OpenAsync(run, connection) is not var (host, _))
+        if (await network.OpenAsync(run, connection) is not { Host: var host })
         {
             return;
         }

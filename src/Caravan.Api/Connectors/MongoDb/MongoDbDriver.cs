@@ -22,6 +22,9 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
 
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MongoDbType>()];
 
+    /// <summary>A tunnel only in the host form (the write path refuses it with a connection string).</summary>
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
+
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
         MongoClientSettings settings;
@@ -35,7 +38,15 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
             return;
         }
 
-        if (settings.Scheme == ConnectionStringScheme.MongoDBPlusSrv)
+        DatabaseEndpoint? tunnel = null;
+        if (SshTunnels.Holds(connection))
+        {
+            if ((tunnel = await network.OpenAsync(run, connection)) is null)
+            {
+                return;
+            }
+        }
+        else if (settings.Scheme == ConnectionStringScheme.MongoDBPlusSrv)
         {
             const string reason = "mongodb+srv: the driver finds the hosts in DNS SRV records when it connects; each connection is checked against the egress policy then.";
             run.Skip("resolve", reason);
@@ -51,9 +62,9 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
             }
         }
 
-        await using var proxy = new EgressProxy(network);
+        await using var proxy = Proxy(settings, tunnel);
         var failures = new ServerFailures();
-        using var client = new MongoClient(Prepare(settings, proxy, failures, run.Remaining, network.ConnectLimit));
+        using var client = new MongoClient(Prepare(settings, proxy, failures, run.Remaining, network.ConnectLimit, tunnel is not null));
         var database = client.GetDatabase(DatabaseName(connection));
         var pinged = await run.StepAsync("authenticate", token => Execute(
             () => database.RunCommandAsync<BsonDocument>(new BsonDocument("ping", 1), cancellationToken: token), proxy, failures));
@@ -81,7 +92,8 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
     public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         var settings = Settings(connection);
-        if (settings.Scheme != ConnectionStringScheme.MongoDBPlusSrv)
+        var tunnel = SshTunnels.Holds(connection) ? await network.ReachAsync(connection, cancellationToken) : null;
+        if (tunnel is null && settings.Scheme != ConnectionStringScheme.MongoDBPlusSrv)
         {
             // The proxy checks every connection; checking the seeds first gives a clear answer sooner.
             foreach (var server in settings.Servers)
@@ -90,9 +102,9 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
             }
         }
 
-        await using var proxy = new EgressProxy(network);
+        await using var proxy = Proxy(settings, tunnel);
         var failures = new ServerFailures();
-        using var client = new MongoClient(Prepare(settings, proxy, failures, TimeSpan.FromSeconds(30), network.ConnectLimit));
+        using var client = new MongoClient(Prepare(settings, proxy, failures, TimeSpan.FromSeconds(30), network.ConnectLimit, tunnel is not null));
         return await Execute(() => ListAsync(client, cancellationToken), proxy, failures);
     }
 
@@ -127,10 +139,22 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
         return settings;
     }
 
-    /// <summary>Caravan's own settings on top of the user's: read-only intent, deadlines, the egress proxy.</summary>
-    public static MongoClientSettings Prepare(MongoClientSettings user, EgressProxy proxy, ServerFailures failures, TimeSpan limit, TimeSpan connectLimit)
+    /// <summary>The proxy the driver connects through: checking every host, or sending the source's host to its SSH tunnel.</summary>
+    private EgressProxy Proxy(MongoClientSettings settings, DatabaseEndpoint? tunnel) =>
+        tunnel is null ? new EgressProxy(network) : new EgressProxy(network, settings.Server.Host, settings.Server.Port, tunnel);
+
+    /// <summary>
+    /// Caravan's own settings on top of the user's: read-only intent, deadlines, the egress proxy;
+    /// through a tunnel, a direct connection (other replica set members are not behind it).
+    /// </summary>
+    public static MongoClientSettings Prepare(MongoClientSettings user, EgressProxy proxy, ServerFailures failures, TimeSpan limit, TimeSpan connectLimit, bool tunnelled = false)
     {
         var settings = user.Clone();
+        if (tunnelled)
+        {
+            settings.DirectConnection = true;
+        }
+
         var budget = limit > TimeSpan.FromMilliseconds(100) ? limit : TimeSpan.FromMilliseconds(100);
         settings.ApplicationName = "caravan";
         settings.ReadPreference = ReadPreference.SecondaryPreferred;

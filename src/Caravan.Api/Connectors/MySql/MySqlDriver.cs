@@ -1,5 +1,4 @@
 using System.Data;
-using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Microsoft.Extensions.Options;
@@ -14,14 +13,16 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
 {
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MySqlType>(), SourceTypes.Get<SingleStoreType>()];
 
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
+
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        if (await network.OpenAsync(run, connection) is not var (_, address))
+        if (await network.OpenAsync(run, connection) is not { } endpoint)
         {
             return;
         }
 
-        var connectionString = ConnectionString(connection, address, run.Remaining);
+        var connectionString = ConnectionString(connection, endpoint, run.Remaining);
         var login = await run.StepAsync("authenticate", async token =>
         {
             var opened = await OpenAsync(connectionString, token);
@@ -56,26 +57,26 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
 
     public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var host = connection.Host ?? throw Unconfigured();
-        var address = await network.ResolveAllowedAsync(host, cancellationToken);
+        var endpoint = await network.ReachAsync(connection, cancellationToken);
         var deadline = TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60));
-        await using var session = await OpenAsync(ConnectionString(connection, address, deadline), cancellationToken);
+        await using var session = await OpenAsync(ConnectionString(connection, endpoint, deadline), cancellationToken);
         return await Execute(() => ListAsync(session, (MySqlType)connection.Type, cancellationToken), cancellationToken);
     }
 
     /// <summary>
-    /// The connection string for one checked address: the driver never resolves the name itself,
-    /// may not be redirected elsewhere by the server, and never reads local files for the server.
+    /// The connection string for one checked endpoint (an address, or an SSH tunnel's local port):
+    /// the driver never resolves the name itself, may not be redirected elsewhere by the server,
+    /// and never reads local files for the server.
     /// </summary>
-    public static string ConnectionString(SourceConnection connection, IPAddress address, TimeSpan limit)
+    public static string ConnectionString(SourceConnection connection, DatabaseEndpoint endpoint, TimeSpan limit)
     {
         // A second beyond the caller's deadline: the deadline's cancellation, not the driver's own
         // timer, ends a silent handshake, so the outcome is always reported the same way.
         var seconds = (uint)Math.Clamp(Math.Ceiling(limit.TotalSeconds) + 1, 1, 300);
         return new MySqlConnectionStringBuilder
         {
-            Server = address.ToString(),
-            Port = (uint)connection.Port,
+            Server = endpoint.Address.ToString(),
+            Port = (uint)endpoint.Port,
             UserID = connection.Text("username"),
             Password = connection.Secret("password"),
             Database = connection.Text("database_name"),

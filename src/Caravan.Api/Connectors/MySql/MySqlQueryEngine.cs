@@ -64,12 +64,13 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
 
     private static string Text(string text) => $"CONVERT(UNHEX('{SqlLiterals.Hex(text)}') USING utf8mb4)";
 
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
+
     public async Task RunAsync(QueryRun run)
     {
-        var host = run.Connection.Text("hostname") ?? throw DriverFailures.Unconfigured();
-        var address = await network.ResolveAllowedAsync(host, run.Token);
-        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{address}", () =>
-            new Pool(new MySqlConnectionStringBuilder(MySqlDriver.ConnectionString(run.Connection, address, network.ConnectLimit))
+        var endpoint = await network.ReachAsync(run.Connection, run.Token);
+        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{endpoint.Key}", () =>
+            new Pool(new MySqlConnectionStringBuilder(MySqlDriver.ConnectionString(run.Connection, endpoint, network.ConnectLimit))
             {
                 Pooling = true,
                 MinimumPoolSize = 0,

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Npgsql;
@@ -18,16 +17,16 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
 
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<PostgresType>(), SourceTypes.Get<SupabaseType>()];
 
-    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls];
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
-        if (await network.OpenAsync(run, connection) is not var (host, address))
+        if (await network.OpenAsync(run, connection) is not { } endpoint)
         {
             return;
         }
 
-        await using var dataSource = DataSource(connection, host, address, run.Remaining);
+        await using var dataSource = DataSource(connection, endpoint, run.Remaining);
         await using var session = await run.StepAsync("authenticate", token => OpenAsync(dataSource, token));
         if (session is null)
         {
@@ -54,27 +53,27 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
 
     public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var host = connection.Host ?? throw Unconfigured();
-        var address = await network.ResolveAllowedAsync(host, cancellationToken);
+        var endpoint = await network.ReachAsync(connection, cancellationToken);
         // Npgsql does not abandon a silent handshake on cancellation: its own timeout must fit the deadline.
-        await using var dataSource = DataSource(connection, host, address, TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60)));
+        await using var dataSource = DataSource(connection, endpoint, TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60)));
         await using var session = await OpenAsync(dataSource, cancellationToken);
         return await Execute(() => ListAsync(session, cancellationToken));
     }
 
     /// <summary>
-    /// A data source for one checked address: the driver never resolves the name itself, while TLS
-    /// still verifies the certificate against the host name the user gave.
+    /// A data source for one checked endpoint (an address, or an SSH tunnel's local port): the
+    /// driver never resolves the name itself, while TLS still verifies the certificate against the
+    /// host name the user gave.
     /// </summary>
     public static NpgsqlDataSource DataSource(
-        SourceConnection connection, string host, IPAddress address, TimeSpan limit, Action<NpgsqlConnectionStringBuilder>? adjust = null)
+        SourceConnection connection, DatabaseEndpoint endpoint, TimeSpan limit, Action<NpgsqlConnectionStringBuilder>? adjust = null)
     {
         var seconds = (int)Math.Clamp(Math.Ceiling(limit.TotalSeconds), 1, 300);
         var options = connection.Options;
         var settings = new NpgsqlConnectionStringBuilder
         {
-            Host = address.ToString(),
-            Port = connection.Port,
+            Host = endpoint.Address.ToString(),
+            Port = endpoint.Port,
             Username = connection.Text("username"),
             Password = connection.Secret("password"),
             Database = connection.Text("database_name"),
@@ -98,7 +97,7 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
         var builder = new NpgsqlDataSourceBuilder(settings.ConnectionString);
         builder.UseSslClientAuthenticationOptionsCallback(ssl =>
         {
-            ssl.TargetHost = host.Trim('[', ']');
+            ssl.TargetHost = endpoint.Host.Trim('[', ']');
             if (tls is not null)
             {
                 ssl.RemoteCertificateValidationCallback = tls.Callback();

@@ -110,14 +110,13 @@ public sealed class PostgresQueryEngine(NetworkPath network, QueryPools pools, I
 
     private static string Text(string text) => $"pg_catalog.convert_from(pg_catalog.decode('{SqlLiterals.Hex(text)}', 'hex'), 'UTF8')";
 
-    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls];
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
 
     public async Task RunAsync(QueryRun run)
     {
-        var host = run.Connection.Text("hostname") ?? throw DriverFailures.Unconfigured();
-        var address = await network.ResolveAllowedAsync(host, run.Token);
-        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{address}", () =>
-            PostgresDriver.DataSource(run.Connection, host, address, network.ConnectLimit, settings =>
+        var endpoint = await network.ReachAsync(run.Connection, run.Token);
+        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{endpoint.Key}", () =>
+            PostgresDriver.DataSource(run.Connection, endpoint, network.ConnectLimit, settings =>
             {
                 settings.Pooling = true;
                 settings.MinPoolSize = 0;

@@ -30,6 +30,8 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
     private static readonly HashSet<int> LoginFailures = [18456, 18452, 18470, 18486, 18487, 18488];
     private static readonly HashSet<int> PrivilegeFailures = [229, 262, 300, 916];
 
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
+
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MsSqlType>()];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
@@ -40,12 +42,12 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
             return;
         }
 
-        if (await network.OpenAsync(run, connection) is not var (host, address))
+        if (await network.OpenAsync(run, connection) is not { } endpoint)
         {
             return;
         }
 
-        var builder = Build(connection, host, address, run.Remaining);
+        var builder = Build(connection, endpoint, run.Remaining);
         await using var session = await run.StepAsync("authenticate", token => OpenAsync(builder, token));
         if (session is null)
         {
@@ -77,31 +79,30 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
 
     public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
-        var host = connection.Host ?? throw Unconfigured();
         if (Unsupported(connection) is { } problem)
         {
             throw problem;
         }
 
-        var address = await network.ResolveAllowedAsync(host, cancellationToken);
-        await ProbeAsync(address, connection.Port, network.ConnectLimit, cancellationToken);
-        await using var session = await OpenAsync(Build(connection, host, address, TimeSpan.FromSeconds(30)), cancellationToken);
+        var endpoint = await network.ReachAsync(connection, cancellationToken);
+        await ProbeAsync(endpoint.Address, endpoint.Port, network.ConnectLimit, cancellationToken);
+        await using var session = await OpenAsync(Build(connection, endpoint, TimeSpan.FromSeconds(30)), cancellationToken);
         return await Execute(() => ListAsync(session, cancellationToken));
     }
 
     /// <summary>
-    /// The connection settings for one checked address. Only the options that decide encryption
+    /// The connection settings for one checked endpoint (an address, or an SSH tunnel's local port). Only the options that decide encryption
     /// (<c>encrypt</c>, <c>trustservercertificate</c>, <c>hostnameincertificate</c>) are taken
     /// from a stored connection string; Caravan sets everything else itself.
     /// </summary>
-    public static SqlConnectionStringBuilder Build(SourceConnection connection, string host, IPAddress address, TimeSpan limit)
+    public static SqlConnectionStringBuilder Build(SourceConnection connection, DatabaseEndpoint endpoint, TimeSpan limit)
     {
         var seconds = (int)Math.Clamp(Math.Ceiling(limit.TotalSeconds), 1, 300);
         var options = connection.Options;
-        var name = host.Trim('[', ']');
+        var name = endpoint.Host.Trim('[', ']');
         var builder = new SqlConnectionStringBuilder
         {
-            DataSource = $"tcp:{address},{connection.Port}",
+            DataSource = $"tcp:{endpoint.Address},{endpoint.Port}",
             ApplicationName = "caravan",
             ApplicationIntent = ApplicationIntent.ReadOnly,
             Pooling = false,

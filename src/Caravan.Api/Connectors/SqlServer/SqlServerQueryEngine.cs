@@ -63,9 +63,9 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
     public string? UidUnsupported => null;
 
     /// <summary>The settings of the pool of one source version: read intent, pooling, the checked address.</summary>
-    public static SqlConnectionStringBuilder Settings(SourceConnection connection, string host, System.Net.IPAddress address, TimeSpan connectLimit, int poolSize)
+    public static SqlConnectionStringBuilder Settings(SourceConnection connection, DatabaseEndpoint endpoint, TimeSpan connectLimit, int poolSize)
     {
-        var builder = SqlServerDriver.Build(connection, host, address, connectLimit);
+        var builder = SqlServerDriver.Build(connection, endpoint, connectLimit);
         builder.Pooling = true;
         builder.MinPoolSize = 0;
         builder.MaxPoolSize = Math.Max(1, poolSize);
@@ -88,12 +88,13 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
 
     private static string Text(string text) => $"CAST(0x{SqlLiterals.HexUtf16(text)} AS nvarchar(128))";
 
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
+
     public async Task RunAsync(QueryRun run)
     {
-        var host = run.Connection.Text("hostname") ?? throw DriverFailures.Unconfigured();
-        var address = await network.ResolveAllowedAsync(host, run.Token);
-        var settings = Settings(run.Connection, host, address, network.ConnectLimit, run.Options.MaxConcurrentPerSource);
-        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{address}", () => new Pool(settings.ConnectionString));
+        var endpoint = await network.ReachAsync(run.Connection, run.Token);
+        var settings = Settings(run.Connection, endpoint, network.ConnectLimit, run.Options.MaxConcurrentPerSource);
+        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{endpoint.Key}", () => new Pool(settings.ConnectionString));
         await using var session = await SqlServerDriver.OpenAsync(new SqlConnectionStringBuilder(lease.Pool.ConnectionString), run.Token);
         await using var transaction = (SqlTransaction)await session.BeginTransactionAsync(IsolationLevel.ReadCommitted, run.Token);
         try
