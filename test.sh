@@ -4,7 +4,8 @@
 # SQLite store and again against PostgreSQL, stops the servers, and ends with one line
 # "N passed, N failed". MariaDB and ClickHouse are the databases the MYSQL and CLICKHOUSE
 # connection tests talk to; s3rver (from npm) is the S3-compatible object store FILE sources
-# can keep their files in.
+# can keep their files in. As root, it also starts an SSH bastion in a network namespace of its
+# own, with a PostgreSQL and a MariaDB behind it (tests/servers/bastion.sh), for the tunnel tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 
