@@ -193,12 +193,13 @@ MaxAuthTries 10
 ClientAliveInterval 0
 UseDNS no
 CONF
+# sshd's privilege separation directory, which the ssh service makes when it starts (never, here).
+mkdir -p /run/sshd
 # OpenSSH 9.8 and later penalise a source address after failed logins; here every test is 127.0.0.1.
 if /usr/sbin/sshd -t -f "$dir/sshd_config" -o PerSourcePenalties=no 2>/dev/null; then
   echo "PerSourcePenalties no" >>"$dir/sshd_config"
 fi
 /usr/sbin/sshd -t -f "$dir/sshd_config"
-mkdir -p /run/sshd
 
 cat >"$dir/start-sshd" <<START
 #!/usr/bin/env bash
