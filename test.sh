@@ -4,7 +4,8 @@
 # SQLite store and again against PostgreSQL, stops the servers, and ends with one line
 # "N passed, N failed". MariaDB and ClickHouse are the databases the MYSQL and CLICKHOUSE
 # connection tests talk to; s3rver (from npm) is the S3-compatible object store FILE sources
-# can keep their files in.
+# can keep their files in. As root, it also starts an SSH bastion in a network namespace of its
+# own, with a PostgreSQL and a MariaDB behind it (tests/servers/bastion.sh), for the tunnel tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -16,6 +17,7 @@ pg_tls_started=
 my_pid=
 ch_pid=
 s3_pid=
+bastion_dir=
 # Stops a server we started (by its process id), forcefully if it takes more than 10 s.
 stop_pid() {
   local pid=$1
@@ -34,6 +36,10 @@ cleanup() {
   [ -n "$my_pid" ] && stop_pid "$my_pid"
   [ -n "$ch_pid" ] && stop_pid "$ch_pid"
   [ -n "$s3_pid" ] && stop_pid "$s3_pid"
+  if [ -n "$bastion_dir" ]; then
+    [ -x "$bastion_dir/stop" ] && "$bastion_dir/stop"
+    rm -rf "$bastion_dir"
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -51,6 +57,9 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 # Debian's Chromium for the web console's browser tests (Playwright drives it; it never downloads one).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# Debian's OpenSSH server and socat for the SSH bastion the tunnel tests go through.
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v socat >/dev/null || missing+=(socat)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]} ..."
   # Packages must not start their system services: the tests start their own servers.
@@ -205,6 +214,18 @@ s3_ping() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.a
 wait_for "$s3_pid" "$work/s3.log" 60 s3_ping
 echo "s3rver $s3_version on 127.0.0.1:$s3_port"
 
+# An SSH bastion in a network namespace of its own, with a PostgreSQL and a MariaDB behind it that
+# only sshd reaches (tests/servers/bastion.sh says how). It needs root and ip netns; without them
+# the tunnel tests skip. Its directory is outside $work: sshd reads authorized_keys as the test
+# user, who cannot enter $work.
+if [ "$(id -u)" = 0 ] && ip netns add "caravan-probe-$$" 2>/dev/null && ip netns del "caravan-probe-$$"; then
+  bastion_dir=$(mktemp -d /tmp/caravan-bastion.XXXXXX)
+  tests/servers/bastion.sh "$bastion_dir"
+  echo "SSH bastion on 127.0.0.1:$(. "$bastion_dir/env"; echo "$CARAVAN_BASTION_SSH_PORT") (namespace $(cat "$bastion_dir/namespace"))"
+else
+  echo "No SSH bastion (it needs root and ip netns): the tunnel tests will skip."
+fi
+
 dotnet build tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release -nologo -v q "$@"
 
 log="$work/test.log"
@@ -228,6 +249,7 @@ for store in Sqlite Postgres; do
   CARAVAN_TEST_S3_BUCKET="$s3_bucket" \
   CARAVAN_TEST_S3_ACCESS_KEY=S3RVER \
   CARAVAN_TEST_S3_SECRET_KEY=S3RVER \
+  CARAVAN_TEST_BASTION="$bastion_dir" \
     dotnet test --project tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release --no-build 2>&1 | tee -a "$log" || status=1
 done
 
