@@ -13,7 +13,7 @@ internal static class ConnectivityOpenApi
     public static IReadOnlyList<string> FailureCodeNames { get; } =
     [
         FailureCodes.HostUnresolvable, FailureCodes.EgressDenied, FailureCodes.PortClosed, FailureCodes.Timeout, FailureCodes.TlsFailed,
-        FailureCodes.TlsVerifyFailed, FailureCodes.AuthFailed, FailureCodes.DatabaseNotFound, FailureCodes.InsufficientPrivilege, FailureCodes.DriverError,
+        FailureCodes.TlsVerifyFailed, FailureCodes.SshHostKeyUnknown, FailureCodes.SshHostKeyMismatch, FailureCodes.AuthFailed, FailureCodes.DatabaseNotFound, FailureCodes.InsufficientPrivilege, FailureCodes.DriverError,
         FailureCodes.ResultTooLarge,
     ];
 

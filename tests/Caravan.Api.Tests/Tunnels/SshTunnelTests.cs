@@ -222,6 +222,84 @@ public sealed class SshTunnelTests(CaravanApp app)
         Assert.Equal("egress_denied", Reports.Code(report, "egress"));
     }
 
+    [Fact]
+    public async Task Sql_server_and_mongodb_sources_connect_through_the_bastion_too()
+    {
+        Assert.SkipWhen(Bastion.Missing, Bastion.NoServer);
+        var org = await app.NewOrganizationAsync();
+
+        // No SQL Server or MongoDB can run here: their drivers are sent to the namespace's
+        // PostgreSQL port, which does not speak their protocol. The bastion's log shows their
+        // connections arrived through the tunnel; the database step then fails.
+        var mongoTarget = Bastion.UniqueTargetHost();
+        var mongo = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject
+        {
+            ["type"] = "MONGODB", ["account_name"] = "behind the bastion", ["hostname"] = mongoTarget, ["port"] = Bastion.PostgresPort,
+            ["username"] = "reader", ["password"] = "not-used", ["database_name"] = "admin", ["ssh_tunnel"] = PasswordTunnel(),
+        }.ToJsonString()).Expect(HttpStatusCode.OK);
+        Assert.Equal("ok", Reports.Status(mongo, "ssh_forward"));
+        Assert.Equal("authenticate", Reports.Failed(mongo));
+        Assert.True(await Bastion.WaitForLogAsync(() => Bastion.ForwardingsTo(mongoTarget) >= 1, TimeSpan.FromSeconds(5)), Bastion.LogTail());
+
+        var sqlTarget = Bastion.UniqueTargetHost();
+        var sql = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject
+        {
+            ["type"] = "MSSQL", ["account_name"] = "behind the bastion", ["hostname"] = sqlTarget, ["port"] = Bastion.PostgresPort,
+            ["username"] = "reader", ["password"] = "not-used", ["database_name"] = "master", ["ssh_tunnel"] = PasswordTunnel(),
+        }.ToJsonString()).Expect(HttpStatusCode.OK);
+        Assert.Equal("ok", Reports.Status(sql, "ssh_forward"));
+        Assert.Equal("authenticate", Reports.Failed(sql));
+        if (Caravan.Api.Connectors.SqlServer.SqlServerDriver.GlobalizationAvailable)
+        {
+            // Without culture data SqlClient refuses before it connects (see SqlServerConnectivityTests).
+            Assert.True(await Bastion.WaitForLogAsync(() => Bastion.ForwardingsTo(sqlTarget) >= 1, TimeSpan.FromSeconds(5)), Bastion.LogTail());
+        }
+    }
+
+    [Fact]
+    public async Task No_tunnel_password_key_or_passphrase_reaches_a_response_or_a_log_line()
+    {
+        Assert.SkipWhen(Bastion.Missing, Bastion.NoServer);
+        var org = await app.NewOrganizationAsync();
+        var responses = new List<string>();
+        var wrong = PasswordTunnel();
+        wrong["password"] = "wrong-" + Bastion.Password;
+        JsonObject[] tunnels =
+        [
+            PasswordTunnel(), wrong, PasswordTunnel(hostKey: null), KeyTunnel(Bastion.RsaKeyEncrypted, Bastion.RsaKeyPassphrase),
+            KeyTunnel(Bastion.RsaKeyPem, Bastion.RsaKeyPemPassphrase), KeyTunnel(Bastion.Ed25519Key, passphrase: null),
+        ];
+        foreach (var tunnel in tunnels)
+        {
+            var body = Postgres(Bastion.UniqueTargetHost(), tunnel).ToJsonString();
+            responses.Add((await org.Http.PostJsonAsync("/api/v1/sources/test/", body).Expect(HttpStatusCode.OK)).ToJsonString());
+            var id = await org.Http.CreateSourceAsync(body);
+            responses.Add((await org.Http.GetAsync(new Uri($"/api/v1/sources/{id}/config/", UriKind.Relative)).Expect(HttpStatusCode.OK)).ToJsonString());
+            var query = await org.Http.QueryAsync(id, """{"sql": "SELECT 1"}""");
+            responses.Add(await query.Content.ReadAsStringAsync());
+            responses.Add((await org.Http.GetAsync(new Uri($"/api/v1/sources/{id}/revisions/", UriKind.Relative)).Expect(HttpStatusCode.OK)).ToJsonString());
+        }
+
+        var logs = string.Join('\n', app.Logs.Lines);
+        string[] secrets =
+        [
+            Bastion.Password, Bastion.RsaKeyPassphrase, Bastion.RsaKeyPemPassphrase,
+            .. new[] { Bastion.RsaKeyEncrypted, Bastion.RsaKeyPem, Bastion.Ed25519Key }.Select(KeyBodyLine),
+        ];
+        foreach (var secret in secrets)
+        {
+            Assert.DoesNotContain(secret, logs, StringComparison.Ordinal);
+            Assert.All(responses, response => Assert.DoesNotContain(secret, response, StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>A line from the middle of a key's body: what any copy of the key would contain.</summary>
+    private static string KeyBodyLine(string key)
+    {
+        var lines = key.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => !l.StartsWith("-----", StringComparison.Ordinal) && !l.Contains(':', StringComparison.Ordinal)).ToArray();
+        return lines[lines.Length / 2];
+    }
+
     /// <summary>PostgreSQL's SSLRequest: a length of 8 and the code 80877103.</summary>
     private static readonly byte[] SslRequest = [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F];
 
