@@ -101,20 +101,20 @@ wait_for() {
   exit 1
 }
 
-# MariaDB, with TLS (a self-signed certificate) and an administrator "caravan" that logs in
-# with a password over TCP; the tests make their own users and databases with it.
+# MariaDB, with TLS (a certificate for 127.0.0.1 signed by a private CA, tests/servers/tls-certs.sh;
+# it listens on 127.0.0.2 too, an address the certificate does not name) and an administrator
+# "caravan" that logs in with a password over TCP; the tests make their own users and databases
+# with it, and sign client certificates with the CA's key.
 my_port=$(free_port)
 my_dir="$work/my"
 my_password="caravan-my-$RANDOM$RANDOM"
 mkdir -p "$my_dir"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
-  -keyout "$my_dir/key.pem" -out "$my_dir/cert.pem" >"$my_dir/openssl.log" 2>&1 \
-  || { cat "$my_dir/openssl.log"; exit 1; }
+tests/servers/tls-certs.sh "$my_dir/certs"
 mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$my_dir/data" --auth-root-authentication-method=normal \
   --skip-test-db >"$my_dir/install.log" 2>&1 || { cat "$my_dir/install.log"; exit 1; }
-mariadbd --no-defaults --user="$(id -un)" --datadir="$my_dir/data" --bind-address=127.0.0.1 --port="$my_port" \
+mariadbd --no-defaults --user="$(id -un)" --datadir="$my_dir/data" --bind-address=127.0.0.1,127.0.0.2 --port="$my_port" \
   --socket="$my_dir/s.sock" --pid-file="$my_dir/mariadb.pid" --log-error="$my_dir/error.log" \
-  --ssl-cert="$my_dir/cert.pem" --ssl-key="$my_dir/key.pem" --max-connections=500 --skip-log-bin \
+  --ssl-cert="$my_dir/certs/server.pem" --ssl-key="$my_dir/certs/server.key" --ssl-ca="$my_dir/certs/ca.pem" --max-connections=500 --skip-log-bin \
   --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=0 --skip-name-resolve >/dev/null 2>&1 &
 my_pid=$!
 wait_for "$my_pid" "$my_dir/error.log" 60 mariadb-admin --no-defaults -uroot --socket="$my_dir/s.sock" ping
@@ -221,6 +221,8 @@ for store in Sqlite Postgres; do
   CARAVAN_TEST_POSTGRES_TLS_CA="$work/pg-tls/certs/ca.pem" \
   CARAVAN_TEST_POSTGRES_TLS_CA_KEY="$work/pg-tls/certs/ca.key" \
   CARAVAN_TEST_MYSQL="Server=127.0.0.1;Port=$my_port;User ID=caravan;Password=$my_password" \
+  CARAVAN_TEST_MYSQL_TLS_CA="$my_dir/certs/ca.pem" \
+  CARAVAN_TEST_MYSQL_TLS_CA_KEY="$my_dir/certs/ca.key" \
   CARAVAN_TEST_CLICKHOUSE="http://127.0.0.1:$ch_http" \
   CARAVAN_TEST_CLICKHOUSE_USER=caravan \
   CARAVAN_TEST_CLICKHOUSE_PASSWORD="$ch_password" \
