@@ -110,20 +110,20 @@ wait_for() {
   exit 1
 }
 
-# MariaDB, with TLS (a self-signed certificate) and an administrator "caravan" that logs in
-# with a password over TCP; the tests make their own users and databases with it.
+# MariaDB, with TLS (a certificate for 127.0.0.1 signed by a private CA, tests/servers/tls-certs.sh;
+# it listens on 127.0.0.2 too, an address the certificate does not name) and an administrator
+# "caravan" that logs in with a password over TCP; the tests make their own users and databases
+# with it, and sign client certificates with the CA's key.
 my_port=$(free_port)
 my_dir="$work/my"
 my_password="caravan-my-$RANDOM$RANDOM"
 mkdir -p "$my_dir"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
-  -keyout "$my_dir/key.pem" -out "$my_dir/cert.pem" >"$my_dir/openssl.log" 2>&1 \
-  || { cat "$my_dir/openssl.log"; exit 1; }
+tests/servers/tls-certs.sh "$my_dir/certs"
 mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$my_dir/data" --auth-root-authentication-method=normal \
   --skip-test-db >"$my_dir/install.log" 2>&1 || { cat "$my_dir/install.log"; exit 1; }
-mariadbd --no-defaults --user="$(id -un)" --datadir="$my_dir/data" --bind-address=127.0.0.1 --port="$my_port" \
+mariadbd --no-defaults --user="$(id -un)" --datadir="$my_dir/data" --bind-address=127.0.0.1,127.0.0.2 --port="$my_port" \
   --socket="$my_dir/s.sock" --pid-file="$my_dir/mariadb.pid" --log-error="$my_dir/error.log" \
-  --ssl-cert="$my_dir/cert.pem" --ssl-key="$my_dir/key.pem" --max-connections=500 --skip-log-bin \
+  --ssl-cert="$my_dir/certs/server.pem" --ssl-key="$my_dir/certs/server.key" --ssl-ca="$my_dir/certs/ca.pem" --max-connections=500 --skip-log-bin \
   --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=0 --skip-name-resolve >/dev/null 2>&1 &
 my_pid=$!
 wait_for "$my_pid" "$my_dir/error.log" 60 mariadb-admin --no-defaults -uroot --socket="$my_dir/s.sock" ping
@@ -133,14 +133,18 @@ mariadb --no-defaults -uroot --socket="$my_dir/s.sock" -e "
   CREATE DATABASE caravan_test;"
 echo "MariaDB $(mariadbd --version | awk '{print $3}') on 127.0.0.1:$my_port"
 
-# ClickHouse with a minimal configuration: HTTP and native ports on loopback, everything it
-# writes under the temporary directory, a "default" user without password and a "caravan" user
-# with one (the tests use it, also to create their databases).
+# ClickHouse with a minimal configuration: HTTP, HTTPS and native ports on loopback (HTTPS with a
+# certificate for 127.0.0.1 from a private CA, tests/servers/tls-certs.sh; it listens on 127.0.0.2
+# too, which the certificate does not name), everything it writes under the temporary directory,
+# a "default" user without password and a "caravan" user with one (the tests use it, also to
+# create their databases).
 ch_http=$(free_port)
+ch_https=$(free_port)
 ch_tcp=$(free_port)
 ch_dir="$work/ch"
 ch_password="caravan-ch-$RANDOM$RANDOM"
 mkdir -p "$ch_dir/data" "$ch_dir/tmp" "$ch_dir/user_files" "$ch_dir/format_schemas" "$ch_dir/log"
+tests/servers/tls-certs.sh "$ch_dir/certs"
 cat >"$ch_dir/config.xml" <<XML
 <?xml version="1.0"?>
 <yandex>
@@ -152,8 +156,19 @@ cat >"$ch_dir/config.xml" <<XML
     <count>1</count>
   </logger>
   <http_port>$ch_http</http_port>
+  <https_port>$ch_https</https_port>
   <tcp_port>$ch_tcp</tcp_port>
   <listen_host>127.0.0.1</listen_host>
+  <listen_host>127.0.0.2</listen_host>
+  <openSSL>
+    <server>
+      <certificateFile>$ch_dir/certs/server.pem</certificateFile>
+      <privateKeyFile>$ch_dir/certs/server.key</privateKeyFile>
+      <verificationMode>none</verificationMode>
+      <loadDefaultCAFile>false</loadDefaultCAFile>
+      <disableProtocols>sslv2,sslv3</disableProtocols>
+    </server>
+  </openSSL>
   <path>$ch_dir/data/</path>
   <tmp_path>$ch_dir/tmp/</tmp_path>
   <user_files_path>$ch_dir/user_files/</user_files_path>
@@ -193,7 +208,7 @@ ch_pid=$!
 ch_ping() { [ "$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode().strip())' "http://127.0.0.1:$ch_http/ping")" = Ok. ]; }
 wait_for "$ch_pid" "$ch_dir/log/stdout.log $ch_dir/log/error.log" 60 ch_ping
 ch_version=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], data=b"SELECT version()", timeout=5).read().decode().strip())' "http://127.0.0.1:$ch_http/")
-echo "ClickHouse $ch_version on 127.0.0.1:$ch_http (HTTP)"
+echo "ClickHouse $ch_version on 127.0.0.1:$ch_http (HTTP) and :$ch_https (HTTPS)"
 
 # s3rver, an S3-compatible server in Node, installed from npm once into .cache/ beside this script.
 # Its list continuation tokens use DES, which OpenSSL 3 keeps in its legacy provider.
@@ -242,7 +257,11 @@ for store in Sqlite Postgres; do
   CARAVAN_TEST_POSTGRES_TLS_CA="$work/pg-tls/certs/ca.pem" \
   CARAVAN_TEST_POSTGRES_TLS_CA_KEY="$work/pg-tls/certs/ca.key" \
   CARAVAN_TEST_MYSQL="Server=127.0.0.1;Port=$my_port;User ID=caravan;Password=$my_password" \
+  CARAVAN_TEST_MYSQL_TLS_CA="$my_dir/certs/ca.pem" \
+  CARAVAN_TEST_MYSQL_TLS_CA_KEY="$my_dir/certs/ca.key" \
   CARAVAN_TEST_CLICKHOUSE="http://127.0.0.1:$ch_http" \
+  CARAVAN_TEST_CLICKHOUSE_TLS="https://127.0.0.1:$ch_https" \
+  CARAVAN_TEST_CLICKHOUSE_TLS_CA="$ch_dir/certs/ca.pem" \
   CARAVAN_TEST_CLICKHOUSE_USER=caravan \
   CARAVAN_TEST_CLICKHOUSE_PASSWORD="$ch_password" \
   CARAVAN_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" \

@@ -15,16 +15,9 @@ as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-mkdir -p "$dir/certs" "$dir/data"
+mkdir -p "$dir/data"
 certs="$dir/certs"
-openssl req -x509 -newkey rsa:2048 -nodes -days 3 -subj "/CN=Caravan test CA" \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-  -keyout "$certs/ca.key" -out "$certs/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$certs/server.key" -out "$certs/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$certs/server.ext"
-openssl x509 -req -in "$certs/server.csr" -CA "$certs/ca.pem" -CAkey "$certs/ca.key" -CAcreateserial -days 3 \
-  -extfile "$certs/server.ext" -out "$certs/server.pem" 2>/dev/null
-chmod 600 "$certs/server.key"
+"$(dirname "$0")/tls-certs.sh" "$certs"
 
 password="caravan-tls-$RANDOM$RANDOM"
 echo "$password" >"$dir/password"

@@ -84,8 +84,10 @@ public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOption
     /// <summary>
     /// An HTTP handler whose every connection is resolved, checked and made here, so HTTP drivers
     /// get the same protection while TLS still validates the certificate against the host name.
+    /// With <paramref name="through"/> (an SSH tunnel's endpoint), every connection goes there
+    /// instead: such a handler serves one source's tunnel only.
     /// </summary>
-    public SocketsHttpHandler HttpHandler() => new()
+    public SocketsHttpHandler HttpHandler(DatabaseEndpoint? through = null) => new()
     {
         ConnectTimeout = ConnectLimit,
         AllowAutoRedirect = false,
@@ -93,11 +95,12 @@ public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOption
         PooledConnectionLifetime = TimeSpan.FromMinutes(2),
         ConnectCallback = async (context, token) =>
         {
-            var address = await ResolveAllowedAsync(context.DnsEndPoint.Host, token);
+            var address = through?.Address ?? await ResolveAllowedAsync(context.DnsEndPoint.Host, token);
+            var port = through?.Port ?? context.DnsEndPoint.Port;
             var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), token);
+                await socket.ConnectAsync(new IPEndPoint(address, port), token);
                 return new NetworkStream(socket, ownsSocket: true);
             }
             catch (SocketException exception)

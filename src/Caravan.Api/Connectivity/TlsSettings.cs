@@ -54,6 +54,27 @@ public sealed class TlsSettings
     public RemoteCertificateValidationCallback Callback() => (_, certificate, _, errors) => Validate(certificate, errors);
 
     /// <summary>
+    /// A validation callback for a driver that opens its TLS session to the checked address rather
+    /// than to the name (MySqlConnector names the address it was given): the name check is made
+    /// here, against <paramref name="host"/>, the host name the user gave.
+    /// </summary>
+    public RemoteCertificateValidationCallback Callback(string host) => (_, certificate, _, errors) =>
+        Validate(certificate, (errors & ~SslPolicyErrors.RemoteCertificateNameMismatch)
+            | (certificate is null || Names(certificate, host) ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateNameMismatch));
+
+    /// <summary>What the <c>tls</c> step says of an encrypted session, given the group (null: none) it was opened with.</summary>
+    public static string Encrypted(TlsSettings? tls, string? detail = null)
+    {
+        var encrypted = detail is null ? "The connection is encrypted" : $"The connection is encrypted ({detail})";
+        return tls switch
+        {
+            { VerifiesName: true } => encrypted + "; the server's certificate is signed by the CA and names the host.",
+            { VerifiesChain: true } => encrypted + "; the server's certificate is signed by the CA.",
+            _ => encrypted + ".",
+        };
+    }
+
+    /// <summary>
     /// Checks the server's certificate as <see cref="Mode"/> asks; <paramref name="errors"/> are .NET's
     /// findings against the host name the connection was opened for (its name check is the one used).
     /// True when the certificate is accepted; a refusal throws, so that its reason reaches the report.
@@ -97,6 +118,12 @@ public sealed class TlsSettings
         }
 
         return true;
+    }
+
+    private static bool Names(X509Certificate presented, string host)
+    {
+        using var certificate = new X509Certificate2(presented);
+        return certificate.MatchesHostname(host.Trim('[', ']'));
     }
 }
 

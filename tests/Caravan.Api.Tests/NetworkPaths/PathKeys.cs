@@ -86,6 +86,21 @@ internal static class PathKeys
         }
     }
 
+    /// <summary>
+    /// A client certificate for <paramref name="name"/> (its CN) signed by a test server's CA, whose
+    /// certificate and key files are named by <c>{prefix}_CA</c> and <c>{prefix}_CA_KEY</c>; and its key (PEM).
+    /// </summary>
+    public static (string CertificatePem, string KeyPem) ClientCertificate(string prefix, string name)
+    {
+        using var authority = X509Certificate2.CreateFromPemFile(
+            Environment.GetEnvironmentVariable(prefix + "_CA")!, Environment.GetEnvironmentVariable(prefix + "_CA_KEY")!);
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        using var issued = request.Create(authority, authority.NotBefore, authority.NotAfter, RandomNumberGenerator.GetBytes(12));
+        return (issued.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
+    }
+
     /// <summary>The base64 lines of a PEM or OpenSSH key: any one found anywhere is a leak.</summary>
     public static IEnumerable<string> KeyLines(string pem) =>
         pem.Split('\n').Select(line => line.Trim()).Where(line => line.Length >= 60 && !line.StartsWith("-----", StringComparison.Ordinal));

@@ -40,19 +40,8 @@ public sealed class PostgresTlsTests(CaravanApp app)
         var org = await app.NewOrganizationAsync();
         var id = await org.Http.CreateSourceAsync(server.Body("127.0.0.1", new JsonObject { ["mode"] = "verify-full" }));
 
-        var report = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "").Expect(HttpStatusCode.OK);
-
-        Assert.Equal("tls", Reports.Failed(report));
-        Assert.Equal("tls_verify_failed", Reports.Code(report, "tls"));
-        Assert.StartsWith(
-            "The server's certificate was refused: the server's certificate (CN=127.0.0.1, issued by CN=Caravan test CA) is not signed by a CA this system trusts",
-            Reports.Step(report, "tls")["message"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.Equal("skipped", Reports.Status(report, "query"));
-
-        var query = await org.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.BadGateway);
-        Assert.Equal("tls_verify_failed", query["code"]!.GetValue<string>());
-        var discovery = await org.Http.GetAsync(new Uri(SourceRoutes.Url(id, "schemas"), UriKind.Relative)).Expect(HttpStatusCode.BadGateway);
-        Assert.Equal("tls_verify_failed", discovery["code"]!.GetValue<string>());
+        await TlsCases.AssertRefusedEverywhereAsync(org.Http, id,
+            "The server's certificate was refused: the server's certificate (CN=127.0.0.1, issued by CN=Caravan test CA) is not signed by a CA this system trusts");
     }
 
     [Fact]
@@ -61,16 +50,8 @@ public sealed class PostgresTlsTests(CaravanApp app)
         Assert.SkipWhen(TlsPostgres.Missing, TlsPostgres.NoServer);
         await using var server = await TlsPostgres.CreateAsync();
         var org = await app.NewOrganizationAsync();
-        var full = new JsonObject { ["mode"] = "verify-full", ["ca_certificate"] = TlsPostgres.AuthorityPem };
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/", server.Body("127.0.0.2", full)).Expect(HttpStatusCode.OK);
-
-        Assert.Equal("tls", Reports.Failed(report));
-        Assert.Equal("tls_verify_failed", Reports.Code(report, "tls"));
-        Assert.Contains("does not name the host", Reports.Step(report, "tls")["message"]!.GetValue<string>(), StringComparison.Ordinal);
-
-        var ca = new JsonObject { ["mode"] = "verify-ca", ["ca_certificate"] = TlsPostgres.AuthorityPem };
-        Reports.AssertPassed(await org.Http.PostJsonAsync("/api/v1/sources/test/", server.Body("127.0.0.2", ca)).Expect(HttpStatusCode.OK));
+        await TlsCases.AssertNameCheckedAsync(org.Http, server);
     }
 
     [Fact]
@@ -78,14 +59,9 @@ public sealed class PostgresTlsTests(CaravanApp app)
     {
         Assert.SkipWhen(TlsPostgres.Missing, TlsPostgres.NoServer);
         await using var server = await TlsPostgres.CreateAsync();
-        using var other = new PathKeys.Authority("Some other CA");
         var org = await app.NewOrganizationAsync();
 
-        var report = await org.Http.PostJsonAsync("/api/v1/sources/test/",
-            server.Body("127.0.0.1", new JsonObject { ["mode"] = "verify-ca", ["ca_certificate"] = other.CertificatePem })).Expect(HttpStatusCode.OK);
-
-        Assert.Equal("tls_verify_failed", Reports.Code(report, "tls"));
-        Assert.Contains("is not signed by the CA in tls.ca_certificate", Reports.Step(report, "tls")["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        await TlsCases.AssertOtherCaRefusedAsync(org.Http, server);
     }
 
     [Fact]
@@ -93,24 +69,8 @@ public sealed class PostgresTlsTests(CaravanApp app)
     {
         Assert.SkipWhen(TlsPostgres.Missing, TlsPostgres.NoServer);
         await using var server = await TlsPostgres.CreateAsync(certified: true);
-        var (certificate, key) = server.ClientCertificate();
         var org = await app.NewOrganizationAsync();
-        var withCertificate = new JsonObject
-        {
-            ["mode"] = "verify-full", ["ca_certificate"] = TlsPostgres.AuthorityPem, ["client_certificate"] = certificate, ["client_key"] = key,
-        };
 
-        var id = await org.Http.CreateSourceAsync(server.Body("127.0.0.1", withCertificate));
-        var passed = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "").Expect(HttpStatusCode.OK);
-        Reports.AssertPassed(passed);
-        await org.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.OK);
-
-        // The same source without its client certificate: the server refuses the login.
-        await org.Http.PatchJsonAsync(SourceRoutes.Url(id, "update-config"), """{"tls": {"client_certificate": null, "client_key": null}}""")
-            .Expect(HttpStatusCode.OK);
-        var refused = await org.Http.PostJsonAsync(SourceRoutes.Url(id, "test"), "").Expect(HttpStatusCode.OK);
-        Assert.Equal("authenticate", Reports.Failed(refused));
-        Assert.Equal("auth_failed", Reports.Code(refused, "authenticate"));
-        app.AssertNoSecrets([passed.ToJsonString(), refused.ToJsonString()], [.. PathKeys.KeyLines(key), server.Password]);
+        await TlsCases.AssertClientCertificateAsync(app, org.Http, server, server.ClientCertificate(), server.Password);
     }
 }

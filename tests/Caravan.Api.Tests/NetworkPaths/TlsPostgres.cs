@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Caravan.Api.Tests.Infrastructure;
 using Npgsql;
@@ -11,7 +9,7 @@ namespace Caravan.Api.Tests.NetworkPaths;
 /// its server certificate, signed by a private CA, names 127.0.0.1 and not 127.0.0.2, where the
 /// cluster listens too; members of <c>caravan_certified</c> need a client certificate for their name.
 /// </summary>
-internal sealed class TlsPostgres : IAsyncDisposable
+internal sealed class TlsPostgres : ITlsServer, IAsyncDisposable
 {
     public const string NoServer = "No PostgreSQL with TLS: run tests/servers/pg-tls.sh and set the variables it writes (./test.sh does).";
 
@@ -21,6 +19,8 @@ internal sealed class TlsPostgres : IAsyncDisposable
 
     /// <summary>The private CA's certificate, PEM.</summary>
     public static string AuthorityPem => File.ReadAllText(Environment.GetEnvironmentVariable("CARAVAN_TEST_POSTGRES_TLS_CA")!);
+
+    string ITlsServer.AuthorityPem => AuthorityPem;
 
     private TlsPostgres(string role, string password, string database)
     {
@@ -54,16 +54,7 @@ internal sealed class TlsPostgres : IAsyncDisposable
     }.ToJsonString();
 
     /// <summary>A client certificate for this role signed by the cluster's CA, and its key (PEM).</summary>
-    public (string CertificatePem, string KeyPem) ClientCertificate()
-    {
-        using var authority = X509Certificate2.CreateFromPemFile(
-            Environment.GetEnvironmentVariable("CARAVAN_TEST_POSTGRES_TLS_CA")!, Environment.GetEnvironmentVariable("CARAVAN_TEST_POSTGRES_TLS_CA_KEY")!);
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest($"CN={Role}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
-        using var issued = request.Create(authority, authority.NotBefore, authority.NotAfter, RandomNumberGenerator.GetBytes(12));
-        return (issued.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
-    }
+    public (string CertificatePem, string KeyPem) ClientCertificate() => PathKeys.ClientCertificate("CARAVAN_TEST_POSTGRES_TLS", Role);
 
     public async ValueTask DisposeAsync()
     {

@@ -223,14 +223,24 @@ public sealed class SshTunnelTests(CaravanApp app)
     }
 
     [Fact]
-    public async Task Sql_server_and_mongodb_sources_connect_through_the_bastion_too()
+    public async Task Sql_server_mongodb_and_clickhouse_sources_connect_through_the_bastion_too()
     {
         Assert.SkipWhen(Bastion.Missing, Bastion.NoServer);
         var org = await app.NewOrganizationAsync();
 
-        // No SQL Server or MongoDB can run here: their drivers are sent to the namespace's
+        // No SQL Server, MongoDB or ClickHouse runs in the namespace: their drivers are sent to its
         // PostgreSQL port, which does not speak their protocol. The bastion's log shows their
         // connections arrived through the tunnel; the database step then fails.
+        var clickTarget = Bastion.UniqueTargetHost();
+        var click = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject
+        {
+            ["type"] = "CLICKHOUSE", ["account_name"] = "behind the bastion", ["host"] = clickTarget, ["port"] = Bastion.PostgresPort,
+            ["username"] = "reader", ["password"] = "not-used", ["ssh_tunnel"] = PasswordTunnel(),
+        }.ToJsonString()).Expect(HttpStatusCode.OK);
+        Assert.Equal("ok", Reports.Status(click, "ssh_forward"));
+        Assert.Equal("authenticate", Reports.Failed(click));
+        Assert.True(await Bastion.WaitForLogAsync(() => Bastion.ForwardingsTo(clickTarget) >= 1, TimeSpan.FromSeconds(5)), Bastion.LogTail());
+
         var mongoTarget = Bastion.UniqueTargetHost();
         var mongo = await org.Http.PostJsonAsync("/api/v1/sources/test/", new JsonObject
         {

@@ -24,9 +24,11 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
 
     // Every connection is resolved, checked against the egress policy and made by NetworkPath;
     // HTTPS still validates the certificate against the host name the user gave.
-    private readonly HttpClient _http = Client(network.HttpHandler());
+    private readonly ClickHouseClients _clients = new(network);
 
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<ClickHouseType>()];
+
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
@@ -35,15 +37,18 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
             return;
         }
 
-        var secure = ClickHouseType.IsSecure(connection);
+        var secure = ClickHouseClients.IsSecure(connection);
         if (secure)
         {
             // The handshake alone, on the unauthenticated /ping: a TLS failure is told apart from a login one.
-            await run.StepAsync("tls", token => SendAsync(connection, host, secure, HttpMethod.Get, "/ping", null, ErrorBodyLimit, token));
+            await run.StepAsync("tls", token => SendAsync(connection, host, secure, HttpMethod.Get, "/ping", null, ErrorBodyLimit, token),
+                _ => TlsSettings.Encrypted(TlsSettings.Of(connection)));
         }
         else
         {
-            run.Skip("tls", "The source uses plain HTTP (secure is false); the connection is not encrypted.");
+            run.Skip("tls", connection.Text("tls.mode") is null
+                ? "The source uses plain HTTP (secure is false); the connection is not encrypted."
+                : "tls.mode is disable: the source uses plain HTTP; the connection is not encrypted.");
         }
 
         // One SELECT 1 proves both: ClickHouse checks the user and password on every request.
@@ -60,10 +65,10 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
     public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         var host = connection.Host ?? throw Unconfigured();
-        return await ListAsync(connection, host, ClickHouseType.IsSecure(connection), cancellationToken);
+        return await ListAsync(connection, host, ClickHouseClients.IsSecure(connection), cancellationToken);
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _clients.Dispose();
 
     /// <summary>The stable code for a ClickHouse error answer, from its <c>Code: N</c>.</summary>
     public static ConnectivityException MapError(HttpStatusCode status, string body)
@@ -93,7 +98,7 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
     }
 
     /// <summary>The stable code for a failure to reach the server over HTTP.</summary>
-    public static ConnectivityException Map(Exception exception) => exception switch
+    public static ConnectivityException Map(Exception exception) => TlsRefusal(exception) ?? exception switch
     {
         ConnectivityException known => known,
         _ when Find<ConnectivityException>(exception) is { } known => known,
@@ -109,13 +114,6 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
         JsonException => new(FailureCodes.DriverError, "ClickHouse answered with something other than the JSON Caravan asked for.", exception),
         _ => new(FailureCodes.DriverError, exception.Message, exception),
     };
-
-    private static HttpClient Client(SocketsHttpHandler handler)
-    {
-        // Header values are sent as UTF-8, so passwords outside ASCII reach the server as typed.
-        handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8;
-        return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-    }
 
     private async Task<IReadOnlyList<string>> ListAsync(SourceConnection connection, string host, bool secure, CancellationToken cancellationToken)
     {
@@ -176,7 +174,8 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
 
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            var tunnel = SshTunnels.Holds(connection) ? await network.ReachAsync(connection, cancellationToken) : null;
+            using var response = await _clients.For(connection, tunnel).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             var text = await ReadAsync(response.Content, response.IsSuccessStatusCode ? limit : ErrorBodyLimit, cancellationToken);
             return response.IsSuccessStatusCode ? text : throw MapError(response.StatusCode, text);
         }

@@ -19,12 +19,14 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
     public const string UidSetting = "SQL_caravan_uid";
     private const int ErrorBodyLimit = 64 * 1024;
 
-    private readonly HttpClient _http = Client(network.HttpHandler());
+    private readonly ClickHouseClients _clients = new(network);
 
     /// <summary>ClickHouse: backticks; no <c>$</c> in names.</summary>
     public static SqlDialect Dialect { get; } = new(Backticks: true, DollarInNames: false);
 
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<ClickHouseType>()];
+
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
 
     /// <summary>
     /// What <c>readonly=1</c> lets through and a query must not do: <c>KILL QUERY</c> (by the first
@@ -59,7 +61,7 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
 
     public string? UidUnsupported => null;
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _clients.Dispose();
 
     /// <summary>The query string of one statement: limits first, readonly=1 last (settings after it would be refused).</summary>
     public static string Settings(QueryRun run)
@@ -99,7 +101,7 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
     public async Task RunAsync(QueryRun run)
     {
         var host = run.Connection.Text("host") ?? throw DriverFailures.Unconfigured();
-        var secure = ClickHouseType.IsSecure(run.Connection);
+        var secure = ClickHouseClients.IsSecure(run.Connection);
         var uri = new UriBuilder(secure ? Uri.UriSchemeHttps : Uri.UriSchemeHttp, host.Trim('[', ']'), run.Connection.Port, "/")
         {
             Query = Settings(run),
@@ -122,7 +124,8 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
         limit.CancelAfter(run.Request.Timeout + TimeSpan.FromSeconds(1));
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, limit.Token);
+            var tunnel = SshTunnels.Holds(run.Connection) ? await network.ReachAsync(run.Connection, limit.Token) : null;
+            using var response = await _clients.For(run.Connection, tunnel).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, limit.Token);
             if (!response.IsSuccessStatusCode)
             {
                 throw Map(response.StatusCode, await ReadErrorAsync(response.Content, limit.Token), run);
@@ -314,12 +317,6 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
         }
 
         return Encoding.UTF8.GetString(buffer, 0, total);
-    }
-
-    private static HttpClient Client(SocketsHttpHandler handler)
-    {
-        handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8;
-        return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }
 
     /// <summary>

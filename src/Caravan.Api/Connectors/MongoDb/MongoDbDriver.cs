@@ -22,8 +22,8 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
 
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MongoDbType>()];
 
-    /// <summary>A tunnel only in the host form (the write path refuses it with a connection string).</summary>
-    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
+    /// <summary>The tunnel only in the host form (the write path refuses it with a connection string).</summary>
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
@@ -73,7 +73,11 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
             return;
         }
 
-        if (settings.UseTls)
+        if (settings.UseTls && NetworkPathFields.Holds(connection, NetworkPathFields.Tls))
+        {
+            run.Succeed("tls", TlsSettings.Encrypted(TlsSettings.Of(connection)));
+        }
+        else if (settings.UseTls)
         {
             run.Succeed("tls", settings.AllowInsecureTls
                 ? "The connection is encrypted, but the server's certificate is not checked (tlsInsecure or tlsAllowInvalidCertificates)."
@@ -81,7 +85,9 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
         }
         else
         {
-            run.Skip("tls", "The connection string does not ask for TLS (tls=true); the connection is not encrypted.");
+            run.Skip("tls", NetworkPathFields.Holds(connection, NetworkPathFields.Tls)
+                ? "tls.mode is disable; the connection is not encrypted."
+                : "The connection string does not ask for TLS (tls=true); the connection is not encrypted.");
         }
 
         await run.StepAsync("query", token => Execute(() => database.RunCommandAsync<BsonDocument>(
@@ -109,10 +115,40 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
     }
 
     /// <summary>
-    /// The user's settings, from the connection string (kept whole) or the older fields. A
-    /// connection string that does not parse gives a fixed message: the driver's would repeat it.
+    /// The user's settings, from the connection string (kept whole) or the older fields, with the
+    /// <c>tls</c> group applied. A connection string that does not parse gives a fixed message: the
+    /// driver's would repeat it.
     /// </summary>
-    public static MongoClientSettings Settings(SourceConnection connection)
+    public static MongoClientSettings Settings(SourceConnection connection) => WithTls(UserSettings(connection), TlsSettings.Of(connection));
+
+    /// <summary>
+    /// The <c>tls</c> group over the connection string's TLS options: <c>disable</c> turns TLS off;
+    /// the other modes turn it on, never insecure, with the server's certificate checked by the
+    /// group's callback (its CA in memory; the driver names the host it connects to, so
+    /// verify-full checks the host the user gave, also through the egress proxy) and the client
+    /// certificate handed over in memory.
+    /// </summary>
+    public static MongoClientSettings WithTls(MongoClientSettings settings, TlsSettings? tls)
+    {
+        if (tls is null)
+        {
+            return settings;
+        }
+
+        settings.UseTls = tls.Encrypts;
+        settings.AllowInsecureTls = false;
+        settings.SslSettings = tls.Encrypts
+            ? new SslSettings
+            {
+                ServerCertificateValidationCallback = tls.Callback(),
+                ClientCertificates = tls.ClientCertificate is { } client ? [client] : [],
+                CheckCertificateRevocation = false,
+            }
+            : null;
+        return settings;
+    }
+
+    private static MongoClientSettings UserSettings(SourceConnection connection)
     {
         if (connection.Secret("connection_string") is { } url)
         {
@@ -186,6 +222,11 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
     /// </summary>
     public static ConnectivityException Map(Exception exception, ConnectivityException? proxyFailure = null, Exception? serverFailure = null)
     {
+        if (TlsRefusal(exception) is { } refused)
+        {
+            return refused;
+        }
+
         switch (exception)
         {
             case MongoAuthenticationException e:

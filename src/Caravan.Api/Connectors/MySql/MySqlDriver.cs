@@ -13,7 +13,7 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
 {
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MySqlType>(), SourceTypes.Get<SingleStoreType>()];
 
-    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
@@ -22,10 +22,10 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
             return;
         }
 
-        var connectionString = ConnectionString(connection, endpoint, run.Remaining);
+        await using var dataSource = DataSource(connection, ConnectionString(connection, endpoint, run.Remaining));
         var login = await run.StepAsync("authenticate", async token =>
         {
-            var opened = await OpenAsync(connectionString, token);
+            var opened = await OpenAsync(dataSource, token);
             try
             {
                 return (Session: opened, Cipher: await Execute(() => CipherAsync(opened, token), token));
@@ -44,11 +44,13 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
 
         if (login.Cipher.Length > 0)
         {
-            run.Succeed("tls", $"The connection is encrypted ({login.Cipher}).");
+            run.Succeed("tls", TlsSettings.Encrypted(TlsSettings.Of(connection), login.Cipher));
         }
         else
         {
-            run.Skip("tls", "The server does not offer TLS (SslMode=Preferred allows that); the connection is not encrypted.");
+            run.Skip("tls", connection.Text("tls.mode") is null
+                ? "The server does not offer TLS (SslMode=Preferred allows that); the connection is not encrypted."
+                : "tls.mode is disable; the connection is not encrypted.");
         }
 
         await run.StepAsync("query", token => Execute(() => ScalarAsync(session, "SELECT 1", token), token));
@@ -59,7 +61,8 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
     {
         var endpoint = await network.ReachAsync(connection, cancellationToken);
         var deadline = TimeSpan.FromSeconds(Math.Clamp(options.Value.TestTimeoutSeconds, 1, 60));
-        await using var session = await OpenAsync(ConnectionString(connection, endpoint, deadline), cancellationToken);
+        await using var dataSource = DataSource(connection, ConnectionString(connection, endpoint, deadline));
+        await using var session = await OpenAsync(dataSource, cancellationToken);
         return await Execute(() => ListAsync(session, (MySqlType)connection.Type, cancellationToken), cancellationToken);
     }
 
@@ -84,7 +87,7 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
             Pooling = false,
             ConnectionTimeout = seconds,
             DefaultCommandTimeout = seconds,
-            SslMode = MySqlSslMode.Preferred,
+            SslMode = SslMode(connection.Text("tls.mode")),
             ServerRedirectionMode = MySqlServerRedirectionMode.Disabled,
             AllowLoadLocalInfile = false,
             AllowPublicKeyRetrieval = false,
@@ -93,13 +96,52 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
     }
 
     /// <summary>
+    /// The connection string's TLS: TLS where the server offers it, unless the <c>tls</c> group says
+    /// otherwise. Its verifying modes are Required here, as MySqlConnector calls the validation
+    /// callback <see cref="DataSource"/> adds only in that mode: the callback does the checking.
+    /// </summary>
+    private static MySqlSslMode SslMode(string? mode) => mode switch
+    {
+        null => MySqlSslMode.Preferred,
+        NetworkPathFields.TlsDisable => MySqlSslMode.None,
+        _ => MySqlSslMode.Required,
+    };
+
+    /// <summary>
+    /// A data source for <paramref name="connectionString"/> with the source's <c>tls</c> group
+    /// applied: the server's certificate is checked by the group's own callback against its CA held
+    /// in memory and, for verify-full, the host name the user gave (the session is opened to the
+    /// checked address, which is the name MySqlConnector would check); the client certificate is
+    /// handed over in memory. A pooling data source has a pool of its own, so no other source's
+    /// session, opened with other TLS settings, is ever handed out by it.
+    /// </summary>
+    public static MySqlDataSource DataSource(SourceConnection connection, string connectionString)
+    {
+        var builder = new MySqlDataSourceBuilder(connectionString);
+        if (TlsSettings.Of(connection) is { Encrypts: true } tls)
+        {
+            builder.UseRemoteCertificateValidationCallback(tls.Callback(connection.Host ?? throw Unconfigured()));
+            if (tls.ClientCertificate is { } client)
+            {
+                builder.UseClientCertificatesCallback(certificates =>
+                {
+                    certificates.Add(client);
+                    return ValueTask.CompletedTask;
+                });
+            }
+        }
+
+        return builder.Build();
+    }
+
+    /// <summary>
     /// Opens a session and makes it read-only where the server supports that. Gives up as soon as
     /// <paramref name="cancellationToken"/> fires: MySqlConnector itself waits for a silent
     /// server's greeting until its own connection timeout.
     /// </summary>
-    public static async Task<MySqlConnection> OpenAsync(string connectionString, CancellationToken cancellationToken)
+    public static async Task<MySqlConnection> OpenAsync(MySqlDataSource dataSource, CancellationToken cancellationToken)
     {
-        var session = new MySqlConnection(connectionString);
+        var session = dataSource.CreateConnection();
         var opening = session.OpenAsync(cancellationToken);
         try
         {
@@ -120,7 +162,7 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
             await session.DisposeAsync();
             throw new OperationCanceledException("The connection attempt was cancelled.", exception, cancellationToken);
         }
-        catch (Exception exception) when (exception is MySqlException or SocketException or AuthenticationException or IOException)
+        catch (Exception exception) when (exception is MySqlException or SocketException or AuthenticationException or IOException or TlsVerificationException)
         {
             await session.DisposeAsync();
             throw Map(exception);
@@ -133,7 +175,7 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
     }
 
     /// <summary>The stable code for a MySqlConnector failure, with a message a DBA can act on.</summary>
-    public static ConnectivityException Map(Exception exception) => exception switch
+    public static ConnectivityException Map(Exception exception) => TlsRefusal(exception) ?? exception switch
     {
         MySqlException { ErrorCode: MySqlErrorCode.AccessDenied } e => new(FailureCodes.AuthFailed,
             "The server refused the user name or password (" + e.Message + ").", e),
@@ -141,6 +183,8 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
             "The database does not exist on this server (" + e.Message + ").", e),
         MySqlException { ErrorCode: MySqlErrorCode.DatabaseAccessDenied or MySqlErrorCode.TableAccessDenied or MySqlErrorCode.SpecifiedAccessDeniedError } e =>
             new(FailureCodes.InsufficientPrivilege, "The user lacks a privilege Caravan needs (" + e.Message + ").", e),
+        MySqlException { ErrorCode: MySqlErrorCode.UnableToConnectToHost } e when e.Message.Contains("does not support SSL", StringComparison.Ordinal) =>
+            new(FailureCodes.TlsFailed, "The server does not offer TLS, but tls.mode requires it: " + e.Message, e, step: "tls"),
         _ when Find<AuthenticationException>(exception) is { } tls => new(FailureCodes.TlsFailed,
             "The TLS handshake failed: " + tls.Message + " Check the server's TLS configuration.", exception, step: "tls"),
         _ when Find<TimeoutException>(exception) is not null => new(FailureCodes.Timeout, "The server did not answer in time.", exception),

@@ -22,6 +22,8 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
 
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MySqlType>(), SourceTypes.Get<SingleStoreType>()];
 
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
+
     /// <summary>
     /// What a read-only transaction lets through and a query must not do: <c>KILL</c>, <c>HANDLER</c>,
     /// <c>DO</c>, <c>SET</c>, <c>ANALYZE TABLE</c> and other statements (by the first word),
@@ -64,13 +66,11 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
 
     private static string Text(string text) => $"CONVERT(UNHEX('{SqlLiterals.Hex(text)}') USING utf8mb4)";
 
-    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
-
     public async Task RunAsync(QueryRun run)
     {
         var endpoint = await network.ReachAsync(run.Connection, run.Token);
         using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{endpoint.Key}", () =>
-            new Pool(new MySqlConnectionStringBuilder(MySqlDriver.ConnectionString(run.Connection, endpoint, network.ConnectLimit))
+            new Pool(MySqlDriver.DataSource(run.Connection, new MySqlConnectionStringBuilder(MySqlDriver.ConnectionString(run.Connection, endpoint, network.ConnectLimit))
             {
                 Pooling = true,
                 MinimumPoolSize = 0,
@@ -79,8 +79,8 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
                 ConnectionReset = true,
                 AllowUserVariables = true,
                 DefaultCommandTimeout = 0,
-            }.ConnectionString));
-        await using var session = await MySqlDriver.OpenAsync(lease.Pool.ConnectionString, run.Token);
+            }.ConnectionString)));
+        await using var session = await MySqlDriver.OpenAsync(lease.Pool.DataSource, run.Token);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(run.Token);
         limit.CancelAfter(run.Request.Timeout);
         try
@@ -259,18 +259,14 @@ public sealed class MySqlQueryEngine(NetworkPath network, QueryPools pools) : IQ
             : value is MySqlDateTime { IsValidDateTime: false } ? null : QueryValues.Normalize(value, type);
     }
 
-    /// <summary>MySqlConnector pools by connection string; retiring the pool clears it.</summary>
-    private sealed class Pool(string connectionString) : IAsyncDisposable
+    /// <summary>The source's own MySqlConnector pool (a data source's); retiring the pool disposes it, which clears it.</summary>
+    private sealed class Pool(MySqlDataSource dataSource) : IAsyncDisposable
     {
-        public string ConnectionString => connectionString;
+        public MySqlDataSource DataSource => dataSource;
 
         /// <summary>Whether its server has <c>RELEASE_ALL_LOCKS</c>: read from the first session's server version.</summary>
         public bool? ReleasesLocks { get; set; }
 
-        public async ValueTask DisposeAsync()
-        {
-            await using var connection = new MySqlConnection(connectionString);
-            await MySqlConnection.ClearPoolAsync(connection);
-        }
+        public ValueTask DisposeAsync() => dataSource.DisposeAsync();
     }
 }

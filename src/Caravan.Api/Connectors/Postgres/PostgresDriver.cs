@@ -35,12 +35,7 @@ public sealed class PostgresDriver(NetworkPath network, Microsoft.Extensions.Opt
 
         if (IsEncrypted(session))
         {
-            run.Succeed("tls", TlsSettings.Of(connection) switch
-            {
-                { VerifiesName: true } => "The connection is encrypted; the server's certificate is signed by the CA and names the host.",
-                { VerifiesChain: true } => "The connection is encrypted; the server's certificate is signed by the CA.",
-                _ => "The connection is encrypted.",
-            });
+            run.Succeed("tls", TlsSettings.Encrypted(TlsSettings.Of(connection)));
         }
         else
         {

@@ -1,3 +1,4 @@
+using Caravan.Api.Hosting;
 
 namespace Caravan.Api.Connectors.SqlServer;
 
@@ -14,6 +15,12 @@ public sealed class MsSqlType : ServerOrConnectionStringType
 
     protected override string ConnectionStringDescription =>
         "ADO.NET (Server=...;User ID=...) or ODBC (Driver={...};Server=...) connection string; use instead of the individual fields";
+
+    public override void Check(SourceChange change, ConfigView? stored, ValidationErrors errors)
+    {
+        base.Check(change, stored, errors);
+        SqlServerTls.Check(new GroupChange(NetworkPathFields.TlsGroup, change, stored), errors);
+    }
 
     protected override bool TryParse(string value, out ParsedConnectionString? parsed, out string? problem) =>
         SqlServerConnectionString.TryParse(value, out parsed, out problem);

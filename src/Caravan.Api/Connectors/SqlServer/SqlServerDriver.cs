@@ -30,9 +30,9 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
     private static readonly HashSet<int> LoginFailures = [18456, 18452, 18470, 18486, 18487, 18488];
     private static readonly HashSet<int> PrivilegeFailures = [229, 262, 300, 916];
 
-    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
-
     public IReadOnlyCollection<SourceType> Types { get; } = [SourceTypes.Get<MsSqlType>()];
+
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
 
     public async Task TestAsync(TestRun run, SourceConnection connection)
     {
@@ -48,7 +48,8 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
         }
 
         var builder = Build(connection, endpoint, run.Remaining);
-        await using var session = await run.StepAsync("authenticate", token => OpenAsync(builder, token));
+        using var pinned = SqlServerTls.Pin(builder, connection);
+        await using var session = await run.StepAsync("authenticate", token => OpenAsync(builder, connection, token));
         if (session is null)
         {
             return;
@@ -70,7 +71,9 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
         }
         else
         {
-            run.Succeed("tls", $"The connection is encrypted (Encrypt={builder.Encrypt}).");
+            run.Succeed("tls", pinned is not null
+                ? $"The connection is encrypted (Encrypt={builder.Encrypt}); the server's certificate is the one pinned in tls.ca_certificate."
+                : $"The connection is encrypted (Encrypt={builder.Encrypt}).");
         }
 
         await run.StepAsync("query", token => Execute(() => ScalarAsync(session, "SELECT 1", token)));
@@ -86,7 +89,9 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
 
         var endpoint = await network.ReachAsync(connection, cancellationToken);
         await ProbeAsync(endpoint.Address, endpoint.Port, network.ConnectLimit, cancellationToken);
-        await using var session = await OpenAsync(Build(connection, endpoint, TimeSpan.FromSeconds(30)), cancellationToken);
+        var builder = Build(connection, endpoint, TimeSpan.FromSeconds(30));
+        using var pinned = SqlServerTls.Pin(builder, connection);
+        await using var session = await OpenAsync(builder, connection, cancellationToken);
         return await Execute(() => ListAsync(session, cancellationToken));
     }
 
@@ -121,6 +126,9 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
         {
             builder.HostNameInCertificate = name;
         }
+
+        // The tls group, when there is one, decides instead of the connection string.
+        SqlServerTls.Configure(builder, connection, name);
 
         if (connection.Text("database_name") is { } database)
         {
@@ -170,6 +178,19 @@ public sealed class SqlServerDriver(NetworkPath network) : IDriver
         {
             await session.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>Opens a session for a source: a certificate its <c>tls</c> group asks to check and SqlClient refused is <c>tls_verify_failed</c>.</summary>
+    public static async Task<SqlConnection> OpenAsync(SqlConnectionStringBuilder builder, SourceConnection connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await OpenAsync(builder, cancellationToken);
+        }
+        catch (ConnectivityException failure)
+        {
+            throw SqlServerTls.Refusal(failure, connection);
         }
     }
 

@@ -62,6 +62,8 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
 
     public string? UidUnsupported => null;
 
+    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.Tls, NetworkPathFields.SshTunnel];
+
     /// <summary>The settings of the pool of one source version: read intent, pooling, the checked address.</summary>
     public static SqlConnectionStringBuilder Settings(SourceConnection connection, DatabaseEndpoint endpoint, TimeSpan connectLimit, int poolSize)
     {
@@ -88,14 +90,12 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
 
     private static string Text(string text) => $"CAST(0x{SqlLiterals.HexUtf16(text)} AS nvarchar(128))";
 
-    public IReadOnlyCollection<string> AppliedGroups { get; } = [NetworkPathFields.SshTunnel];
-
     public async Task RunAsync(QueryRun run)
     {
         var endpoint = await network.ReachAsync(run.Connection, run.Token);
         var settings = Settings(run.Connection, endpoint, network.ConnectLimit, run.Options.MaxConcurrentPerSource);
-        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{endpoint.Key}", () => new Pool(settings.ConnectionString));
-        await using var session = await SqlServerDriver.OpenAsync(new SqlConnectionStringBuilder(lease.Pool.ConnectionString), run.Token);
+        using var lease = pools.Acquire(run.SourceId, run.OrganizationId, $"{run.Version}|{endpoint.Key}", () => new Pool(settings, SqlServerTls.Pin(settings, run.Connection)));
+        await using var session = await SqlServerDriver.OpenAsync(new SqlConnectionStringBuilder(lease.Pool.ConnectionString), run.Connection, run.Token);
         await using var transaction = (SqlTransaction)await session.BeginTransactionAsync(IsolationLevel.ReadCommitted, run.Token);
         try
         {
@@ -210,15 +210,23 @@ public sealed class SqlServerQueryEngine(NetworkPath network, QueryPools pools) 
         };
     }
 
-    /// <summary>SqlClient pools by connection string; retiring the pool clears it.</summary>
-    private sealed class Pool(string connectionString) : IAsyncDisposable
+    /// <summary>
+    /// SqlClient pools by connection string; retiring the pool clears it, and removes the file of
+    /// the server certificate it pins, if any (its path is in the connection string, so the pool is
+    /// the source's own).
+    /// </summary>
+    private sealed class Pool(SqlConnectionStringBuilder settings, PinnedCertificate? pinned) : IAsyncDisposable
     {
-        public string ConnectionString => connectionString;
+        public string ConnectionString { get; } = settings.ConnectionString;
 
         public ValueTask DisposeAsync()
         {
-            using var connection = new SqlConnection(connectionString);
-            SqlConnection.ClearPool(connection);
+            using (var connection = new SqlConnection(ConnectionString))
+            {
+                SqlConnection.ClearPool(connection);
+            }
+
+            pinned?.Dispose();
             return ValueTask.CompletedTask;
         }
     }
