@@ -36,6 +36,7 @@ public static class ConnectivityApi
         services.AddOptions<ConnectivityOptions>().BindConfiguration(ConnectivityOptions.Section)
             .Validate(o => o.TestTimeoutSeconds is >= 1 and <= 60, "Caravan__Connectivity__TestTimeoutSeconds must be from 1 to 60.")
             .Validate(o => o.ConnectTimeoutSeconds is >= 1 and <= 60, "Caravan__Connectivity__ConnectTimeoutSeconds must be from 1 to 60.")
+            .Validate(o => o.SshIdleSeconds is >= 1 and <= 86_400, "Caravan__Connectivity__SshIdleSeconds must be from 1 to 86400.")
             .ValidateOnStart();
         services.AddOptions<EgressOptions>().BindConfiguration(EgressOptions.Section)
             .Validate(o => ValidRanges(o.Deny), "Caravan__Egress__Deny must be a comma-separated list of CIDR ranges such as 10.0.0.0/8 or fd00::/8.")

@@ -10,6 +10,9 @@ public sealed class ConnectivityOptions
     /// <summary>Longest wait for DNS or a TCP connection, in seconds (never more than the overall deadline).</summary>
     public int ConnectTimeoutSeconds { get; set; } = 5;
 
+    /// <summary>How long a source's SSH session stays open with no connection through it and no request for it, in seconds.</summary>
+    public int SshIdleSeconds { get; set; } = 300;
+
     /// <summary>
     /// Base URLs that replace a REST service's public endpoint, by type (<c>SNOWFLAKE</c>,
     /// <c>BIGQUERY</c>, <c>DATABRICKS</c>): for private endpoints, proxies and local stand-ins.

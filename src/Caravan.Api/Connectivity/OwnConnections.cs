@@ -37,6 +37,35 @@ public static class OwnConnections
         return inode is { } found && HoldsSocket(found);
     }
 
+    /// <summary>
+    /// The loopback ports that established connections lead to, on this machine (the kernel's
+    /// tables list every process's): a tunnel's port among them is in use by a driver's connection.
+    /// </summary>
+    public static HashSet<int> ConnectedLoopbackPorts()
+    {
+        var ports = new HashSet<int>();
+        foreach (var table in (string[])["/proc/net/tcp", "/proc/net/tcp6"])
+        {
+            if (!File.Exists(table))
+            {
+                continue;
+            }
+
+            foreach (var line in File.ReadLines(table).Skip(1))
+            {
+                // State 01 is ESTABLISHED; the remote address is loopback (IPv4, or IPv4-mapped in tcp6).
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length > 3 && fields[3] == "01" && fields[2].Split(':') is [var address, var port]
+                    && (address == "0100007F" || address == "0000000000000000FFFF00000100007F"))
+                {
+                    ports.Add(int.Parse(port, NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                }
+            }
+        }
+
+        return ports;
+    }
+
     private static IPEndPoint Mapped(IPEndPoint endpoint) =>
         endpoint.AddressFamily == AddressFamily.InterNetwork ? new IPEndPoint(endpoint.Address.MapToIPv6(), endpoint.Port) : endpoint;
 

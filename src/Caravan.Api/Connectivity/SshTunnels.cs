@@ -14,7 +14,7 @@ namespace Caravan.Api.Connectivity;
 /// The SSH sessions of sources reached through a bastion (contract section 10): one per source and
 /// configuration, shared by its tests, discovery and queries (and so by their pools), kept alive,
 /// reopened when the bastion dropped it, closed when the configuration changes, the source goes or
-/// it has been idle for <see cref="IdleLimit"/>. The bastion's host key is checked against the pinned
+/// nothing has used it for <see cref="ConnectivityOptions.SshIdleSeconds"/>. The bastion's host key is checked against the pinned
 /// one before anything else is sent (no trust on first use), and the forwarded port listens on
 /// loopback and serves only this process's own connections (<see cref="OwnConnections"/>).
 /// </summary>
@@ -27,8 +27,6 @@ public sealed class SshTunnels : IAsyncDisposable
     public const string SshAuth = "ssh_auth";
     public const string SshForward = "ssh_forward";
 
-    /// <summary>How long a session nobody used stays open.</summary>
-    public static readonly TimeSpan IdleLimit = TimeSpan.FromMinutes(5);
 
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
     private static long s_generation;
@@ -42,8 +40,16 @@ public sealed class SshTunnels : IAsyncDisposable
     {
         _options = options;
         _logger = logger;
-        _sweeper = time.CreateTimer(_ => Sweep(), null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+        IdleLimit = TimeSpan.FromSeconds(options.Value.SshIdleSeconds);
+        var period = TimeSpan.FromSeconds(Math.Clamp(options.Value.SshIdleSeconds / 2, 1, 30));
+        _sweeper = time.CreateTimer(_ => Sweep(), null, period, period);
     }
+
+    /// <summary>How long a session nothing used stays open.</summary>
+    public TimeSpan IdleLimit { get; }
+
+    /// <summary>The number of open sessions, of every source (for tests and diagnostics).</summary>
+    public int OpenSessions => _slots.Values.Count(s => s.Tunnel is { IsOpen: true });
 
     private TimeSpan ConnectLimit => TimeSpan.FromSeconds(Math.Clamp(_options.Value.ConnectTimeoutSeconds, 1, 60));
 
@@ -75,10 +81,10 @@ public sealed class SshTunnels : IAsyncDisposable
             return null;
         }
 
-        var slot = _slots.GetOrAdd(settings.SlotKey(connection.SourceId), _ => new Slot(connection.SourceId));
+        Slot slot;
         try
         {
-            await slot.Gate.WaitAsync(run.Token);
+            slot = await AcquireAsync(settings.SlotKey(connection.SourceId), connection.SourceId, run.Token);
         }
         catch (OperationCanceledException)
         {
@@ -129,14 +135,14 @@ public sealed class SshTunnels : IAsyncDisposable
     public async Task<DatabaseEndpoint> ReachAsync(SourceConnection connection, string host, NetworkPath network, CancellationToken cancellationToken)
     {
         var settings = TunnelSettings.Of(connection, host);
-        var slot = _slots.GetOrAdd(settings.SlotKey(connection.SourceId), _ => new Slot(connection.SourceId));
-        if (slot.Tunnel is { IsOpen: true } ready)
+        var key = settings.SlotKey(connection.SourceId);
+        if (_slots.TryGetValue(key, out var known) && known.Tunnel is { IsOpen: true } ready)
         {
             ready.Touch();
             return ready.Endpoint(host);
         }
 
-        await slot.Gate.WaitAsync(cancellationToken);
+        var slot = await AcquireAsync(key, connection.SourceId, cancellationToken);
         try
         {
             if (slot.Tunnel is { IsOpen: true } open)
@@ -165,6 +171,25 @@ public sealed class SshTunnels : IAsyncDisposable
         }
         finally
         {
+            slot.Gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// The slot of <paramref name="key"/> with its gate held. A slot the sweep removed while this
+    /// waited is left for a fresh one, so no session is ever opened where nothing would close it.
+    /// </summary>
+    private async Task<Slot> AcquireAsync(string key, long? sourceId, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var slot = _slots.GetOrAdd(key, _ => new Slot(sourceId));
+            await slot.Gate.WaitAsync(cancellationToken);
+            if (!slot.Removed)
+            {
+                return slot;
+            }
+
             slot.Gate.Release();
         }
     }
@@ -199,11 +224,20 @@ public sealed class SshTunnels : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Closes idle and dropped sessions and forgets their slots (a slot being opened is left alone).</summary>
+    /// <summary>
+    /// Closes idle and dropped sessions and forgets their slots (a slot being opened is left alone).
+    /// A session with a connection through it (a long query, a pooled connection) is not idle.
+    /// </summary>
     private void Sweep()
     {
+        var inUse = _slots.IsEmpty ? [] : OwnConnections.ConnectedLoopbackPorts();
         foreach (var (key, slot) in _slots)
         {
+            if (slot.Tunnel is { } used && inUse.Contains(used.Port))
+            {
+                used.Touch();
+            }
+
             if (slot.Tunnel is { } tunnel && tunnel.IdleFor < IdleLimit && tunnel.IsOpen)
             {
                 continue;
@@ -216,6 +250,7 @@ public sealed class SshTunnels : IAsyncDisposable
                     if (slot.Tunnel is null || slot.Tunnel.IdleFor >= IdleLimit || !slot.Tunnel.IsOpen)
                     {
                         _slots.TryRemove(new KeyValuePair<string, Slot>(key, slot));
+                        slot.Removed = true;
                         Retire(slot);
                     }
                 }
@@ -241,6 +276,9 @@ public sealed class SshTunnels : IAsyncDisposable
     {
         public readonly SemaphoreSlim Gate = new(1, 1);
         public Tunnel? Tunnel;
+
+        /// <summary>Set by the sweep (holding the gate) when it took the slot out of the table.</summary>
+        public bool Removed;
 
         public long? SourceId => sourceId;
     }

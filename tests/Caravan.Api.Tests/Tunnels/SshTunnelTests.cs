@@ -372,6 +372,49 @@ public sealed class SshTunnelTests(CaravanApp app)
     }
 }
 
+/// <summary>A session nothing uses closes after the idle limit; one a pooled connection goes through stays.</summary>
+public sealed class SshTunnelIdleTests
+{
+    [Fact]
+    public async Task An_unused_session_closes_after_the_idle_limit_and_a_used_one_stays_open()
+    {
+        Assert.SkipWhen(Bastion.Missing, Bastion.NoServer);
+        await using var app = new OwnCaravan(new Dictionary<string, string?> { ["Caravan:Connectivity:SshIdleSeconds"] = "2" });
+        var org = await app.NewOrganizationAsync();
+        var tunnels = app.Services.GetRequiredService<SshTunnels>();
+
+        // The test of an unsaved configuration leaves a session with no connection through it.
+        Reports.AssertPassed(await org.Http.PostJsonAsync("/api/v1/sources/test/",
+            SshTunnelTests.Postgres(Bastion.UniqueTargetHost(), SshTunnelTests.PasswordTunnel()).ToJsonString()).Expect(HttpStatusCode.OK), tunnelled: true);
+        Assert.Equal(1, tunnels.OpenSessions);
+        Assert.True(await WaitAsync(() => tunnels.OpenSessions == 0, TimeSpan.FromSeconds(15)), "The unused session was not closed.");
+
+        // A query leaves a pooled connection through its source's session (idle for 60 s in the
+        // pool): the session outlives several idle limits.
+        var id = await org.Http.CreateSourceAsync(SshTunnelTests.Postgres(Bastion.UniqueTargetHost(), SshTunnelTests.PasswordTunnel()).ToJsonString());
+        await org.Http.QueryAsync(id, "SELECT 1", HttpStatusCode.OK);
+        var port = Assert.Single(tunnels.ForwardedPorts(id));
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        Assert.Equal(port, Assert.Single(tunnels.ForwardedPorts(id)));
+    }
+
+    private static async Task<bool> WaitAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return true;
+    }
+}
+
 /// <summary>The bastion restarted between two queries: the second reopens the session and succeeds.</summary>
 [Collection(Bastion.RestartCollection)]
 public sealed class SshTunnelRestartTests(CaravanApp app)
