@@ -387,7 +387,7 @@ public sealed class SshTunnelIdleTests
         Reports.AssertPassed(await org.Http.PostJsonAsync("/api/v1/sources/test/",
             SshTunnelTests.Postgres(Bastion.UniqueTargetHost(), SshTunnelTests.PasswordTunnel()).ToJsonString()).Expect(HttpStatusCode.OK), tunnelled: true);
         Assert.Equal(1, tunnels.OpenSessions);
-        Assert.True(await WaitAsync(() => tunnels.OpenSessions == 0, TimeSpan.FromSeconds(15)), "The unused session was not closed.");
+        Assert.True(await Bastion.WaitForLogAsync(() => tunnels.OpenSessions == 0, TimeSpan.FromSeconds(15)), "The unused session was not closed.");
 
         // A query leaves a pooled connection through its source's session (idle for 60 s in the
         // pool): the session outlives several idle limits.
@@ -396,22 +396,6 @@ public sealed class SshTunnelIdleTests
         var port = Assert.Single(tunnels.ForwardedPorts(id));
         await Task.Delay(TimeSpan.FromSeconds(6));
         Assert.Equal(port, Assert.Single(tunnels.ForwardedPorts(id)));
-    }
-
-    private static async Task<bool> WaitAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            await Task.Delay(100);
-        }
-
-        return true;
     }
 }
 
