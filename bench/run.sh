@@ -25,7 +25,8 @@
 #
 # Knobs (environment): ROUNDS (3), SECONDS_PER_RUN (10), WARMUP_SECONDS (8), LIST_SECONDS (6),
 # CONNECTIONS (32), PATCH_CONNECTIONS (16: PATCH's throughput row), THREADS (2), STORES ("Sqlite Postgres"),
-# SCALE_SOURCES (1000000; 0 skips the scale phase), SCALE_ORGS (10000).
+# SCALE_SOURCES (1000000; 0 skips the scale phase), SCALE_ORGS (10000), KINDS ("get patch patch1 query":
+# the routes measured in rounds; the token rounds run with get), LIST_SIZES ("1000 100000"; "" skips the list phase).
 # Only 127.0.0.1 is ever targeted; every load run is bounded by wrk's -d.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,8 @@ SCALE_SOURCES=${SCALE_SOURCES:-1000000}   # the scale phase (SQLite): sources in
 SCALE_ORGS=${SCALE_ORGS:-10000}           # ... over this many organizations of SCALE_SOURCES / SCALE_ORGS sources each
 THREADS=${THREADS:-2}
 STORES=${STORES:-"Sqlite Postgres"}
+KINDS=${KINDS:-"get patch patch1 query"}
+LIST_SIZES=${LIST_SIZES-"1000 100000"}
 SEEDED=100          # sources created through the API; GET and PATCH pick among them
 
 work=$(mktemp -d /tmp/caravan-bench.XXXXXX)
@@ -360,14 +363,18 @@ for store in $STORES; do
   log "=== $store ==="
   start_servers "$store"
 
-  kinds="get patch patch1"
-  [ -n "$query_id" ] && kinds="get patch patch1 query"
+  kinds=
+  for kind in $KINDS; do
+    [ "$kind" = query ] && [ -z "$query_id" ] && continue
+    kinds="$kinds $kind"
+  done
+  tokens=; case " $kinds " in *" get "*) tokens=1 ;; esac
   log "$store: warm-up"
   for kind in $kinds; do
     run_wrk "$store" caravan "$caravan_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$(connections_of "$kind")"
     run_wrk "$store" baseline "$baseline_url" "$kind" warmup 0 "$WARMUP_SECONDS" "$(connections_of "$kind")"
   done
-  run_wrk "$store" caravan "$caravan_url" gettoken warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
+  [ -n "$tokens" ] && run_wrk "$store" caravan "$caravan_url" gettoken warmup 0 "$WARMUP_SECONDS" "$CONNECTIONS"
 
   for round in $(seq 1 "$ROUNDS"); do
     for kind in $kinds; do
@@ -380,13 +387,14 @@ for store in $STORES; do
 
     # The token GET beside the key GET of this round, in the order swapped each round.
     if [ $((round % 2)) = 1 ]; then order="gettoken get"; else order="get gettoken"; fi
+    [ -n "$tokens" ] || order=
     for kind in $order; do
       run_wrk "$store" caravan "$caravan_url" "$kind" tokenround "$round" "$SECONDS_PER_RUN" "$CONNECTIONS"
     done
   done
 
   # List latency: one connection, so the figure is the service time of one request.
-  for total in 1000 100000; do
+  for total in $LIST_SIZES; do
     seed_to "$store" "$total"
     deep=$((total / 50 - 10)); [ "$total" = 1000 ] && deep=20
     for page in 1 "$deep"; do

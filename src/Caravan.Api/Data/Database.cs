@@ -44,6 +44,14 @@ public sealed class Database : IAsyncDisposable
                 builder.MaxAutoPrepare = 32;
             }
 
+            // Npgsql resets a pooled session when it is returned (seven statements sent before the
+            // next command: RESET ALL, CLOSE ALL, UNLISTEN, advisory unlocks...), which was a good
+            // part of the server's work for a GET or a PATCH. Caravan's SQL leaves nothing in a
+            // session to reset: no SET, LISTEN, cursors, temporary tables or session advisory locks
+            // (the two advisory locks it takes are transaction-scoped), and a session is only ever
+            // its own.
+            builder.NoResetOnClose = true;
+
             _postgres = NpgsqlDataSource.Create(builder);
         }
         else
@@ -73,7 +81,9 @@ public sealed class Database : IAsyncDisposable
     /// committed; work that is <see cref="WriteResult.Discarded{T}"/> leaves nothing behind. On
     /// SQLite the writes of concurrent requests share one transaction and one fsync (<see cref="GroupCommit"/>),
     /// and the work's token is not passed on; on PostgreSQL each runs in its own transaction, whose
-    /// row locks let writes of different sources proceed side by side.
+    /// row locks let writes of different sources proceed side by side (the server already shares
+    /// a WAL flush among the commits that arrive together), and work that ends with
+    /// <see cref="ExecuteLastAsync"/> has its commit sent with its last statements.
     /// </summary>
     public async Task<T> WriteAsync<T>(
         Func<DbConnection, DbTransaction, CancellationToken, Task<WriteResult<T>>> work, CancellationToken cancellationToken = default)
@@ -84,8 +94,14 @@ public sealed class Database : IAsyncDisposable
         }
 
         await using var connection = await OpenAsync(cancellationToken);
-        await using var transaction = await BeginWriteAsync(connection, cancellationToken);
+        await using var transaction = new PostgresWriteTransaction(await BeginWriteAsync(connection, cancellationToken));
         var result = await work(connection, transaction, cancellationToken);
+        if (transaction.CommitSent)
+        {
+            // The commit went with the work's last statements, which succeeded (else the work threw).
+            return result.Keep ? result.Value : throw new InvalidOperationException("A write that committed cannot be discarded.");
+        }
+
         if (result.Keep)
         {
             await transaction.CommitAsync(cancellationToken);
@@ -96,6 +112,24 @@ public sealed class Database : IAsyncDisposable
         }
 
         return result.Value;
+    }
+
+    /// <summary>
+    /// Runs the last statements of a write's work (<paramref name="command"/>, one or several) and
+    /// returns the first column of the first row they return. On PostgreSQL the write's
+    /// <c>COMMIT</c> is sent with them, in the same round trip (each is one more wait for the
+    /// server, a fifth of a PATCH's: docs/performance.md); nothing may run in the transaction
+    /// after it, and the work must keep what it wrote. On SQLite the group commit commits later.
+    /// </summary>
+    public static async Task<object?> ExecuteLastAsync(DbCommand command, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        if (transaction is PostgresWriteTransaction write)
+        {
+            command.CommandText += ";\nCOMMIT";
+            write.CommitSent = true;
+        }
+
+        return await command.ExecuteScalarAsync(cancellationToken);
     }
 
     /// <summary>The SQLite store's group commit, for tests' hooks; null on PostgreSQL.</summary>
@@ -202,7 +236,7 @@ internal static class DbCommandExtensions
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;
-        command.Transaction = transaction is GatedTransaction gated ? gated.Inner : transaction;
+        command.Transaction = transaction is WrappedTransaction wrapped ? wrapped.Inner : transaction;
         return command;
     }
 
@@ -220,16 +254,55 @@ internal static class DbCommandExtensions
     public static DateTimeOffset ToTime(long unixMilliseconds) => DateTimeOffset.FromUnixTimeMilliseconds(unixMilliseconds);
 }
 
-/// <summary>A SQLite write transaction that holds the process's writer gate until it ends.</summary>
-internal sealed class GatedTransaction(DbTransaction inner, SemaphoreSlim gate) : DbTransaction
+/// <summary>A store transaction with something of Caravan's around it; commands run on <see cref="Inner"/>.</summary>
+internal abstract class WrappedTransaction(DbTransaction inner) : DbTransaction
 {
-    private int _released;
-
     public DbTransaction Inner { get; } = inner;
 
     public override IsolationLevel IsolationLevel => Inner.IsolationLevel;
 
     protected override DbConnection? DbConnection => Inner.Connection;
+}
+
+/// <summary>
+/// A PostgreSQL write of <see cref="Database.WriteAsync{T}"/>: whether its <c>COMMIT</c> already went
+/// with its last statements (<see cref="Database.ExecuteLastAsync"/>). Npgsql sees the session leave
+/// the transaction and neither commits nor rolls back the inner transaction again.
+/// </summary>
+internal sealed class PostgresWriteTransaction(DbTransaction inner) : WrappedTransaction(inner)
+{
+    public bool CommitSent { get; set; }
+
+    public override void Commit() => Inner.Commit();
+
+    public override Task CommitAsync(CancellationToken cancellationToken = default) => Inner.CommitAsync(cancellationToken);
+
+    public override void Rollback() => Inner.Rollback();
+
+    public override Task RollbackAsync(CancellationToken cancellationToken = default) => Inner.RollbackAsync(cancellationToken);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        // Npgsql rolls back a transaction still open without blocking here; the base then disposes it again, a no-op.
+        await Inner.DisposeAsync();
+        await base.DisposeAsync();
+    }
+}
+
+/// <summary>A SQLite write transaction that holds the process's writer gate until it ends.</summary>
+internal sealed class GatedTransaction(DbTransaction inner, SemaphoreSlim gate) : WrappedTransaction(inner)
+{
+    private int _released;
 
     public override void Commit()
     {

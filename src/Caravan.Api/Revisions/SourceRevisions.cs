@@ -14,19 +14,35 @@ internal static class SourceRevisions
     /// when it gets here, so the next number cannot be taken twice.
     /// </summary>
     public static async Task<Revision> AppendAsync(
-        DbConnection connection, DbTransaction transaction, Revision revision, CancellationToken cancellationToken)
+        DbConnection connection, DbTransaction transaction, Revision revision, CancellationToken cancellationToken) =>
+        Numbered(revision, await Append(connection.Command(AppendSql, transaction), revision).ExecuteScalarAsync(cancellationToken));
+
+    /// <summary>
+    /// As <see cref="AppendAsync"/>, as the last statement of its write, after <paramref name="change"/>
+    /// when there is one (the row's write, not run yet, with parameters of its own): one round trip
+    /// for both, and on PostgreSQL the commit with them (<see cref="Database.ExecuteLastAsync"/>).
+    /// </summary>
+    public static async Task<Revision> AppendLastAsync(
+        DbConnection connection, DbTransaction transaction, DbCommand? change, Revision revision, CancellationToken cancellationToken)
     {
-        var number = await connection.Command("""
-            INSERT INTO source_revisions (source_id, number, organization_id, at, key_id, action, changes)
-            SELECT @source, COALESCE(MAX(number), 0) + 1, @org, @at, @key, @action, @changes
-            FROM source_revisions WHERE source_id = @source
-            RETURNING number
-            """, transaction)
-            .With("@source", revision.SourceId).With("@org", revision.OrganizationId).With("@at", revision.At)
-            .With("@key", revision.KeyId).With("@action", revision.Action).With("@changes", revision.Changes.ToJsonString())
-            .ExecuteScalarAsync(cancellationToken);
-        return revision with { Number = Convert.ToInt64(number, CultureInfo.InvariantCulture) };
+        var command = change ?? connection.Command(string.Empty, transaction);
+        command.CommandText = change is null ? AppendSql : change.CommandText + ";\n" + AppendSql;
+        return Numbered(revision, await Database.ExecuteLastAsync(Append(command, revision), transaction, cancellationToken));
     }
+
+    private const string AppendSql = """
+        INSERT INTO source_revisions (source_id, number, organization_id, at, key_id, action, changes)
+        SELECT @rev_source, COALESCE(MAX(number), 0) + 1, @rev_org, @rev_at, @rev_key, @rev_action, @rev_changes
+        FROM source_revisions WHERE source_id = @rev_source
+        RETURNING number
+        """;
+
+    private static DbCommand Append(DbCommand command, Revision revision) => command
+        .With("@rev_source", revision.SourceId).With("@rev_org", revision.OrganizationId).With("@rev_at", revision.At)
+        .With("@rev_key", revision.KeyId).With("@rev_action", revision.Action).With("@rev_changes", revision.Changes.ToJsonString());
+
+    private static Revision Numbered(Revision revision, object? number) =>
+        revision with { Number = Convert.ToInt64(number, CultureInfo.InvariantCulture) };
 
     public static async Task<long> CountAsync(DbConnection connection, long organizationId, long sourceId, CancellationToken cancellationToken)
     {

@@ -224,6 +224,10 @@ internal static class SourceRows
     }
 
     public static Task<int> UpdateAsync(DbConnection connection, DbTransaction transaction, SourceRow row, CancellationToken cancellationToken) =>
+        Update(connection, transaction, row).ExecuteNonQueryAsync(cancellationToken);
+
+    /// <summary>The row's write, not run yet: a write sends it with its revision (<see cref="Revisions.SourceRevisions.AppendLastAsync"/>).</summary>
+    public static DbCommand Update(DbConnection connection, DbTransaction transaction, SourceRow row) =>
         connection.Command("""
             UPDATE sources SET account_name = @name, settings = @settings, secrets = @secrets,
                 is_fully_configured = @configured, version = @version, updated_at = @now
@@ -231,16 +235,14 @@ internal static class SourceRows
             """, transaction)
             .With("@name", row.AccountName).With("@settings", row.Settings.ToJsonString())
             .With("@secrets", WriteSecrets(row.Secrets)).With("@configured", row.IsFullyConfigured)
-            .With("@version", row.Version).With("@now", row.UpdatedAt).With("@id", row.Id)
-            .ExecuteNonQueryAsync(cancellationToken);
+            .With("@version", row.Version).With("@now", row.UpdatedAt).With("@id", row.Id);
 
-    /// <summary>Soft delete: the row stays for history, its secrets are overwritten at once.</summary>
-    public static Task<int> DeleteAsync(
-        DbConnection connection, DbTransaction transaction, long organizationId, long id, long now, CancellationToken cancellationToken) =>
+    /// <summary>Soft delete, not run yet: the row stays for history, its secrets are overwritten at once.</summary>
+    public static DbCommand Delete(DbConnection connection, DbTransaction transaction, long organizationId, long id, long now) =>
         connection.Command("""
             UPDATE sources SET deleted_at = @now, updated_at = @now, secrets = '{}', version = version + 1
             WHERE id = @id AND organization_id = @org AND deleted_at IS NULL
-            """, transaction).With("@now", now).With("@id", id).With("@org", organizationId).ExecuteNonQueryAsync(cancellationToken);
+            """, transaction).With("@now", now).With("@id", id).With("@org", organizationId);
 
     private static SourceRow Read(DbDataReader reader, int first = 0) => new(
         reader.GetInt64(first),

@@ -42,20 +42,24 @@ public sealed class SourceWriter(
             var id = await SourceRows.InsertAsync(connection, transaction, caller.OrganizationId, type.Name, accountName, now, ct);
             var empty = new SourceRow(id, caller.OrganizationId, type.Name, accountName, [], new Dictionary<string, SecretEntry>(), false, 1, now, now);
             var row = Apply(type, empty, change, accountName, now);
-            await SourceRows.UpdateAsync(connection, transaction, row with { Version = 1 }, ct);
+            var created = new Created(row with { Version = 1 }, publicKeySql);
+
+            // The row's write goes with the revision (one round trip) unless other work must follow it.
+            DbCommand? write = SourceRows.Update(connection, transaction, created.Row);
             if (alongside is not null)
             {
+                await write.ExecuteNonQueryAsync(ct);
+                write = null;
                 await alongside(connection, transaction, id, ct);
             }
 
-            var created = new Created(row with { Version = 1 }, publicKeySql);
             if (claim is not null)
             {
                 await claim.RecordAsync(connection, transaction, created, ct);
             }
 
-            var revision = await SourceRevisions.AppendAsync(
-                connection, transaction, Revision.By(caller, id, RevisionActions.Create, now, RevisionChanges.Between(type, null, row)), ct);
+            var revision = await SourceRevisions.AppendLastAsync(
+                connection, transaction, write, Revision.By(caller, id, RevisionActions.Create, now, RevisionChanges.Between(type, null, row)), ct);
             return WriteResult.Kept<(Created?, Revision?)>((created, revision));
         }, cancellationToken);
         Audit(revision);
@@ -198,21 +202,20 @@ public sealed class SourceWriter(
                 return WriteResult.Discarded<(WriteOutcome, Revision?)>((answer, null));
             }
 
-            if (decided.Deletes)
-            {
-                await SourceRows.DeleteAsync(connection, transaction, caller.OrganizationId, id, now, ct);
-            }
-            else
-            {
-                await SourceRows.UpdateAsync(connection, transaction, decided.Row!, ct);
-            }
-
+            // The row's write, its revision and (on PostgreSQL) the commit in one round trip, unless
+            // other work must follow the row's write.
+            DbCommand? write = decided.Deletes
+                ? SourceRows.Delete(connection, transaction, caller.OrganizationId, id, now)
+                : SourceRows.Update(connection, transaction, decided.Row!);
             if (alongside is not null)
             {
+                await write.ExecuteNonQueryAsync(ct);
+                write = null;
                 await alongside(connection, transaction, decided.Row!, ct);
             }
 
-            var revision = await SourceRevisions.AppendAsync(connection, transaction, Revision.By(caller, id, decided.Action!, now, decided.Changes!), ct);
+            var revision = await SourceRevisions.AppendLastAsync(
+                connection, transaction, write, Revision.By(caller, id, decided.Action!, now, decided.Changes!), ct);
             return WriteResult.Kept<(WriteOutcome, Revision?)>((WriteOutcome.Written(decided.Row!), revision));
         }, cancellationToken);
         Audit(revision);
