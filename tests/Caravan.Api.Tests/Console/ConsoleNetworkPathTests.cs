@@ -81,8 +81,15 @@ public sealed class ConsoleNetworkPathTests(ConsoleBrowser browser) : IClassFixt
         await page.Locator("#field-ssh_tunnel-title").ClickAsync();
         await page.Locator("#field-ssh_tunnel-remove").CheckAsync();
         await page.Locator("#save").ClickAsync();
+        // "Saved." is still shown from the save above: wait for the store instead.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        do
+        {
+            await Task.Delay(100);
+            stored = await api.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK);
+        }
+        while (stored["config"]!["ssh_tunnel"] is not null && clock.Elapsed < TimeSpan.FromSeconds(15));
         await Expect(page.Locator("#flash")).ToHaveTextAsync("Saved.");
-        stored = await api.GetAsync(new Uri(SourceRoutes.Url(id, "config"), UriKind.Relative)).Expect(HttpStatusCode.OK);
         Assert.Null(stored["config"]!["ssh_tunnel"]);
         Assert.Equal("verify-full", stored["config"]!["tls"]!["mode"]!.GetValue<string>());
     }
