@@ -43,6 +43,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Stopped by a signal (a CI timeout, ^C), the script still exits through the cleanup above.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # PostgreSQL refuses to run as root; as root, run it as the postgres user.
 as_postgres() {
