@@ -58,7 +58,7 @@ public sealed class Database : IAsyncDisposable
         {
             _sqliteConnectionString = PrepareSqlite(options.Value.ConnectionString);
             _sqliteReaders = new SqliteReadSessions(OpenSqliteAsync, Math.Clamp(Environment.ProcessorCount * 2, 4, 32));
-            _sqliteWrites = new GroupCommit(async ct => await OpenSqliteAsync(ct), BeginWriteAsync);
+            _sqliteWrites = new GroupCommit(async ct => new SqliteSession(await OpenSqliteAsync(ct)).Register(), BeginWriteAsync);
         }
     }
 
@@ -131,6 +131,9 @@ public sealed class Database : IAsyncDisposable
 
         return await command.ExecuteScalarAsync(cancellationToken);
     }
+
+    /// <summary>Whether <see cref="ExecuteLastAsync"/> sends the commit of <paramref name="transaction"/> with its statements (PostgreSQL).</summary>
+    public static bool SendsCommitWithLast(DbTransaction transaction) => transaction is PostgresWriteTransaction;
 
     /// <summary>The SQLite store's group commit, for tests' hooks; null on PostgreSQL.</summary>
     internal GroupCommit? SqliteWrites => _sqliteWrites;
@@ -232,11 +235,24 @@ public sealed class Database : IAsyncDisposable
 
 internal static class DbCommandExtensions
 {
+    /// <summary>
+    /// A command for <paramref name="sql"/> in <paramref name="transaction"/>. On the SQLite group
+    /// commit's connection it is the one already compiled for that SQL (<see cref="SqliteSession"/>):
+    /// run it and dispose its reader, but neither dispose it nor change its text.
+    /// </summary>
     public static DbCommand Command(this DbConnection connection, string sql, DbTransaction? transaction = null)
     {
+        var inner = transaction is WrappedTransaction wrapped ? wrapped.Inner : transaction;
+        if (connection is SqliteConnection sqlite && SqliteSession.Of(sqlite) is { } session)
+        {
+            var compiled = session.Command(sql);
+            compiled.Transaction = (SqliteTransaction?)inner;
+            return compiled;
+        }
+
         var command = connection.CreateCommand();
         command.CommandText = sql;
-        command.Transaction = transaction is WrappedTransaction wrapped ? wrapped.Inner : transaction;
+        command.Transaction = inner;
         return command;
     }
 

@@ -32,10 +32,18 @@ internal sealed class GroupCommit : IAsyncDisposable
     private const int MaxBatch = 256;
 
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>();
-    private readonly Func<CancellationToken, Task<DbConnection>> _open;
+    // Past this many commands compiled outside its statement cache, the connection is replaced: the
+    // driver keeps a reference to every command a connection made until it closes.
+    private const int MaxUncached = 4096;
+
+    private readonly Func<CancellationToken, Task<SqliteSession>> _open;
     private readonly Func<DbConnection, CancellationToken, Task<DbTransaction>> _begin;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _committer;
+
+    // The committer's own connection, kept open with its statements compiled (a new command would
+    // compile its SQL again, which was most of SQLite's share of a PATCH); only the committer uses it.
+    private SqliteSession? _session;
 
     // Test hooks (internal, off unless a test sets them): hold the committer until so many works
     // are queued, so that they land in one batch; fail the next commit.
@@ -44,7 +52,7 @@ internal sealed class GroupCommit : IAsyncDisposable
     private int _failNextCommit;
     private long _batches;
 
-    public GroupCommit(Func<CancellationToken, Task<DbConnection>> open, Func<DbConnection, CancellationToken, Task<DbTransaction>> begin)
+    public GroupCommit(Func<CancellationToken, Task<SqliteSession>> open, Func<DbConnection, CancellationToken, Task<DbTransaction>> begin)
     {
         _open = open;
         _begin = begin;
@@ -133,7 +141,8 @@ internal sealed class GroupCommit : IAsyncDisposable
     {
         try
         {
-            await using var connection = await _open(CancellationToken.None);
+            _session ??= await _open(CancellationToken.None);
+            var connection = _session.Connection;
             await using var transaction = await _begin(connection, CancellationToken.None);
             foreach (var work in batch)
             {
@@ -168,13 +177,20 @@ internal sealed class GroupCommit : IAsyncDisposable
         }
         catch (Exception exception)
         {
-            // Nothing of the batch is stored: every request of it fails (its transaction rolls back with the connection).
+            // Nothing of the batch is stored: every request of it fails (its transaction rolled back
+            // when disposed). The next batch starts on a new connection, whatever state this one is in.
+            CloseSession();
             foreach (var work in batch)
             {
                 work.Fail(exception);
             }
 
             return;
+        }
+
+        if (_session.Uncached > MaxUncached)
+        {
+            CloseSession();
         }
 
         foreach (var work in batch)
@@ -188,7 +204,14 @@ internal sealed class GroupCommit : IAsyncDisposable
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync();
         await _committer;
+        CloseSession();
         _stopping.Dispose();
+    }
+
+    private void CloseSession()
+    {
+        _session?.Dispose();
+        _session = null;
     }
 
     private abstract class Work

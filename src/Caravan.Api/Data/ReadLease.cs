@@ -15,12 +15,12 @@ namespace Caravan.Api.Data;
 public sealed class ReadLease : IAsyncDisposable
 {
     private readonly DbConnection? _pooled;
-    private readonly SqliteReadSession? _session;
+    private readonly SqliteSession? _session;
     private readonly SqliteReadSessions? _owner;
 
     internal ReadLease(DbConnection pooled) => _pooled = pooled;
 
-    internal ReadLease(SqliteReadSession session, SqliteReadSessions owner)
+    internal ReadLease(SqliteSession session, SqliteReadSessions owner)
     {
         _session = session;
         _owner = owner;
@@ -42,26 +42,62 @@ public sealed class ReadLease : IAsyncDisposable
     }
 }
 
-/// <summary>An open SQLite connection and the statements it has compiled, keyed by their SQL.</summary>
-internal sealed class SqliteReadSession(SqliteConnection connection) : IDisposable
+/// <summary>
+/// An open SQLite connection and the statements it has compiled, keyed by their SQL: a read
+/// session's, or the group commit's connection (<see cref="GroupCommit"/>), whose commands
+/// <see cref="DbCommandExtensions.Command"/> hands out from here.
+/// </summary>
+internal sealed class SqliteSession(SqliteConnection connection) : IDisposable
 {
+    // Caravan's statements are a fixed set, but SQL made per call (a list of values, a table name)
+    // must not grow a long-lived connection without end: past this many, a statement is compiled
+    // for its one use, as on any connection, and counted.
+    private const int MaxStatements = 256;
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SqliteConnection, SqliteSession> Registered = [];
+
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+    public SqliteConnection Connection => connection;
+
+    /// <summary>Commands made without the cache (see <see cref="MaxStatements"/>).</summary>
+    public int Uncached { get; private set; }
+
+    /// <summary>The session whose statements <paramref name="connection"/>'s commands come from, if it has one.</summary>
+    public static SqliteSession? Of(SqliteConnection connection) => Registered.TryGetValue(connection, out var session) ? session : null;
+
+    /// <summary>From now on, every command made on this connection with <see cref="DbCommandExtensions.Command"/> is this session's.</summary>
+    public SqliteSession Register()
+    {
+        Registered.AddOrUpdate(connection, this);
+        return this;
+    }
 
     public SqliteCommand Command(string sql)
     {
-        if (!_commands.TryGetValue(sql, out var command))
+        if (_commands.TryGetValue(sql, out var command))
         {
-            command = connection.CreateCommand();
-            command.CommandText = sql;
-            _commands[sql] = command;
+            command.Parameters.Clear();
+            return command;
         }
 
-        command.Parameters.Clear();
+        command = connection.CreateCommand();
+        command.CommandText = sql;
+        if (_commands.Count < MaxStatements)
+        {
+            _commands[sql] = command;
+        }
+        else
+        {
+            Uncached++;
+        }
+
         return command;
     }
 
     public void Dispose()
     {
+        Registered.Remove(connection);
         foreach (var command in _commands.Values)
         {
             command.Dispose();
@@ -78,7 +114,7 @@ internal sealed class SqliteReadSession(SqliteConnection connection) : IDisposab
 /// </summary>
 internal sealed class SqliteReadSessions(Func<CancellationToken, Task<SqliteConnection>> open, int limit) : IDisposable
 {
-    private readonly ConcurrentBag<SqliteReadSession> _idle = [];
+    private readonly ConcurrentBag<SqliteSession> _idle = [];
     private readonly SemaphoreSlim _slots = new(limit, limit);
     private int _disposed;
 
@@ -87,7 +123,7 @@ internal sealed class SqliteReadSessions(Func<CancellationToken, Task<SqliteConn
         await _slots.WaitAsync(cancellationToken);
         try
         {
-            var session = _idle.TryTake(out var idle) ? idle : new SqliteReadSession(await open(cancellationToken));
+            var session = _idle.TryTake(out var idle) ? idle : new SqliteSession(await open(cancellationToken));
             return new ReadLease(session, this);
         }
         catch
@@ -97,7 +133,7 @@ internal sealed class SqliteReadSessions(Func<CancellationToken, Task<SqliteConn
         }
     }
 
-    public void Return(SqliteReadSession session)
+    public void Return(SqliteSession session)
     {
         if (Volatile.Read(ref _disposed) == 1)
         {

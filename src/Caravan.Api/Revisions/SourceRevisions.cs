@@ -25,9 +25,19 @@ internal static class SourceRevisions
     public static async Task<Revision> AppendLastAsync(
         DbConnection connection, DbTransaction transaction, DbCommand? change, Revision revision, CancellationToken cancellationToken)
     {
-        var command = change ?? connection.Command(string.Empty, transaction);
-        command.CommandText = change is null ? AppendSql : change.CommandText + ";\n" + AppendSql;
-        return Numbered(revision, await Database.ExecuteLastAsync(Append(command, revision), transaction, cancellationToken));
+        if (change is null || !Database.SendsCommitWithLast(transaction))
+        {
+            // SQLite: no round trips to save, and the commands are compiled once (their text stays as it is).
+            if (change is not null)
+            {
+                await change.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            return Numbered(revision, await Database.ExecuteLastAsync(Append(connection.Command(AppendSql, transaction), revision), transaction, cancellationToken));
+        }
+
+        change.CommandText += ";\n" + AppendSql;
+        return Numbered(revision, await Database.ExecuteLastAsync(Append(change, revision), transaction, cancellationToken));
     }
 
     private const string AppendSql = """
