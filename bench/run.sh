@@ -16,9 +16,10 @@
 #   - measures list latency (one connection, page_size 50) with 1,000 and then 100,000 sources in
 #     the store, page 1 and a deep page (page 20 of 20, page 1,990 of 2,000);
 #   - on SQLite, the scale phase: GET, list page 1 and PATCH of one organization's 100 sources with
-#     1,000 sources in the store (10 organizations), then with SCALE_SOURCES over SCALE_ORGS
-#     (seeded with SQL straight into the store, in the shape Caravan writes: organization, source
-#     row, create revision); start-up time on the big store and Caravan's peak RSS.
+#     1,000 sources in one store (10 organizations) and SCALE_SOURCES over SCALE_ORGS in a copy of
+#     it (seeded with SQL straight into the store, in the shape Caravan writes: organization, source
+#     row, create revision), both served at once and measured in alternating rounds; start-up time
+#     on each and the big store's Caravan's peak RSS.
 # Prints the table with PASS/MISS per target and writes it to bench/results/latest.md.
 # Exit status: 0 when the benchmark ran and every target passed, 3 when it ran and a target was
 # missed, anything else when the benchmark itself failed.
@@ -304,56 +305,79 @@ print("sources, organizations:", c.execute("SELECT COUNT(*) FROM sources").fetch
 PY
 }
 
-# Starts Caravan alone on the scale store; sets caravan_pid/caravan_url and startup_ms (launch to /readyz).
+# start_scale_caravan small|big: starts a Caravan on that scale store; sets caravan_pid/caravan_url
+# and startup_ms (launch to /readyz).
 start_scale_caravan() {
-  local port started
+  local which=$1 port started
   port=$(free_port)
   caravan_url="http://127.0.0.1:$port"
   started=$(date +%s%N)
-  dotnet "$caravan_dll" --urls "$caravan_url" >>"$work/Scale/caravan.log" 2>&1 &
+  ConnectionStrings__Caravan="Data Source=$work/Scale/$which.db" \
+    dotnet "$caravan_dll" --urls "$caravan_url" >>"$work/Scale/$which.log" 2>&1 &
   caravan_pid=$!
   pids+=("$caravan_pid")
   for _ in $(seq 1 3000); do
     curl -fsS -o /dev/null "$caravan_url/readyz" 2>/dev/null && break
-    kill -0 "$caravan_pid" 2>/dev/null || { cat "$work/Scale/caravan.log"; exit 1; }
+    kill -0 "$caravan_pid" 2>/dev/null || { cat "$work/Scale/$which.log"; exit 1; }
     sleep 0.01
   done
   startup_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 }
 
-# scale_measure small|big: GET and PATCH throughput and list page 1 latency, on the bench organization's sources.
-scale_measure() {
-  run_wrk Sqlite caravan "$caravan_url" get warmup "scale:$1" "$WARMUP_SECONDS" "$CONNECTIONS"
-  run_wrk Sqlite caravan "$caravan_url" get scale "$1" "$SECONDS_PER_RUN" "$CONNECTIONS"
-  run_wrk Sqlite caravan "$caravan_url" list warmup "scale:$1" 2 1 1
-  run_wrk Sqlite caravan "$caravan_url" list scale "$1" "$SECONDS_PER_RUN" 1 1
-  run_wrk Sqlite caravan "$caravan_url" patch scale "$1" "$SECONDS_PER_RUN" "$PATCH_CONNECTIONS"
-}
-
+# Both sizes are served at once, each by its own Caravan on its own file, and measured in
+# alternation like the throughput rounds (the order swapped every round), so that a change in the
+# machine's load falls on both and not on one size.
 scale_phase() {
-  local dir="$work/Scale" bench_org per_org=$(( SCALE_SOURCES / SCALE_ORGS ))
+  local dir="$work/Scale" bench_org per_org=$(( SCALE_SOURCES / SCALE_ORGS )) small_url big_url small_pid big_pid
   mkdir -p "$dir"
   baseline_pid=
-  export ConnectionStrings__Caravan="Data Source=$dir/caravan.db" Caravan__Storage__Provider=Sqlite \
-    Caravan__Secrets__MasterKeyFile="$dir/master.key" Caravan__BootstrapApiKey="$key" Caravan__RateLimits__Enabled=false
-  start_scale_caravan
+  export Caravan__Storage__Provider=Sqlite Caravan__Secrets__MasterKeyFile="$dir/master.key" \
+    Caravan__BootstrapApiKey="$key" Caravan__RateLimits__Enabled=false
+  start_scale_caravan small
   read -r first_id last_id < <(create_sources "$caravan_url" "$per_org")
   stop_servers
-  bench_org=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT organization_id FROM sources WHERE id = ?', (int(sys.argv[2]),)).fetchone()[0])" "$dir/caravan.db" "$first_id")
+  bench_org=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT organization_id FROM sources WHERE id = ?', (int(sys.argv[2]),)).fetchone()[0])" "$dir/small.db" "$first_id")
   log "Scale: seeding to $(( per_org * 10 )) sources"
-  seed_orgs "$dir/caravan.db" $(( per_org * 10 )) "$bench_org" >&2
-  start_scale_caravan
-  printf 'Sqlite\tcaravan\tstartup\tscale\tsmall\t%s\n' "$startup_ms" >>"$work/scale.tsv"
-  scale_measure small
-  stop_servers
+  seed_orgs "$dir/small.db" $(( per_org * 10 )) "$bench_org" >&2
+  # The big store starts as a copy of the small one (same keys, same bench organization and ids).
+  python3 -c "import sqlite3,sys; a=sqlite3.connect(sys.argv[1]); b=sqlite3.connect(sys.argv[2]); a.backup(b); b.close(); a.close()" "$dir/small.db" "$dir/big.db"
   log "Scale: seeding to $SCALE_SOURCES sources over $SCALE_ORGS organizations"
-  seed_orgs "$dir/caravan.db" "$SCALE_SOURCES" "$bench_org" >&2
-  start_scale_caravan
+  seed_orgs "$dir/big.db" "$SCALE_SOURCES" "$bench_org" >&2
+
+  # Start-up, each alone on the machine.
+  start_scale_caravan big
+  big_url=$caravan_url big_pid=$caravan_pid
   log "Scale: Caravan ready in $startup_ms ms with $SCALE_SOURCES sources"
   printf 'Sqlite\tcaravan\tstartup\tscale\tbig\t%s\n' "$startup_ms" >>"$work/scale.tsv"
-  scale_measure big
-  printf 'Sqlite\tcaravan\trss\tscale\tbig\t%s\n' "$(hwm_mb "$caravan_pid")" >>"$work/scale.tsv"
-  stop_servers
+  kill -STOP "$big_pid"
+  start_scale_caravan small
+  small_url=$caravan_url small_pid=$caravan_pid
+  kill -CONT "$big_pid"
+  printf 'Sqlite\tcaravan\tstartup\tscale\tsmall\t%s\n' "$startup_ms" >>"$work/scale.tsv"
+
+  local kind which url order
+  for which in small big; do
+    if [ "$which" = small ]; then url=$small_url; else url=$big_url; fi
+    run_wrk Sqlite caravan "$url" get warmup "scale:$which" "$WARMUP_SECONDS" "$CONNECTIONS"
+    run_wrk Sqlite caravan "$url" list warmup "scale:$which" 2 1 1
+    run_wrk Sqlite caravan "$url" patch warmup "scale:$which" 2 "$PATCH_CONNECTIONS"
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    if [ $((round % 2)) = 1 ]; then order="small big"; else order="big small"; fi
+    for kind in get list patch; do
+      for which in $order; do
+        if [ "$which" = small ]; then url=$small_url; else url=$big_url; fi
+        case $kind in
+          get) run_wrk Sqlite caravan "$url" get scale "$which:$round" "$SECONDS_PER_RUN" "$CONNECTIONS" ;;
+          list) run_wrk Sqlite caravan "$url" list scale "$which:$round" "$SECONDS_PER_RUN" 1 1 ;;
+          patch) run_wrk Sqlite caravan "$url" patch scale "$which:$round" "$SECONDS_PER_RUN" "$PATCH_CONNECTIONS" ;;
+        esac
+      done
+    done
+  done
+  printf 'Sqlite\tcaravan\trss\tscale\tbig\t%s\n' "$(hwm_mb "$big_pid")" >>"$work/scale.tsv"
+  kill "$small_pid" "$big_pid" 2>/dev/null || true
+  wait "$small_pid" "$big_pid" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------- the runs
@@ -508,21 +532,23 @@ p("")
 scale = [l.rstrip("\n").split("\t") for l in open(scale_file) if l.strip()]
 if scale:
     p("## Scale (SQLite): one organization's 100 sources, with 1,000 sources in the store and with the big store\n")
-    def srow(kind):
-        small = [r for r in rows if r[2] == kind and r[3] == "scale" and r[4] == "small"]
-        big = [r for r in rows if r[2] == kind and r[3] == "scale" and r[4] == "big"]
-        return (small[0], big[0]) if small and big else (None, None)
-    p("| figure | at 1,000 sources | at the big store | ratio | target |")
+    p("Both stores served at once, each by its own Caravan, measured in alternation (order swapped each round); "
+      "req/s and list medians are means over the rounds.\n")
+    def srounds(kind, which):
+        return sorted([r for r in rows if r[2] == kind and r[3] == "scale" and r[4].split(":")[0] == which], key=lambda r: r[4])
+    p("| figure | at 1,000 sources | at the big store | ratio (per-round min-max) | target |")
     p("| --- | ---: | ---: | ---: | --- |")
-    for kind, name in (("get", "GET req/s"), ("patch", "PATCH req/s")):
-        small, big = srow(kind)
-        if small is None: continue
-        ratio = float(small[5]) / float(big[5])
-        p(f"| {name} | {float(small[5]):,.0f} | {float(big[5]):,.0f} | {ratio:.2f}x slower | ≤ 1.2x: {verdict(ratio <= 1.2, f'scale {kind}')} |")
-    small, big = srow("list")
-    if small is not None:
-        ratio = float(big[7]) / float(small[7])
-        p(f"| list page 1, median ms (1 connection) | {float(small[7]):.2f} | {float(big[7]):.2f} | {ratio:.2f}x | ≤ 1.2x: {verdict(ratio <= 1.2, 'scale list')} |")
+    for kind, name, col in (("get", "GET req/s", 5), ("patch", "PATCH req/s", 5), ("list", "list page 1, median ms (1 connection)", 7)):
+        small, big = srounds(kind, "small"), srounds(kind, "big")
+        if not small or not big: continue
+        s_mean = statistics.mean(float(r[col]) for r in small); b_mean = statistics.mean(float(r[col]) for r in big)
+        if kind == "list":
+            ratio = b_mean / s_mean; per_round = [float(b[col]) / float(s[col]) for s, b in zip(small, big)]
+            shown = f"{s_mean:.2f} | {b_mean:.2f} | {ratio:.2f}x"
+        else:
+            ratio = s_mean / b_mean; per_round = [float(s[col]) / float(b[col]) for s, b in zip(small, big)]
+            shown = f"{s_mean:,.0f} | {b_mean:,.0f} | {ratio:.2f}x slower"
+        p(f"| {name} | {shown} ({min(per_round):.2f}-{max(per_round):.2f}) | ≤ 1.2x: {verdict(ratio <= 1.2, f'scale {kind}')} |")
     start = {r[4]: float(r[5]) for r in scale if r[2] == "startup"}
     if "big" in start:
         p(f"| start-up to /readyz, ms | {start.get('small', 0):,.0f} | {start['big']:,.0f} | | < 2,000 ms: {verdict(start['big'] < 2000, 'scale start-up')} |")
