@@ -18,6 +18,7 @@ my_pid=
 ch_pid=
 s3_pid=
 bastion_dir=
+tests_pid=
 # Stops a server we started (by its process id), forcefully if it takes more than 10 s.
 stop_pid() {
   local pid=$1
@@ -27,6 +28,11 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 cleanup() {
+  if [ -n "$tests_pid" ]; then
+    kill -TERM -- "-$tests_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 -- "-$tests_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$tests_pid" 2>/dev/null || true
+  fi
   if [ -n "$pg_started" ]; then
     as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
   fi
@@ -272,7 +278,12 @@ for store in Sqlite Postgres; do
   CARAVAN_TEST_S3_ACCESS_KEY=S3RVER \
   CARAVAN_TEST_S3_SECRET_KEY=S3RVER \
   CARAVAN_TEST_BASTION="$bastion_dir" \
-    dotnet test --project tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release --no-build 2>&1 | tee -a "$log" || status=1
+    setsid bash -c 'set -o pipefail; dotnet test --project tests/Caravan.Api.Tests/Caravan.Api.Tests.csproj -c Release --no-build 2>&1 | tee -a "$0"' "$log" &
+  # In a process group of its own, waited for: a signal to this script runs its trap at once (bash
+  # defers traps until a foreground command ends), and the cleanup stops the whole run.
+  tests_pid=$!
+  wait "$tests_pid" || status=1
+  tests_pid=
 done
 
 count() { grep -E "^\s*$1:\s*[0-9]+" "$log" | awk -F: '{s += $2} END {print s + 0}'; }

@@ -32,10 +32,6 @@ internal sealed class GroupCommit : IAsyncDisposable
     private const int MaxBatch = 256;
 
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>();
-    // Past this many commands compiled outside its statement cache, the connection is replaced: the
-    // driver keeps a reference to every command a connection made until it closes.
-    private const int MaxUncached = 4096;
-
     private readonly Func<CancellationToken, Task<SqliteSession>> _open;
     private readonly Func<DbConnection, CancellationToken, Task<DbTransaction>> _begin;
     private readonly CancellationTokenSource _stopping = new();
@@ -188,7 +184,7 @@ internal sealed class GroupCommit : IAsyncDisposable
             return;
         }
 
-        if (_session.Uncached > MaxUncached)
+        if (_session.Uncached > SqliteSession.MaxUncached)
         {
             CloseSession();
         }

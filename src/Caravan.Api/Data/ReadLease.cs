@@ -54,6 +54,12 @@ internal sealed class SqliteSession(SqliteConnection connection) : IDisposable
     // for its one use, as on any connection, and counted.
     private const int MaxStatements = 256;
 
+    /// <summary>
+    /// Past this many commands compiled outside the cache, the owner replaces the session: the driver
+    /// keeps a reference to every command a connection made until the connection closes.
+    /// </summary>
+    public const int MaxUncached = 4096;
+
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SqliteConnection, SqliteSession> Registered = [];
 
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
@@ -141,7 +147,15 @@ internal sealed class SqliteReadSessions(Func<CancellationToken, Task<SqliteConn
             return;
         }
 
-        _idle.Add(session);
+        if (session.Uncached > SqliteSession.MaxUncached)
+        {
+            session.Dispose(); // the next lease opens a fresh one
+        }
+        else
+        {
+            _idle.Add(session);
+        }
+
         _slots.Release();
     }
 

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Caravan.Api.Data;
 using Microsoft.Data.Sqlite;
 
@@ -59,6 +60,35 @@ public sealed class SqliteSessionTests
         Assert.Same(session, SqliteSession.Of(connection));
         session.Dispose();
         Assert.Null(SqliteSession.Of(connection));
+    }
+
+    [Fact]
+    public async Task A_read_session_past_its_uncached_limit_is_replaced_when_returned()
+    {
+        using var sessions = new SqliteReadSessions(_ => OpenAsync(), limit: 1);
+        DbCommand kept;
+        await using (var lease = await sessions.RentAsync(TestContext.Current.CancellationToken))
+        {
+            kept = lease.Command("SELECT 0");
+        }
+
+        // Returned within its limit: the same session, the same compiled command.
+        await using (var lease = await sessions.RentAsync(TestContext.Current.CancellationToken))
+        {
+            Assert.Same(kept, lease.Command("SELECT 0"));
+            for (var i = 1; i <= 255 + SqliteSession.MaxUncached + 1; i++)
+            {
+                lease.Command($"SELECT {i}");
+            }
+        }
+
+        // Past it: a new connection with nothing compiled.
+        await using (var lease = await sessions.RentAsync(TestContext.Current.CancellationToken))
+        {
+            var fresh = lease.Command("SELECT 0");
+            Assert.NotSame(kept, fresh);
+            Assert.Equal(0L, await fresh.ExecuteScalarAsync(TestContext.Current.CancellationToken));
+        }
     }
 
     private static async Task<SqliteConnection> OpenAsync()
