@@ -26,11 +26,8 @@ public sealed class EgressProxy : IAsyncDisposable
     private int _connections;
 
     public EgressProxy(NetworkPath network)
+        : this(network, null)
     {
-        _network = network;
-        _listener.Start();
-        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _accepting = AcceptAsync();
     }
 
     /// <summary>
@@ -38,9 +35,14 @@ public sealed class EgressProxy : IAsyncDisposable
     /// host and port go to the tunnel's <paramref name="endpoint"/>; no other host is reachable.
     /// </summary>
     public EgressProxy(NetworkPath network, string host, int port, DatabaseEndpoint endpoint)
+        : this(network, (host, port, endpoint))
+    {
+    }
+
+    private EgressProxy(NetworkPath network, (string Host, int Port, DatabaseEndpoint Endpoint)? tunnel)
     {
         _network = network;
-        _tunnel = (host, port, endpoint);
+        _tunnel = tunnel;
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _accepting = AcceptAsync();

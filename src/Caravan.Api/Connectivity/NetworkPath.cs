@@ -73,6 +73,10 @@ public sealed class NetworkPath(EgressPolicy policy, IOptions<ConnectivityOption
         return DatabaseEndpoint.Direct(host, await ResolveAllowedAsync(host, cancellationToken), connection.Port);
     }
 
+    /// <summary>The forwarded port of the source's SSH session (opened or reopened as needed), or null for a source without a tunnel.</summary>
+    public async Task<DatabaseEndpoint?> TunnelAsync(SourceConnection connection, CancellationToken cancellationToken) =>
+        SshTunnels.Holds(connection) ? await ReachAsync(connection, cancellationToken) : null;
+
     /// <summary>Resolves and checks without recording steps (for discovery and queries).</summary>
     public async Task<IPAddress> ResolveAllowedAsync(string host, CancellationToken cancellationToken)
     {

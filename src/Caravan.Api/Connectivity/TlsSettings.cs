@@ -62,6 +62,10 @@ public sealed class TlsSettings
         Validate(certificate, (errors & ~SslPolicyErrors.RemoteCertificateNameMismatch)
             | (certificate is null || Names(certificate, host) ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateNameMismatch));
 
+    /// <summary>What a skipped <c>tls</c> step says: the group's <c>disable</c>, or <paramref name="withoutGroup"/> for a source without one.</summary>
+    public static string NotEncrypted(SourceConnection connection, string withoutGroup) =>
+        connection.Text("tls.mode") is null ? withoutGroup : "tls.mode is disable; the connection is not encrypted.";
+
     /// <summary>What the <c>tls</c> step says of an encrypted session, given the group (null: none) it was opened with.</summary>
     public static string Encrypted(TlsSettings? tls, string? detail = null)
     {

@@ -25,19 +25,24 @@ internal static class SourceRevisions
     public static async Task<Revision> AppendLastAsync(
         DbConnection connection, DbTransaction transaction, DbCommand? change, Revision revision, CancellationToken cancellationToken)
     {
-        if (change is null || !Database.SendsCommitWithLast(transaction))
+        DbCommand command;
+        if (change is not null && Database.SendsCommitWithLast(transaction))
         {
-            // SQLite: no round trips to save, and the commands are compiled once (their text stays as it is).
+            change.CommandText += ";\n" + AppendSql;
+            command = change;
+        }
+        else
+        {
+            // SQLite: no round trip to save, and its commands are compiled once (their text stays as it is).
             if (change is not null)
             {
                 await change.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            return Numbered(revision, await Database.ExecuteLastAsync(Append(connection.Command(AppendSql, transaction), revision), transaction, cancellationToken));
+            command = connection.Command(AppendSql, transaction);
         }
 
-        change.CommandText += ";\n" + AppendSql;
-        return Numbered(revision, await Database.ExecuteLastAsync(Append(change, revision), transaction, cancellationToken));
+        return Numbered(revision, await Database.ExecuteLastAsync(Append(command, revision), transaction, cancellationToken));
     }
 
     private const string AppendSql = """

@@ -174,7 +174,7 @@ public sealed partial class ClickHouseDriver(NetworkPath network) : IDriver, IDi
 
         try
         {
-            var tunnel = SshTunnels.Holds(connection) ? await network.ReachAsync(connection, cancellationToken) : null;
+            var tunnel = await network.TunnelAsync(connection, cancellationToken);
             using var response = await _clients.For(connection, tunnel).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             var text = await ReadAsync(response.Content, response.IsSuccessStatusCode ? limit : ErrorBodyLimit, cancellationToken);
             return response.IsSuccessStatusCode ? text : throw MapError(response.StatusCode, text);

@@ -124,7 +124,7 @@ public sealed partial class ClickHouseQueryEngine(NetworkPath network) : IQueryE
         limit.CancelAfter(run.Request.Timeout + TimeSpan.FromSeconds(1));
         try
         {
-            var tunnel = SshTunnels.Holds(run.Connection) ? await network.ReachAsync(run.Connection, limit.Token) : null;
+            var tunnel = await network.TunnelAsync(run.Connection, limit.Token);
             using var response = await _clients.For(run.Connection, tunnel).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, limit.Token);
             if (!response.IsSuccessStatusCode)
             {

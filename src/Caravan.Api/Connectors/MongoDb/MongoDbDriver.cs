@@ -85,9 +85,8 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
         }
         else
         {
-            run.Skip("tls", NetworkPathFields.Holds(connection, NetworkPathFields.Tls)
-                ? "tls.mode is disable; the connection is not encrypted."
-                : "The connection string does not ask for TLS (tls=true); the connection is not encrypted.");
+            run.Skip("tls", TlsSettings.NotEncrypted(connection,
+                "The connection string does not ask for TLS (tls=true); the connection is not encrypted."));
         }
 
         await run.StepAsync("query", token => Execute(() => database.RunCommandAsync<BsonDocument>(
@@ -98,7 +97,7 @@ public sealed class MongoDbDriver(NetworkPath network) : IDriver
     public async Task<IReadOnlyList<string>> ListSchemasAsync(SourceConnection connection, CancellationToken cancellationToken)
     {
         var settings = Settings(connection);
-        var tunnel = SshTunnels.Holds(connection) ? await network.ReachAsync(connection, cancellationToken) : null;
+        var tunnel = await network.TunnelAsync(connection, cancellationToken);
         if (tunnel is null && settings.Scheme != ConnectionStringScheme.MongoDBPlusSrv)
         {
             // The proxy checks every connection; checking the seeds first gives a clear answer sooner.

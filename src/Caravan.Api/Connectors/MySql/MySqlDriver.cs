@@ -48,9 +48,8 @@ public sealed class MySqlDriver(NetworkPath network, IOptions<ConnectivityOption
         }
         else
         {
-            run.Skip("tls", connection.Text("tls.mode") is null
-                ? "The server does not offer TLS (SslMode=Preferred allows that); the connection is not encrypted."
-                : "tls.mode is disable; the connection is not encrypted.");
+            run.Skip("tls", TlsSettings.NotEncrypted(connection,
+                "The server does not offer TLS (SslMode=Preferred allows that); the connection is not encrypted."));
         }
 
         await run.StepAsync("query", token => Execute(() => ScalarAsync(session, "SELECT 1", token), token));
